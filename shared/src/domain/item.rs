@@ -1,0 +1,140 @@
+//! Items (one login at one institution) and their accounts, with the status the app acts on.
+
+use super::{AccountId, InstitutionId, ItemId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Institution {
+    pub institution_id: InstitutionId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Balances {
+    pub available: Option<f64>,
+    pub current: Option<f64>,
+    pub limit: Option<f64>,
+    pub iso_currency_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub account_id: AccountId,
+    pub name: String,
+    pub official_name: Option<String>,
+    pub mask: Option<String>,
+    #[serde(rename = "type")]
+    pub account_type: String,
+    pub subtype: Option<String>,
+    #[serde(default)]
+    pub balances: Balances,
+    /// Set when the user revoked access to this one account (ITEM / USER_ACCOUNT_REVOKED).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Where an item stands, as the webhook state machine keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Working.
+    Healthy,
+    /// The user must log in again through Link in update mode (ITEM_LOGIN_REQUIRED and the like).
+    LoginRequired,
+    /// Consent expires on `consent_expiration_time`; update mode renews it.
+    PendingExpiration,
+    /// The institution will disconnect the item on `pending_disconnect_at`; update mode prevents it.
+    PendingDisconnect,
+    /// Another item error the user cannot fix in Link (institution down, …); kept for the churn remover.
+    Error,
+    /// The user revoked the item; it is removed at Plaid and its data deleted.
+    Revoked,
+}
+
+impl ItemStatus {
+    /// Whether the item needs the user to go through Link in update mode.
+    pub fn needs_update_mode(self) -> bool {
+        matches!(self, Self::LoginRequired | Self::PendingExpiration | Self::PendingDisconnect)
+    }
+}
+
+/// The last item error Plaid reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemError {
+    pub error_type: String,
+    pub error_code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// An item as weft keeps it (everything but its secrets, which the store keeps sealed beside it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub user_id: UserId,
+    pub item_id: ItemId,
+    pub institution: Institution,
+    pub accounts: Vec<Account>,
+    pub status: ItemStatus,
+    pub error: Option<ItemError>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub consent_expiration_time: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub pending_disconnect_at: Option<OffsetDateTime>,
+    /// ITEM / NEW_ACCOUNTS_AVAILABLE seen and not yet acted on: the next update-mode link token enables
+    /// account selection.
+    pub new_accounts_available: bool,
+    /// The URL Plaid acknowledged with WEBHOOK_UPDATE_ACKNOWLEDGED, if any.
+    pub webhook_url: Option<String>,
+    /// How many times the app was shown a re-link prompt for this item without the user acting on it.
+    pub ignored_prompts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Timestamp of the newest state-changing webhook applied, so an older one delivered late cannot move
+    /// the item backwards.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub status_changed_at: Option<OffsetDateTime>,
+    /// Optimistic-locking version; the store increments it on every write.
+    pub version: u64,
+}
+
+/// What the app should show for an item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ItemView {
+    /// Nothing to do.
+    Healthy,
+    /// Ask the user to log in again through Link in update mode.
+    NeedsLogin,
+    /// Ask the user to renew consent before `on` (update mode).
+    Expiring {
+        #[serde(with = "time::serde::rfc3339")]
+        on: OffsetDateTime,
+    },
+    /// Offer the user to share newly found accounts (update mode with account selection).
+    NewAccounts,
+    /// The item has an error the user cannot fix; show it as unavailable.
+    Unavailable,
+}
+
+impl ItemRecord {
+    /// What the app should show, most urgent first.
+    pub fn view(&self) -> ItemView {
+        match self.status {
+            ItemStatus::LoginRequired => ItemView::NeedsLogin,
+            ItemStatus::PendingExpiration => match self.consent_expiration_time {
+                Some(on) => ItemView::Expiring { on },
+                None => ItemView::NeedsLogin,
+            },
+            ItemStatus::PendingDisconnect => match self.pending_disconnect_at {
+                Some(on) => ItemView::Expiring { on },
+                None => ItemView::NeedsLogin,
+            },
+            ItemStatus::Error | ItemStatus::Revoked => ItemView::Unavailable,
+            ItemStatus::Healthy if self.new_accounts_available => ItemView::NewAccounts,
+            ItemStatus::Healthy => ItemView::Healthy,
+        }
+    }
+}

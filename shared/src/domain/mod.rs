@@ -1,0 +1,11 @@
+//! Domain values. Each is built only through a parsing constructor, so a value in hand is a valid one.
+
+mod ids;
+mod item;
+mod transaction;
+
+pub use ids::{
+    AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId, UserId,
+};
+pub use item::{Account, Balances, Institution, ItemError, ItemRecord, ItemStatus, ItemView};
+pub use transaction::{Transaction, TransactionDetails};
