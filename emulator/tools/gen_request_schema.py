@@ -3,7 +3,7 @@
 The models are generated from Plaid's OpenAPI spec (2020-09-14), so they are the field-level authority for
 which request fields each endpoint accepts, which are required, their types and enum values.
 
-Run: /work/main/.venv/bin/python emulator/tools/gen_request_schema.py > emulator/src/request_schema.json
+Run (from the workspace root): .venv/bin/python emulator/tools/gen_request_schema.py > emulator/src/request_schema.json
 """
 import importlib
 import inspect

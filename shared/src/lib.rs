@@ -9,12 +9,14 @@
 //! - [`http`]: the one place errors become HTTP responses.
 //! - [`telemetry`]: JSON logs for CloudWatch.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod plaid;
+pub mod queue;
 pub mod ports;
 pub mod services;
 pub mod store;

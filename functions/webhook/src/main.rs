@@ -1,1 +1,18 @@
-fn main() {}
+//! `webhook`: Plaid's webhooks, verified, deduplicated and applied; transaction syncs handed to the sync worker.
+//!
+//! Init builds everything once per container (config, AWS clients, Plaid credentials, concurrently);
+//! each request is one call into [`weft::api::webhook`].
+
+use lambda_http::{Error, Request, run, service_fn};
+use std::sync::Arc;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    weft::telemetry::init();
+    let app = Arc::new(weft::services::App::from_env().await?);
+    run(service_fn(move |req: Request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(weft::api::webhook::handle(&app, req).await) }
+    }))
+    .await
+}

@@ -92,12 +92,25 @@ pub struct ItemRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    /// Timestamp of the newest state-changing webhook applied, so an older one delivered late cannot move
-    /// the item backwards.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub status_changed_at: Option<OffsetDateTime>,
+    /// When each part of the item's state last changed (Plaid's event time), so an older webhook delivered
+    /// late cannot move the item backwards.
+    #[serde(default)]
+    pub event_times: EventTimes,
     /// Optimistic-locking version; the store increments it on every write.
     pub version: u64,
+}
+
+/// Last-change times of the independent parts of an item's state (see [`super::ItemEvent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EventTimes {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub error: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expiration: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub disconnect: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub new_accounts: Option<OffsetDateTime>,
 }
 
 /// What the app should show for an item.

@@ -1,0 +1,169 @@
+//! The HTTP surface: Plaid's API at the root (one pipeline for every endpoint), the control API
+//! under `/__emulator/`, and Plaid-shaped errors for everything else (unknown paths, wrong
+//! methods, unreadable bodies), so no answer ever has a non-Plaid shape.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::api::{self, Endpoint, Reply};
+use crate::app::App;
+use crate::faults::FaultAction;
+use crate::ids;
+use crate::wire::{self, PlaidError, json_response};
+
+/// The emulator's router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .merge(crate::control::routes())
+        .merge(crate::link::routes())
+        .fallback(api_entry)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+async fn method_not_allowed() -> Response {
+    PlaidError::new(
+        wire::ErrorType::InvalidRequest,
+        "NOT_FOUND",
+        "method not allowed for this path",
+    )
+    .with_status(405)
+    .into_response_with(&ids::request_id())
+}
+
+async fn api_entry(State(app): State<Arc<App>>, req: Request) -> Response {
+    let request_id = ids::request_id();
+    match api_pipeline(&app, req, &request_id).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response_with(&request_id),
+    }
+}
+
+/// Reads a request body up to `limit` bytes.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, PlaidError> {
+    let too_large = || {
+        PlaidError::invalid_body(format!(
+            "request body is too large: the limit is {limit} bytes"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(b) => Ok(b.to_vec()),
+        Err(_) => Err(too_large()),
+    }
+}
+
+fn body_not_json() -> PlaidError {
+    PlaidError::invalid_body("body could not be parsed as JSON")
+}
+
+/// Parses a request body that must be a JSON object.
+pub fn parse_object(bytes: &[u8]) -> Result<Value, PlaidError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|_| body_not_json())?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(body_not_json())
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), PlaidError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or_default().trim();
+    if mime.is_empty() || mime == "application/json" || mime.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(PlaidError::invalid_headers(
+            "Content-Type header must be application/json",
+        ))
+    }
+}
+
+/// Credentials from headers (`PLAID-CLIENT-ID`, `PLAID-SECRET`, any case) or body.
+fn check_credentials(app: &App, headers: &HeaderMap, body: &Value) -> Result<(), PlaidError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
+    let client_ok = [header("plaid-client-id"), field("client_id")]
+        .into_iter()
+        .flatten()
+        .any(|c| c == app.config.client_id);
+    let secret_ok = [header("plaid-secret"), field("secret")]
+        .into_iter()
+        .flatten()
+        .any(|s| s == app.config.secret);
+    if client_ok && secret_ok {
+        Ok(())
+    } else {
+        Err(PlaidError::invalid_api_keys())
+    }
+}
+
+async fn api_pipeline(
+    app: &Arc<App>,
+    req: Request,
+    request_id: &str,
+) -> Result<Response, PlaidError> {
+    let (parts, body) = req.into_parts();
+    let Some(endpoint) = Endpoint::from_path(parts.uri.path()) else {
+        return Err(PlaidError::not_found());
+    };
+    if parts.method != Method::POST {
+        return Err(PlaidError::not_found());
+    }
+    let path = endpoint.path();
+    app.count_call(path);
+    check_content_type(&parts.headers)?;
+    let bytes = read_body(&parts.headers, body, app.config.max_body_bytes).await?;
+    let body = parse_object(&bytes)?;
+    check_credentials(app, &parts.headers, &body)?;
+
+    let token = body.get("access_token").and_then(Value::as_str);
+    let item_id = token.and_then(|t| app.lock_state().item_id_for_token(t).ok());
+    if let Some(id) = &item_id {
+        app.count_item_call(path, id);
+    }
+    let fault = app.lock_faults().take(path, token, item_id.as_deref());
+    match fault {
+        Some(FaultAction::Fail(e)) => return Err(e),
+        Some(FaultAction::Stall(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let schema = wire::schema_for(path).ok_or_else(PlaidError::internal)?;
+    wire::validate(schema, &body)?;
+    let now = app.clock.unix();
+    app.lock_limiter().check(path, item_id.as_deref(), now)?;
+
+    match api::handle(app, endpoint, &body, request_id).await? {
+        Reply::Json(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("request_id".into(), Value::String(request_id.to_owned()));
+            }
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Reply::Raw(bytes) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            bytes,
+        )
+            .into_response()),
+    }
+}

@@ -1,0 +1,114 @@
+//! An in-memory [`KeyVault`] for tests and local tools: it behaves like KMS (a random data key per item,
+//! wrapped under a master key with the item's encryption context, so a wrapped key copied onto another
+//! item does not open), without AWS.
+
+use super::{CryptoError, ItemKey, KmsCalls, PURPOSE_ITEM_SECRETS, WrappedKey};
+use crate::domain::ItemId;
+use crate::ports::KeyVault;
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicU64, Ordering};
+use zeroize::Zeroizing;
+
+type Nonce = aes_gcm::aead::Nonce<Aes256Gcm>;
+
+/// A key vault whose master key lives in this process only.
+pub struct LocalKeyVault {
+    master: Aes256Gcm,
+    generate_data_key_calls: AtomicU64,
+    decrypt_calls: AtomicU64,
+}
+
+impl std::fmt::Debug for LocalKeyVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalKeyVault")
+    }
+}
+
+fn random_key() -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    <[u8; 32]>::try_generate().map(Zeroizing::new).map_err(|e| CryptoError::Random(Box::new(e)))
+}
+
+fn context_aad(item_id: &ItemId) -> Vec<u8> {
+    format!("weft-local-vault\0{}\0{PURPOSE_ITEM_SECRETS}", item_id.as_str()).into_bytes()
+}
+
+impl LocalKeyVault {
+    /// A vault with a fresh random master key.
+    pub fn new() -> Result<Self, CryptoError> {
+        let master = random_key()?;
+        let master = Aes256Gcm::new_from_slice(master.as_slice()).map_err(|_| CryptoError::BadDataKey)?;
+        Ok(Self { master, generate_data_key_calls: AtomicU64::new(0), decrypt_calls: AtomicU64::new(0) })
+    }
+
+    /// "KMS" calls made so far.
+    pub fn calls(&self) -> KmsCalls {
+        KmsCalls {
+            generate_data_key: self.generate_data_key_calls.load(Ordering::Relaxed),
+            decrypt: self.decrypt_calls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[async_trait]
+impl KeyVault for LocalKeyVault {
+    async fn new_item_key(&self, item_id: &ItemId) -> Result<(ItemKey, WrappedKey), CryptoError> {
+        self.generate_data_key_calls.fetch_add(1, Ordering::Relaxed);
+        let key = random_key()?;
+        let nonce = Nonce::try_generate().map_err(|e| CryptoError::Random(Box::new(e)))?;
+        let aad = context_aad(item_id);
+        let ciphertext = self
+            .master
+            .encrypt(&nonce, Payload { msg: key.as_slice(), aad: &aad })
+            .map_err(|_| CryptoError::Encrypt)?;
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&ciphertext);
+        Ok((ItemKey::new(item_id.clone(), key), WrappedKey::from_bytes(wrapped)))
+    }
+
+    async fn open_item_key(&self, item_id: &ItemId, wrapped: &WrappedKey) -> Result<ItemKey, CryptoError> {
+        self.decrypt_calls.fetch_add(1, Ordering::Relaxed);
+        let bytes = wrapped.as_bytes();
+        if bytes.len() < 12 {
+            return Err(CryptoError::KeyRefused("wrapped key too short".into()));
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::KeyRefused("bad nonce".into()))?;
+        let aad = context_aad(item_id);
+        let plaintext = Zeroizing::new(
+            self.master
+                .decrypt(&nonce, Payload { msg: ciphertext, aad: &aad })
+                .map_err(|_| CryptoError::KeyRefused("wrapped key does not open with this context".into()))?,
+        );
+        let mut key = Zeroizing::new([0u8; 32]);
+        if plaintext.len() != key.len() {
+            return Err(CryptoError::BadDataKey);
+        }
+        key.copy_from_slice(&plaintext);
+        Ok(ItemKey::new(item_id.clone(), key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AccessToken;
+
+    #[tokio::test]
+    async fn behaves_like_kms() {
+        let vault = LocalKeyVault::new().unwrap();
+        let a = ItemId::parse("itemA").unwrap();
+        let b = ItemId::parse("itemB").unwrap();
+        let (key, wrapped) = vault.new_item_key(&a).await.unwrap();
+        let token = AccessToken::parse("access-sandbox-abc").unwrap();
+        let sealed = key.seal_access_token(&token).unwrap();
+        let reopened = vault.open_item_key(&a, &wrapped).await.unwrap();
+        assert_eq!(reopened.open_access_token(&sealed).unwrap().expose(), token.expose());
+        assert!(matches!(vault.open_item_key(&b, &wrapped).await, Err(CryptoError::KeyRefused(_))));
+        assert_eq!(vault.calls(), KmsCalls { generate_data_key: 1, decrypt: 2 });
+        // Another vault (another master key) cannot open it either.
+        let other = LocalKeyVault::new().unwrap();
+        assert!(other.open_item_key(&a, &wrapped).await.is_err());
+    }
+}

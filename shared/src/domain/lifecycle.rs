@@ -1,0 +1,297 @@
+//! The item state machine: what each ITEM webhook (or a completed update mode) does to an item.
+//!
+//! An item's state has independent parts (its error, its consent expiration, a pending disconnect, the
+//! new-accounts flag, revocation), and the status the app sees is derived from them. Each part is
+//! last-writer-wins on the time Plaid produced the event (the webhook JWT's `iat`): an event older than the
+//! part's last change is ignored for that part. So a webhook delivered late cannot move an item backwards,
+//! any delivery order ends in the same state, and applying an event twice changes nothing the second time.
+
+use super::{AccountId, ItemError, ItemRecord, ItemStatus};
+use time::OffsetDateTime;
+
+/// Something that happened to an item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemEvent {
+    /// ITEM / ERROR (ITEM_LOGIN_REQUIRED and others).
+    Error { error_type: String, error_code: String },
+    /// ITEM / LOGIN_REPAIRED.
+    LoginRepaired,
+    /// The user finished Link in update mode for this item.
+    UpdateModeCompleted,
+    /// ITEM / PENDING_EXPIRATION.
+    PendingExpiration { consent_expiration_time: Option<OffsetDateTime> },
+    /// ITEM / PENDING_DISCONNECT.
+    PendingDisconnect { disconnect_time: Option<OffsetDateTime> },
+    /// ITEM / USER_PERMISSION_REVOKED: the whole item is gone for good.
+    PermissionRevoked,
+    /// ITEM / USER_ACCOUNT_REVOKED: one account only.
+    AccountRevoked { account_id: AccountId },
+    /// ITEM / NEW_ACCOUNTS_AVAILABLE.
+    NewAccountsAvailable,
+    /// ITEM / WEBHOOK_UPDATE_ACKNOWLEDGED.
+    WebhookAcknowledged { new_webhook_url: String },
+}
+
+/// What applying an event asks the caller to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing changed (a duplicate, or older than the item's current state).
+    Unchanged,
+    /// The item changed: save it.
+    Changed,
+    /// The item is revoked: remove it at Plaid and delete its data.
+    Remove,
+}
+
+/// Error codes the user fixes by logging in again through Link in update mode.
+const LOGIN_CODES: [&str; 5] =
+    ["ITEM_LOGIN_REQUIRED", "INVALID_CREDENTIALS", "INVALID_MFA", "INSUFFICIENT_CREDENTIALS", "ITEM_LOCKED"];
+
+/// Last-writer-wins: whether an event at `at` may change a part last changed at `last`.
+fn newer(last: &mut Option<OffsetDateTime>, at: OffsetDateTime) -> bool {
+    if last.is_some_and(|l| at < l) {
+        return false;
+    }
+    *last = Some(at);
+    true
+}
+
+impl ItemRecord {
+    /// Applies `event`, produced by Plaid at `at`.
+    pub fn apply(&mut self, event: &ItemEvent, at: OffsetDateTime) -> Outcome {
+        if self.status == ItemStatus::Revoked {
+            return Outcome::Unchanged;
+        }
+        let before = self.clone();
+        let times = &mut self.event_times;
+        match event {
+            ItemEvent::Error { error_type, error_code } => {
+                if newer(&mut times.error, at) {
+                    let since = match &self.error {
+                        Some(e) if e.error_code == *error_code => e.since.min(at),
+                        _ => at,
+                    };
+                    self.error =
+                        Some(ItemError { error_type: error_type.clone(), error_code: error_code.clone(), since });
+                }
+            }
+            ItemEvent::LoginRepaired | ItemEvent::UpdateModeCompleted => {
+                if newer(&mut times.error, at) {
+                    self.error = None;
+                }
+                if newer(&mut times.expiration, at) {
+                    self.consent_expiration_time = None;
+                }
+                if newer(&mut times.disconnect, at) {
+                    self.pending_disconnect_at = None;
+                }
+                if *event == ItemEvent::UpdateModeCompleted && newer(&mut times.new_accounts, at) {
+                    self.new_accounts_available = false;
+                }
+            }
+            ItemEvent::PendingExpiration { consent_expiration_time } => {
+                if newer(&mut times.expiration, at) {
+                    self.consent_expiration_time = *consent_expiration_time;
+                }
+            }
+            ItemEvent::PendingDisconnect { disconnect_time } => {
+                if newer(&mut times.disconnect, at) {
+                    self.pending_disconnect_at = *disconnect_time;
+                }
+            }
+            ItemEvent::PermissionRevoked => {
+                self.status = ItemStatus::Revoked;
+                self.updated_at = at.max(self.updated_at);
+                return Outcome::Remove;
+            }
+            ItemEvent::AccountRevoked { account_id } => {
+                for account in self.accounts.iter_mut().filter(|a| a.account_id == *account_id) {
+                    account.revoked_at = Some(account.revoked_at.map_or(at, |r| r.min(at)));
+                }
+            }
+            ItemEvent::NewAccountsAvailable => {
+                if newer(&mut times.new_accounts, at) {
+                    self.new_accounts_available = true;
+                }
+            }
+            ItemEvent::WebhookAcknowledged { new_webhook_url } => {
+                self.webhook_url = Some(new_webhook_url.clone());
+            }
+        }
+        self.status = self.derived_status();
+        let mut after = self.clone();
+        after.event_times = before.event_times;
+        if after == before {
+            return Outcome::Unchanged;
+        }
+        self.updated_at = at.max(self.updated_at);
+        Outcome::Changed
+    }
+
+    /// The status, derived from the parts of the state, most urgent first.
+    fn derived_status(&self) -> ItemStatus {
+        match &self.error {
+            Some(e) if LOGIN_CODES.contains(&e.error_code.as_str()) => ItemStatus::LoginRequired,
+            Some(_) => ItemStatus::Error,
+            None if self.pending_disconnect_at.is_some() => ItemStatus::PendingDisconnect,
+            None if self.consent_expiration_time.is_some() => ItemStatus::PendingExpiration,
+            None => ItemStatus::Healthy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Account, Balances, Institution, InstitutionId, ItemId, UserId};
+    use proptest::prelude::*;
+    use time::Duration;
+
+    fn item() -> ItemRecord {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        ItemRecord {
+            user_id: UserId::parse("u1").unwrap(),
+            item_id: ItemId::parse("item1").unwrap(),
+            institution: Institution { institution_id: InstitutionId::parse("ins_109508").unwrap(), name: "First Platypus Bank".into() },
+            accounts: vec![Account {
+                account_id: AccountId::parse("acc1").unwrap(),
+                name: "Plaid Checking".into(),
+                official_name: None,
+                mask: Some("0000".into()),
+                account_type: "depository".into(),
+                subtype: Some("checking".into()),
+                balances: Balances::default(),
+                revoked_at: None,
+            }],
+            status: ItemStatus::Healthy,
+            error: None,
+            consent_expiration_time: None,
+            pending_disconnect_at: None,
+            new_accounts_available: false,
+            webhook_url: None,
+            ignored_prompts: 0,
+            created_at: t0,
+            updated_at: t0,
+            event_times: Default::default(),
+            version: 1,
+        }
+    }
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+    }
+
+    fn login_required() -> ItemEvent {
+        ItemEvent::Error { error_type: "ITEM_ERROR".into(), error_code: "ITEM_LOGIN_REQUIRED".into() }
+    }
+
+    #[test]
+    fn login_required_then_repaired_is_healthy_again() {
+        let mut it = item();
+        assert_eq!(it.apply(&login_required(), at(10)), Outcome::Changed);
+        assert_eq!(it.status, ItemStatus::LoginRequired);
+        assert!(it.status.needs_update_mode());
+        assert_eq!(it.apply(&ItemEvent::UpdateModeCompleted, at(20)), Outcome::Changed);
+        assert_eq!(it.status, ItemStatus::Healthy);
+        assert!(it.error.is_none());
+    }
+
+    #[test]
+    fn a_late_error_does_not_undo_a_repair() {
+        let mut it = item();
+        it.apply(&login_required(), at(30));
+        it.apply(&ItemEvent::LoginRepaired, at(40));
+        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged);
+        assert_eq!(it.status, ItemStatus::Healthy);
+    }
+
+    #[test]
+    fn redelivery_changes_nothing() {
+        let mut it = item();
+        assert_eq!(it.apply(&login_required(), at(10)), Outcome::Changed);
+        assert_eq!(it.apply(&login_required(), at(10)), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn error_since_is_kept_across_repeats() {
+        let mut it = item();
+        it.apply(&login_required(), at(10));
+        it.apply(&login_required(), at(50));
+        assert_eq!(it.error.as_ref().unwrap().since, at(10));
+    }
+
+    #[test]
+    fn account_revoked_touches_one_account_only() {
+        let mut it = item();
+        let ev = ItemEvent::AccountRevoked { account_id: AccountId::parse("acc1").unwrap() };
+        assert_eq!(it.apply(&ev, at(5)), Outcome::Changed);
+        assert_eq!(it.status, ItemStatus::Healthy);
+        assert_eq!(it.accounts[0].revoked_at, Some(at(5)));
+    }
+
+    #[test]
+    fn permission_revoked_removes_the_item() {
+        let mut it = item();
+        assert_eq!(it.apply(&ItemEvent::PermissionRevoked, at(5)), Outcome::Remove);
+        assert_eq!(it.status, ItemStatus::Revoked);
+        assert_eq!(it.apply(&ItemEvent::LoginRepaired, at(6)), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn pending_expiration_records_the_date() {
+        let mut it = item();
+        let when = at(86_400 * 7);
+        it.apply(&ItemEvent::PendingExpiration { consent_expiration_time: Some(when) }, at(1));
+        assert_eq!(it.status, ItemStatus::PendingExpiration);
+        assert_eq!(it.view(), crate::domain::ItemView::Expiring { on: when });
+    }
+
+    #[test]
+    fn new_accounts_flag_until_update_mode() {
+        let mut it = item();
+        it.apply(&ItemEvent::NewAccountsAvailable, at(1));
+        assert_eq!(it.view(), crate::domain::ItemView::NewAccounts);
+        it.apply(&ItemEvent::UpdateModeCompleted, at(2));
+        assert!(!it.new_accounts_available);
+    }
+
+    fn any_event() -> impl Strategy<Value = ItemEvent> {
+        prop_oneof![
+            Just(login_required()),
+            Just(ItemEvent::Error { error_type: "INSTITUTION_ERROR".into(), error_code: "INSTITUTION_DOWN".into() }),
+            Just(ItemEvent::LoginRepaired),
+            Just(ItemEvent::UpdateModeCompleted),
+            Just(ItemEvent::PendingExpiration { consent_expiration_time: Some(at(999_999)) }),
+            Just(ItemEvent::PendingDisconnect { disconnect_time: Some(at(888_888)) }),
+            Just(ItemEvent::NewAccountsAvailable),
+        ]
+    }
+
+    proptest! {
+        /// Whatever order events arrive in (and however often), the item ends in the same state.
+        #[test]
+        fn delivery_order_and_duplicates_do_not_matter(
+            events in proptest::collection::vec((any_event(), 0i64..1000), 1..12),
+            order in proptest::collection::vec(any::<usize>(), 12),
+        ) {
+            let events: Vec<(ItemEvent, i64)> =
+                events.into_iter().enumerate().map(|(i, (e, t))| (e, t * 100 + i as i64)).collect();
+            let mut sorted = events.clone();
+            sorted.sort_by_key(|e| e.1);
+            let mut in_order = item();
+            for (e, t) in &sorted { in_order.apply(e, at(*t)); }
+            let mut shuffled = events.clone();
+            for (i, k) in order.iter().enumerate().take(shuffled.len()) {
+                let j = k % shuffled.len();
+                shuffled.swap(i, j);
+            }
+            shuffled.extend(events.iter().cloned()); // every event delivered twice
+            let mut any_order = item();
+            for (e, t) in &shuffled { any_order.apply(e, at(*t)); }
+            prop_assert_eq!(in_order.status, any_order.status);
+            prop_assert_eq!(&in_order.error.as_ref().map(|e| &e.error_code), &any_order.error.as_ref().map(|e| &e.error_code));
+            prop_assert_eq!(in_order.consent_expiration_time, any_order.consent_expiration_time);
+            prop_assert_eq!(in_order.new_accounts_available, any_order.new_accounts_available);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The whole local stack: moto, the Plaid emulator, the dev OIDC issuer, the functions under
+//! cargo-lambda, and the SQS trigger for the sync worker, wired together the way AWS wires the deployed ones.
+
+use crate::dev_issuer::DevIssuer;
+use crate::lambda::LambdaServer;
+use crate::moto::Moto;
+use crate::provision::{Provisioned, provision};
+use plaid_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use std::path::PathBuf;
+
+/// Plaid credentials the emulator accepts and the secret holds.
+pub const PLAID_CLIENT_ID: &str = "weft-local-client";
+pub const PLAID_SECRET: &str = "weft-local-secret";
+/// The audience the dev issuer's tokens carry and the functions require.
+pub const AUTH_AUDIENCE: &str = "weft-local-app";
+
+/// Choices a test can make about the stack it starts.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Prefix for the table, key, secret and queue (default: unique per stack).
+    pub name: Option<String>,
+    /// Extra or overriding environment variables for every function.
+    pub env: Vec<(String, String)>,
+    /// Where logs go (default: `target/test-logs/<name>`).
+    pub log_dir: Option<PathBuf>,
+    /// A state file for the emulator, so a restarted stack keeps its items.
+    pub emulator_state_file: Option<PathBuf>,
+}
+
+pub struct LocalStack {
+    pub name: String,
+    pub moto: &'static Moto,
+    pub resources: Provisioned,
+    pub plaid: RunningEmulator,
+    pub issuer: DevIssuer,
+    pub lambda: LambdaServer,
+    pub http: reqwest::Client,
+    pub log_dir: PathBuf,
+    pub sdk: aws_config::SdkConfig,
+    _sqs_trigger: tokio::task::JoinHandle<()>,
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self, String> {
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..10]));
+        let log_dir = options
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| crate::procs::repo_root().join("target/test-logs").join(&name));
+        std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
+
+        let moto = Moto::shared()?;
+        let endpoint = moto.endpoint.clone();
+        let prefix = name.clone();
+        let resources = tokio::task::spawn_blocking(move || provision(&endpoint, &prefix, PLAID_CLIENT_ID, PLAID_SECRET))
+            .await
+            .map_err(|e| e.to_string())??;
+
+        let mut emulator_config = EmulatorConfig::new(PLAID_CLIENT_ID, PLAID_SECRET);
+        emulator_config.state_file = options.emulator_state_file.clone();
+        let plaid = Emulator::spawn(emulator_config).await.map_err(|e| format!("plaid emulator: {e}"))?;
+        let issuer = DevIssuer::spawn(AUTH_AUDIENCE).await.map_err(|e| format!("dev issuer: {e}"))?;
+
+        let mut env = moto.env();
+        env.extend(
+            [
+                ("RUST_LOG", "info"),
+                ("WEFT_PLAID_ENV", "sandbox"),
+                ("WEFT_PLAID_PRODUCTS", "transactions"),
+                ("WEFT_PLAID_COUNTRY_CODES", "US"),
+                ("WEFT_PLAID_CLIENT_NAME", "weft local"),
+                ("WEFT_PLAID_LANGUAGE", "en"),
+                ("WEFT_AUTH_AUDIENCE", AUTH_AUDIENCE),
+                ("WEFT_CHURN_FUNCTION_NAME", "churn-remover"),
+                ("WEFT_METRICS_NAMESPACE", "weft/local"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        env.push(("WEFT_TABLE_NAME".into(), resources.table_name.clone()));
+        env.push(("WEFT_KMS_KEY_ID".into(), resources.kms_key_id.clone()));
+        env.push(("WEFT_PLAID_SECRET_ID".into(), resources.secret_id.clone()));
+        env.push(("WEFT_SYNC_QUEUE_URL".into(), resources.sync_queue_url.clone()));
+        env.push(("WEFT_PLAID_BASE_URL".into(), plaid.base_url()));
+        env.push(("WEFT_AUTH_ISSUER".into(), issuer.issuer_url()));
+        // The functions must know their own webhook URL before they start, so the port is chosen first.
+        let lambda_port = crate::procs::free_port().map_err(|e| e.to_string())?;
+        let webhook_url = crate::lambda::webhook_url(&LambdaServer::base_url_for(lambda_port));
+        env.push(("WEFT_PLAID_WEBHOOK_URL".into(), webhook_url));
+        env.extend(options.env.iter().cloned());
+        let lambda = LambdaServer::start(lambda_port, &env, &log_dir.join("lambda.log"))?;
+
+        let sdk = moto.sdk_config().await;
+        let trigger = crate::sqs_trigger::spawn(
+            aws_sdk_sqs::Client::new(&sdk),
+            resources.sync_queue_url.clone(),
+            lambda.invoke_url("sync-worker"),
+        );
+        Ok(Self {
+            name,
+            moto,
+            resources,
+            plaid,
+            issuer,
+            lambda,
+            http: reqwest::Client::new(),
+            log_dir,
+            sdk,
+            _sqs_trigger: trigger,
+        })
+    }
+
+    /// The URL of an app-facing route, as the app would call it through API Gateway.
+    pub fn api(&self, function: &str, path: &str) -> String {
+        format!("{}{}", self.lambda.function_url(function), path)
+    }
+
+    /// The URL Plaid delivers webhooks to.
+    pub fn webhook_url(&self) -> String {
+        self.lambda.webhook_url()
+    }
+
+    /// The emulator's control routes.
+    pub fn emulator(&self) -> crate::emulator::EmulatorControl {
+        crate::emulator::EmulatorControl::new(&self.plaid.base_url())
+    }
+
+    /// Completes a Link session in the emulator, as the user would in Plaid Link.
+    pub async fn complete_link(&self, link_token: &str, institution_id: &str, username: &str, password: &str) -> Result<serde_json::Value, String> {
+        self.emulator().complete_link(link_token, institution_id, username, password).await
+    }
+
+    /// A bearer token for `user` from the dev issuer.
+    pub fn token(&self, user: &str) -> String {
+        self.issuer.mint(user, 3600)
+    }
+}
