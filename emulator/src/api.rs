@@ -328,7 +328,9 @@ fn item_get(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
 fn item_remove(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
     let mut state = app.lock_state();
     let item_id = state.item_id_for_token(access_token(body))?;
-    state.items.remove(&item_id);
+    if let Some(item) = state.items.get_mut(&item_id) {
+        item.removed = true;
+    }
     state.removed_items.insert(item_id);
     drop(state);
     app.changed();
@@ -485,6 +487,11 @@ fn transactions_sync(
         items::product_gate(item)?;
         if !item.products.iter().any(|p| p == "transactions") {
             item.products.push("transactions".to_owned());
+        }
+        if let Some(account) = &account_filter
+            && !item.visible_accounts().any(|a| &a.account_id == account)
+        {
+            return Err(PlaidError::invalid_account_id());
         }
         let accounts: Vec<Value> = item.visible_accounts().map(Account::to_json).collect();
         if !item.history_ready(now) {
@@ -691,7 +698,7 @@ fn sandbox_fire_webhook(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErro
     let new_transactions = body
         .pointer("/options/new_transactions")
         .and_then(Value::as_u64)
-        .map_or(1, |n| usize::try_from(n.min(500)).unwrap_or(500));
+        .map_or(0, |n| usize::try_from(n.min(500)).unwrap_or(500));
     let now = app.clock.now();
     let seed = app.seed();
     let mut state = app.lock_state();

@@ -135,8 +135,8 @@ fn not_found(what: &str) -> PlaidError {
     .with_status(404)
 }
 
-/// Resolves an Item id or access token to a live Item id.
-fn resolve(state: &EmuState, id: &str) -> Result<String, PlaidError> {
+/// Resolves an Item id or access token to an Item id (removed Items included).
+fn resolve_any(state: &EmuState, id: &str) -> Result<String, PlaidError> {
     if state.items.contains_key(id) {
         return Ok(id.to_owned());
     }
@@ -146,9 +146,23 @@ fn resolve(state: &EmuState, id: &str) -> Result<String, PlaidError> {
     }
 }
 
+/// Resolves an Item id or access token to a live (not removed) Item id.
+fn resolve(state: &EmuState, id: &str) -> Result<String, PlaidError> {
+    let item_id = resolve_any(state, id)?;
+    if state.items.get(&item_id).is_some_and(|i| i.removed) {
+        return Err(
+            PlaidError::new(ErrorType::InvalidRequest, "NOT_FOUND", "item was removed")
+                .with_status(404),
+        );
+    }
+    Ok(item_id)
+}
+
 fn item_view(item: &crate::state::Item, now: i64) -> Value {
     json!({
         "item_id": item.item_id,
+        "removed": item.removed,
+        "hold_webhooks": item.hold_webhooks,
         "access_token": item.access_token,
         "institution_id": item.institution_id,
         "institution_name": item.institution_name,
@@ -369,7 +383,7 @@ impl Control {
     pub fn item(&self, item: &str) -> Result<Value, PlaidError> {
         let now = self.app.clock.unix();
         let state = self.app.lock_state();
-        let id = resolve(&state, item)?;
+        let id = resolve_any(&state, item)?;
         state
             .items
             .get(&id)

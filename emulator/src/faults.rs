@@ -151,7 +151,10 @@ fn action_of(spec: &FaultSpec, path: &str) -> FaultAction {
     match spec.kind {
         FaultKind::InternalServerError => FaultAction::Fail(PlaidError::internal()),
         FaultKind::PlannedMaintenance => FaultAction::Fail(PlaidError::planned_maintenance()),
-        FaultKind::RateLimit => FaultAction::Fail(PlaidError::rate_limit(limit_code(path), path)),
+        FaultKind::RateLimit => {
+            let per_item = path != "/institutions/get_by_id";
+            FaultAction::Fail(PlaidError::rate_limit(limit_code(path, per_item), path))
+        }
         FaultKind::Stall => {
             FaultAction::Stall(std::time::Duration::from_millis(spec.stall_ms.unwrap_or(0)))
         }

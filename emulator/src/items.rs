@@ -68,6 +68,8 @@ pub fn create_item(
         fail_next_paginated_sync: false,
         client_user_id: new.client_user_id,
         access_token: None,
+        removed: false,
+        hold_webhooks: false,
     };
     state.items.insert(item_id.clone(), item);
     let public_token = crate::ids::token(crate::ids::TokenKind::Public, "sandbox");
@@ -141,7 +143,7 @@ pub fn initial_webhooks(item: &mut Item, now: OffsetDateTime) -> Vec<Outgoing> {
 /// Checks every Item for history that became ready (after a delay or a clock jump).
 pub fn ready_webhooks(state: &mut State, now: OffsetDateTime) -> Vec<Outgoing> {
     let mut out = Vec::new();
-    for item in state.items.values_mut() {
+    for item in state.items.values_mut().filter(|i| !i.removed) {
         out.extend(initial_webhooks(item, now));
     }
     out

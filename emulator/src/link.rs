@@ -195,7 +195,7 @@ fn choices(app: &App, record: &LinkTokenRecord) -> Vec<Choice> {
     match &record.update_item_id {
         Some(item_id) => {
             let state = app.lock_state();
-            let Some(item) = state.items.get(item_id) else {
+            let Some(item) = state.items.get(item_id).filter(|i| !i.removed) else {
                 return Vec::new();
             };
             let mut accounts: Vec<&Account> = item.visible_accounts().collect();
@@ -296,7 +296,7 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
     let record = app.lock_state().link_tokens.get(&c.link_token).cloned();
     let Some(record) = record else {
         return Ok(ev.exit(
-            PlaidError::invalid_link_token("provided link token is invalid or does not exist"),
+            PlaidError::invalid_link_token("invalid link_token provided"),
             None,
         ));
     };
@@ -313,6 +313,7 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
                 .lock_state()
                 .items
                 .get(item_id)
+                .filter(|i| !i.removed)
                 .map(|i| i.institution_id.clone());
             let Some(inst_id) = inst_id else {
                 ev.push("OPEN", None, None, None);
@@ -392,7 +393,7 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
             .filter_map(|s| s.account_id.clone())
             .collect();
         let mut state = app.lock_state();
-        let Some(item) = state.items.get_mut(item_id) else {
+        let Some(item) = state.items.get_mut(item_id).filter(|i| !i.removed) else {
             return Ok(ev.exit(PlaidError::item_not_found(), None));
         };
         let out = items::repair(item, &new_ids);
@@ -543,8 +544,7 @@ fn token_record(app: &App, token: &str) -> Result<LinkTokenRecord, Box<Response>
         ))),
         None => Err(Box::new(error_page(
             "Unknown link token",
-            &PlaidError::invalid_link_token("provided link token is invalid or does not exist")
-                .to_json(""),
+            &PlaidError::invalid_link_token("invalid link_token provided").to_json(""),
         ))),
     }
 }

@@ -1,7 +1,7 @@
-//! Per-minute rate limits per Item and per client, with Plaid's error codes, counted in fixed
-//! one-minute windows of the emulator clock.
+//! Per-minute rate limits per Item and per client, with Plaid's error codes, counted over a
+//! sliding one-minute window of the emulator clock (calls refused do not count).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +47,12 @@ impl RateLimits {
     }
 }
 
-/// The `error_code` Plaid uses when an endpoint's limit is hit.
-pub fn limit_code(path: &str) -> &'static str {
+/// The `error_code` Plaid uses when an endpoint's limit is hit (per Item or per client).
+pub fn limit_code(path: &str, per_item: bool) -> &'static str {
     match path {
         "/accounts/get" => "ACCOUNTS_LIMIT",
-        "/accounts/balance/get" => "BALANCE_LIMIT",
+        "/accounts/balance/get" if per_item => "BALANCE_LIMIT",
+        "/accounts/balance/get" => "ACCOUNTS_BALANCE_GET_LIMIT",
         "/item/get" => "ITEM_GET_LIMIT",
         "/transactions/sync" => "TRANSACTIONS_SYNC_LIMIT",
         "/institutions/get_by_id" => "INSTITUTIONS_GET_BY_ID_LIMIT",
@@ -65,65 +66,71 @@ enum Scope {
     Item(String),
 }
 
-/// Counts calls per (endpoint, scope) in the current minute.
+/// Length of the window, in milliseconds.
+const WINDOW_MS: i64 = 60_000;
+
+/// Remembers the accepted calls of the last minute per (endpoint, scope).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     pub limits: RateLimits,
-    counters: HashMap<(String, Scope), (i64, u32)>,
+    calls: HashMap<(String, Scope), VecDeque<i64>>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         Self {
             limits,
-            counters: HashMap::new(),
+            calls: HashMap::new(),
         }
     }
 
-    /// Counts a call to `path` (for `item_id` if known) at `now_unix`; errs with 429 when a limit
-    /// is exceeded.
+    /// Counts a call to `path` (for `item_id` if known) at `now_ms` (emulator clock, unix
+    /// milliseconds); errs with 429 when a limit would be exceeded.
     pub fn check(
         &mut self,
         path: &str,
         item_id: Option<&str>,
-        now_unix: i64,
+        now_ms: i64,
     ) -> Result<(), PlaidError> {
         let Some(limit) = self.limits.0.get(path).copied() else {
             return Ok(());
         };
-        let window = now_unix.div_euclid(60);
-        if self.counters.len() > 100_000 {
-            self.counters.retain(|_, (w, _)| *w == window);
+        if self.calls.len() > 100_000 {
+            self.calls
+                .retain(|_, q| q.back().is_some_and(|t| *t > now_ms - WINDOW_MS));
         }
-        let mut over = false;
+        let mut scopes: Vec<(Scope, u32)> = Vec::with_capacity(2);
         if let Some(max) = limit.per_client {
-            over |= self.bump(path, Scope::Client, window) > max;
+            scopes.push((Scope::Client, max));
         }
         if let (Some(max), Some(item)) = (limit.per_item, item_id) {
-            over |= self.bump(path, Scope::Item(item.to_owned()), window) > max;
+            scopes.push((Scope::Item(item.to_owned()), max));
         }
-        if over {
-            Err(PlaidError::rate_limit(limit_code(path), path))
-        } else {
-            Ok(())
+        for (scope, max) in &scopes {
+            let q = self
+                .calls
+                .entry((path.to_owned(), scope.clone()))
+                .or_default();
+            while q.front().is_some_and(|t| *t <= now_ms - WINDOW_MS) {
+                q.pop_front();
+            }
+            if q.len() >= *max as usize {
+                let per_item = matches!(scope, Scope::Item(_));
+                return Err(PlaidError::rate_limit(limit_code(path, per_item), path));
+            }
         }
-    }
-
-    fn bump(&mut self, path: &str, scope: Scope, window: i64) -> u32 {
-        let entry = self
-            .counters
-            .entry((path.to_owned(), scope))
-            .or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
+        for (scope, _) in scopes {
+            self.calls
+                .entry((path.to_owned(), scope))
+                .or_default()
+                .push_back(now_ms);
         }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1
+        Ok(())
     }
 
     /// Forgets all counts.
     pub fn reset(&mut self) {
-        self.counters.clear();
+        self.calls.clear();
     }
 }
 
@@ -135,18 +142,20 @@ mod tests {
     #[test]
     fn per_item_and_window() {
         let mut rl = RateLimiter::new(RateLimits::default());
-        for _ in 0..15 {
-            rl.check("/item/get", Some("a"), 120).unwrap();
+        for i in 0..40 {
+            rl.check("/item/get", Some("a"), 120_000 + i).unwrap();
         }
-        let e = rl.check("/item/get", Some("a"), 130).unwrap_err();
+        let e = rl.check("/item/get", Some("a"), 130_000).unwrap_err();
         assert_eq!(
             (e.http_status, e.error_code.as_str()),
             (429, "ITEM_GET_LIMIT")
         );
         assert_eq!(e.error_type.as_str(), "RATE_LIMIT_EXCEEDED");
-        rl.check("/item/get", Some("b"), 130).unwrap();
-        rl.check("/item/get", Some("a"), 180).unwrap();
-        rl.check("/link/token/create", None, 180).unwrap();
+        rl.check("/item/get", Some("b"), 130_000).unwrap();
+        // Sliding: a minute after the first call, one slot frees up.
+        rl.check("/item/get", Some("a"), 180_000).unwrap();
+        rl.check("/item/get", Some("a"), 180_000).unwrap_err();
+        rl.check("/link/token/create", None, 180_000).unwrap();
     }
 
     #[test]

@@ -149,8 +149,8 @@ async fn api_pipeline(
     }
     let schema = wire::schema_for(path).ok_or_else(PlaidError::internal)?;
     wire::validate(schema, &body)?;
-    let now = app.clock.unix();
-    app.lock_limiter().check(path, item_id.as_deref(), now)?;
+    let now_ms = i64::try_from(app.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    app.lock_limiter().check(path, item_id.as_deref(), now_ms)?;
 
     match api::handle(app, endpoint, &body, request_id).await? {
         Reply::Json(mut v) => {

@@ -61,6 +61,12 @@ pub struct Item {
     pub fail_next_paginated_sync: bool,
     pub client_user_id: Option<String>,
     pub access_token: Option<String>,
+    /// Removed through `/item/remove` (kept so the control API can show it).
+    #[serde(default)]
+    pub removed: bool,
+    /// Control: webhooks are signed and logged (status `held`) but not sent.
+    #[serde(default)]
+    pub hold_webhooks: bool,
 }
 
 impl Item {
@@ -174,7 +180,8 @@ impl State {
         let Some(item_id) = self.access_tokens.get(access_token) else {
             return Err(PlaidError::unknown_access_token());
         };
-        if self.removed_items.contains(item_id) || !self.items.contains_key(item_id) {
+        if self.removed_items.contains(item_id) || self.items.get(item_id).is_none_or(|i| i.removed)
+        {
             return Err(PlaidError::item_not_found());
         }
         Ok(item_id.clone())

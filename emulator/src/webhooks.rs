@@ -117,6 +117,8 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     Failed,
+    /// Signed and logged but not sent: the Item's webhooks are held (control API).
+    Held,
 }
 
 /// One webhook and every attempt to deliver it.
@@ -131,6 +133,9 @@ pub struct Delivery {
     pub body: String,
     pub fired_at: String,
     pub status: DeliveryStatus,
+    /// The `Plaid-Verification` header of the latest attempt (for a held delivery: the header it
+    /// would have been sent with), so a test can redeliver the webhook byte for byte.
+    pub plaid_verification: String,
     pub attempts: Vec<Attempt>,
 }
 
@@ -194,12 +199,27 @@ impl App {
             .unwrap_or_default()
             .to_owned();
         let now = self.clock.now();
-        {
+        let held_header = {
             let mut state = self.lock_state();
-            if let Some(item) = state.items.get_mut(&wh.item_id) {
-                item.last_webhook = Some((now.unix_timestamp(), webhook_code.clone()));
+            let held = match state.items.get_mut(&wh.item_id) {
+                Some(item) => {
+                    item.last_webhook = Some((now.unix_timestamp(), webhook_code.clone()));
+                    item.hold_webhooks
+                }
+                None => false,
+            };
+            if held {
+                Some(
+                    state
+                        .keys
+                        .current()
+                        .map(|k| k.sign_webhook(&bytes, now.unix_timestamp()))
+                        .unwrap_or_default(),
+                )
+            } else {
+                None
             }
-        }
+        };
         let id = self.lock_deliveries().start(Delivery {
             id: 0,
             item_id: wh.item_id.clone(),
@@ -208,10 +228,18 @@ impl App {
             webhook_code,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             fired_at: rfc3339(now),
-            status: DeliveryStatus::Pending,
+            status: if held_header.is_some() {
+                DeliveryStatus::Held
+            } else {
+                DeliveryStatus::Pending
+            },
+            plaid_verification: held_header.clone().unwrap_or_default(),
             attempts: Vec::new(),
         });
         self.changed();
+        if held_header.is_some() {
+            return;
+        }
         let app = Arc::clone(self);
         self.runtime
             .spawn(async move { app.deliver(id, wh.url, bytes).await });
@@ -259,6 +287,7 @@ impl App {
             {
                 let mut log = self.lock_deliveries();
                 if let Some(d) = log.get_mut(id) {
+                    d.plaid_verification.clone_from(&header);
                     d.attempts.push(Attempt {
                         at,
                         status,

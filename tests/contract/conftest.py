@@ -208,6 +208,8 @@ class WebhookReceiver:
         self.deliveries: list[Delivery] = []
         self._fail_remaining = 0
         self._fail_status = 500
+        self._fail_code = None
+        self._stall = None  # (remaining, seconds, code)
         self._lock = threading.Condition()
         receiver = self
 
@@ -217,8 +219,17 @@ class WebhookReceiver:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                try:
+                    code = json.loads(body).get("webhook_code")
+                except (ValueError, AttributeError):
+                    code = None
+                stall = 0.0
                 with receiver._lock:
-                    if receiver._fail_remaining > 0:
+                    if receiver._stall and receiver._stall[0] > 0 and receiver._stall[2] in (None, code):
+                        receiver._stall = (receiver._stall[0] - 1, receiver._stall[1], receiver._stall[2])
+                        stall = receiver._stall[1]
+                        status = "stalled"
+                    elif receiver._fail_remaining > 0 and receiver._fail_code in (None, code):
                         receiver._fail_remaining -= 1
                         status = receiver._fail_status
                     else:
@@ -226,6 +237,17 @@ class WebhookReceiver:
                     receiver.deliveries.append(Delivery(
                         self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, status))
                     receiver._lock.notify_all()
+                if stall:
+                    time.sleep(stall)
+                    status = 200
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Length", "2")
+                        self.end_headers()
+                        self.wfile.write(b"{}")
+                    except OSError:
+                        pass
+                    return
                 payload = b"{}" if status == 200 else b'{"error":"receiver told to fail"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -249,10 +271,17 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/plaid/webhook"
 
-    def fail_next(self, n: int, status: int = 500):
+    def fail_next(self, n: int, status: int = 500, code: str | None = None):
+        """Answer `status` to the next `n` deliveries (only those with webhook_code `code`, if given)."""
         with self._lock:
             self._fail_remaining = n
             self._fail_status = status
+            self._fail_code = code
+
+    def stall_next(self, n: int, seconds: float, code: str | None = None):
+        """Hold the next `n` deliveries (with webhook_code `code`, if given) for `seconds` before answering 200."""
+        with self._lock:
+            self._stall = (n, seconds, code)
 
     def wait_for(self, predicate=lambda d: True, count: int = 1, timeout: float = 15.0) -> list[Delivery]:
         """Wait until `count` deliveries match `predicate` (a function of Delivery); return them."""

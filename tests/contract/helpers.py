@@ -22,6 +22,7 @@ from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCr
 from plaid.model.sandbox_public_token_create_request_options import SandboxPublicTokenCreateRequestOptions
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions  # noqa: F401
+from plaid_errors import DOCUMENTED
 from plaid.model_utils import ModelComposed, ModelNormal, ModelSimple, OpenApiModel, validate_and_convert_types
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -129,8 +130,24 @@ def error_of(exc: plaid.ApiException) -> dict:
     return check_error_body(body, exc.status)
 
 
-def expect_error(call: Callable[[], Any], status: int, error_type: str, error_code: str) -> dict:
-    """Run `call`; it must raise plaid.ApiException with that HTTP status and Plaid error; return the error dict."""
+def check_documented(err: dict, status: int) -> None:
+    """For codes whose response Plaid documents verbatim, the message, display_message and status must match."""
+    doc = DOCUMENTED.get(err["error_code"])
+    if doc is None:
+        return
+    error_type, doc_status, message, display, source = doc
+    assert (err["error_type"], status) == (error_type, doc_status), (
+        f"{err['error_code']}: Plaid documents {doc_status} {error_type} ({source}); got {status} {err['error_type']}")
+    assert err["error_message"] == message, (
+        f"{err['error_code']}: error_message {err['error_message']!r}; Plaid's is {message!r} ({source})")
+    assert err["display_message"] == display, (
+        f"{err['error_code']}: display_message {err['display_message']!r}; Plaid's is {display!r} ({source})")
+
+
+def expect_error(call: Callable[[], Any], status: int, error_type: str, error_code: str,
+                 documented: bool = True) -> dict:
+    """Run `call`; it must raise plaid.ApiException with that HTTP status and Plaid error; return the error dict.
+    With `documented`, a code Plaid documents verbatim must also carry Plaid's message and display_message."""
     try:
         result = call()
     except plaid.ApiException as exc:
@@ -138,11 +155,14 @@ def expect_error(call: Callable[[], Any], status: int, error_type: str, error_co
         assert (exc.status, err["error_type"], err["error_code"]) == (status, error_type, error_code), (
             f"expected {status} {error_type}/{error_code}, got {exc.status} {err['error_type']}/{err['error_code']}: "
             f"{err['error_message']}")
+        if documented:
+            check_documented(err, exc.status)
         return err
     raise AssertionError(f"expected {status} {error_type}/{error_code}, call succeeded: {result}")
 
 
-def expect_raw_error(resp: requests.Response, status: int, error_type: str, error_code: str) -> dict:
+def expect_raw_error(resp: requests.Response, status: int, error_type: str, error_code: str,
+                     documented: bool = True) -> dict:
     try:
         body = resp.json()
     except ValueError as err:
@@ -151,6 +171,8 @@ def expect_raw_error(resp: requests.Response, status: int, error_type: str, erro
     check_error_body(body, resp.status_code)
     assert (resp.status_code, body["error_type"], body["error_code"]) == (status, error_type, error_code), (
         f"expected {status} {error_type}/{error_code}, got {resp.status_code} {body}")
+    if documented:
+        check_documented(body, resp.status_code)
     return body
 
 
@@ -178,6 +200,7 @@ def check_delivery(delivery, verifier, model_cls=None):
     assert obj["environment"] == "sandbox"
     claims = verifier.verify(body, delivery.verification)
     assert claims["request_body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert set(claims) == {"iat", "request_body_sha256"}, f"Plaid's JWT carries exactly iat and the body hash: {claims}"
     if model_cls is not None:
         validate_as(model_cls, obj, "webhook")
     return obj
@@ -247,14 +270,14 @@ class SyncResult:
         self.cursor: str | None = None
 
 
-def sync_all(client, access_token, cursor=None, count=None, ready_timeout=20.0) -> SyncResult:
+def sync_all(client, access_token, cursor=None, count=None, ready_timeout=20.0, **options) -> SyncResult:
     """Follow has_more from `cursor` to the end. Waits (bounded) while the item's transactions are not ready
     (next_cursor == "" with empty arrays, per Plaid)."""
     out = SyncResult()
     deadline = time.monotonic() + ready_timeout
     current = cursor
     while True:
-        page = sync_page(client, access_token, cursor=current, count=count)
+        page = sync_page(client, access_token, cursor=current, count=count, **options)
         if page["next_cursor"] == "" and not (page["added"] or page["modified"] or page["removed"]):
             assert time.monotonic() < deadline, "transactions never became ready"
             time.sleep(0.2)

@@ -139,14 +139,32 @@ def test_unknown_institution(client):
     expect_error(lambda: get_institution(client, "ins_424242424242"), 400, "INVALID_INPUT", "INVALID_INSTITUTION")
 
 
-def test_oauth_institution_requires_redirect_uri_in_link(client):
+def test_oauth_institution_and_redirect_uri(client):
     from plaid.model.products import Products
     from plaid.model.link_token_create_request import LinkTokenCreateRequest
     from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
-    # Not an error at /link/token/create time (Plaid checks redirect_uri when the OAuth bank is picked); only
-    # the flag on the institution is part of this contract.
+    # Plaid checks redirect_uri only when the user picks an OAuth bank in Link; the contract here is the flag on
+    # the institution and a link token with redirect_uri being accepted.
     assert get_institution(client, "ins_127287")["oauth"] is True
     strict(client.link_token_create(LinkTokenCreateRequest(
         client_name="Weft", language="en", country_codes=[CountryCode("US")],
         user=LinkTokenCreateRequestUser(client_user_id="oauth-user"), products=[Products("transactions")],
         redirect_uri="https://app.example.com/oauth-return")))
+
+
+# ---- /accounts/balance/get ------------------------------------------------------------------------------------
+
+
+def test_accounts_balance_get(client, good_item):
+    from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
+    from plaid.model.accounts_balance_get_request_options import AccountsBalanceGetRequestOptions
+    access_token, item_id = good_item
+    resp = strict(client.accounts_balance_get(AccountsBalanceGetRequest(access_token=access_token)))
+    assert resp["item"]["item_id"] == item_id
+    accounts = _by_mask(resp["accounts"])
+    assert set(accounts) == set(USER_GOOD_ACCOUNTS)
+    assert (accounts["0000"]["balances"]["available"], accounts["0000"]["balances"]["current"]) == (100, 110)
+    one = accounts["1111"]["account_id"]
+    resp = strict(client.accounts_balance_get(AccountsBalanceGetRequest(
+        access_token=access_token, options=AccountsBalanceGetRequestOptions(account_ids=[one]))))
+    assert [a["account_id"] for a in resp["accounts"]] == [one]

@@ -11,6 +11,7 @@ from plaid.model.products import Products
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 
 from conftest import CLIENT_ID, SECRET, build_client
+from plaid_errors import INVALID_ACCESS_TOKEN_MALFORMED, INVALID_ACCESS_TOKEN_UNKNOWN, SANDBOX_LIMITS
 from helpers import (Control, create_item, create_public_token, expect_error, expect_raw_error, raw_post, strict)
 
 
@@ -71,6 +72,16 @@ def test_bad_access_token(client, token):
                  "INVALID_ACCESS_TOKEN")
     expect_error(lambda: client.accounts_get(AccountsGetRequest(access_token=token)), 400, "INVALID_INPUT",
                  "INVALID_ACCESS_TOKEN")
+
+
+def test_invalid_access_token_messages(client):
+    err = expect_error(lambda: client.item_get(ItemGetRequest(access_token="garbage")), 400, "INVALID_INPUT",
+                       "INVALID_ACCESS_TOKEN")
+    assert err["error_message"] == INVALID_ACCESS_TOKEN_MALFORMED
+    err = expect_error(lambda: client.item_get(ItemGetRequest(
+        access_token="access-sandbox-00000000-0000-4000-8000-000000000000")), 400, "INVALID_INPUT",
+        "INVALID_ACCESS_TOKEN")
+    assert err["error_message"] == INVALID_ACCESS_TOKEN_UNKNOWN
 
 
 def test_public_token_used_as_access_token(client):
@@ -163,6 +174,50 @@ def test_rate_limit(spawn_emulator, path):
     # The window is one minute: after it, calls pass again.
     control.advance_clock(61)
     strict(call())
+
+
+def _limited_call(client, path, access_token):
+    from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
+    return {
+        "/accounts/get": lambda: client.accounts_get(AccountsGetRequest(access_token=access_token)),
+        "/accounts/balance/get": lambda: client.accounts_balance_get(AccountsBalanceGetRequest(access_token=access_token)),
+        "/item/get": lambda: client.item_get(ItemGetRequest(access_token=access_token)),
+        "/transactions/sync": lambda: client.transactions_sync(TransactionsSyncRequest(access_token=access_token,
+                                                                                       count=1)),
+    }[path]
+
+
+PER_ITEM_CODES = {"/accounts/get": "ACCOUNTS_LIMIT", "/accounts/balance/get": "BALANCE_LIMIT",
+                  "/item/get": "ITEM_GET_LIMIT", "/transactions/sync": "TRANSACTIONS_SYNC_LIMIT"}
+
+
+@pytest.mark.parametrize("path", sorted(PER_ITEM_CODES))
+def test_default_sandbox_per_item_limit(client, control, path):
+    """Plaid's Sandbox per-Item limits (docs: errors/rate-limit-exceeded, "Sandbox rate limits")."""
+    import time
+    per_item = SANDBOX_LIMITS[path][0]
+    access_token, _ = create_item(client)
+    call = _limited_call(client, path, access_token)
+    if control.now() % 60 > 40:  # keep the burst inside one minute, whatever the window kind
+        time.sleep(61 - control.now() % 60)
+    for i in range(per_item):
+        try:
+            call()
+        except plaid.ApiException as exc:
+            pytest.fail(f"{path}: call {i + 1} of the {per_item} Plaid's Sandbox allows per Item per minute "
+                        f"failed: {exc.status} {exc.body}")
+    expect_error(call, 429, "RATE_LIMIT_EXCEEDED", PER_ITEM_CODES[path])
+
+
+@pytest.mark.private_emulator
+def test_default_institutions_get_by_id_client_limit(spawn_emulator):
+    emu = spawn_emulator()
+    client = build_client(emu.base_url)
+    req = InstitutionsGetByIdRequest(institution_id="ins_109508", country_codes=[CountryCode("US")])
+    for i in range(SANDBOX_LIMITS["/institutions/get_by_id"][1]):
+        client.institutions_get_by_id(req)
+    expect_error(lambda: client.institutions_get_by_id(req), 429, "RATE_LIMIT_EXCEEDED",
+                 "INSTITUTIONS_GET_BY_ID_LIMIT")
 
 
 @pytest.mark.private_emulator

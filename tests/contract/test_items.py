@@ -73,6 +73,14 @@ def test_exchange_twice_is_invalid_public_token(client):
                  400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN")
 
 
+def test_unknown_public_token_message(client):
+    from plaid_errors import INVALID_PUBLIC_TOKEN_UNKNOWN
+    err = expect_error(lambda: client.item_public_token_exchange(ItemPublicTokenExchangeRequest(
+        public_token="public-sandbox-00000000-0000-4000-8000-000000000000")), 400, "INVALID_INPUT",
+        "INVALID_PUBLIC_TOKEN")
+    assert err["error_message"] == INVALID_PUBLIC_TOKEN_UNKNOWN
+
+
 @pytest.mark.parametrize("token", [
     "public-sandbox-00000000-0000-4000-8000-000000000000",
     "not-a-token",
@@ -128,8 +136,12 @@ def test_item_get_wire_keys_present_with_nulls(client, base_url):
     assert not missing, f"item lacks {sorted(missing)}: {body['item']}"
     status = body.get("status")
     assert isinstance(status, dict), body
-    assert set(status["transactions"]) >= {"last_successful_update", "last_failed_update"}, status
-    assert set(status["last_webhook"]) >= {"sent_at", "code_sent"}, status
+    # ItemStatusNullable / ItemStatusTransactions / ItemStatusLastWebhook are nullable in the spec.
+    assert {"transactions", "last_webhook"} <= set(status), status
+    if status["transactions"] is not None:
+        assert set(status["transactions"]) >= {"last_successful_update", "last_failed_update"}, status
+    if status["last_webhook"] is not None:
+        assert set(status["last_webhook"]) >= {"sent_at", "code_sent"}, status
 
 
 def test_item_status_after_sync_and_webhook(client, webhook_receiver):

@@ -1,12 +1,15 @@
 """/transactions/sync: full history, paging, cursors, mutations, mutation during pagination."""
 import datetime as dt
 
+import plaid
+
 import pytest
 from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 
 from conftest import CLIENT_ID, SECRET
-from helpers import (ID37_RE, create_item, expect_error, expect_raw_error, raw_post, sync_all, sync_page)
+from helpers import (Control, ID37_RE, create_item, error_of, expect_error, expect_raw_error, raw_post, sync_all,
+                     sync_page)
 
 TXN_KEYS = {"account_id", "amount", "iso_currency_code", "unofficial_currency_code", "date", "pending",
             "transaction_id", "pending_transaction_id", "account_owner", "payment_channel", "name", "merchant_name",
@@ -41,6 +44,55 @@ def test_full_history(client, history_item):
             "TRANSACTIONS_UPDATE_STATUS_UNKNOWN", "NOT_READY", "INITIAL_UPDATE_COMPLETE", "HISTORICAL_UPDATE_COMPLETE"}
 
 
+def test_history_invariants(client, control, history_item):
+    _, _, full = history_item
+    txns = list(full.added.values())
+    today = dt.datetime.fromtimestamp(control.now(), dt.timezone.utc).date()
+    assert any(t["amount"] > 0 for t in txns) and any(t["amount"] < 0 for t in txns), \
+        "history should hold both money out (positive) and money in (negative)"
+    for t in txns:
+        assert t["date"] <= today, (t["transaction_id"], t["date"])
+        assert t["date"] >= today - dt.timedelta(days=2 * 366)
+        if t["authorized_date"] is not None:
+            assert t["authorized_date"] <= today
+        # A posted transaction that replaced a pending one points at an id no longer present.
+        if t["pending_transaction_id"] is not None:
+            assert t["pending"] is False
+            assert t["pending_transaction_id"] not in full.added
+    pending = [t for t in txns if t["pending"]]
+    assert all(t["date"] >= today - dt.timedelta(days=14) for t in pending), "pending transactions are recent"
+
+
+def test_account_id_option_filters_the_stream(client):
+    access_token, _ = create_item(client)
+    checking = _checking_account(client, access_token)
+    full = sync_all(client, access_token, count=500)
+    only = sync_all(client, access_token, count=500, account_id=checking)
+    assert only.added, "the checking account has history"
+    assert {t["account_id"] for t in only.added.values()} == {checking}
+    assert set(only.added) == {tid for tid, t in full.added.items() if t["account_id"] == checking}
+
+
+def test_account_id_option_unknown_account(client):
+    access_token, _ = create_item(client)
+    try:
+        sync_page(client, access_token, count=10, account_id="x" * 37)
+    except plaid.ApiException as exc:
+        err = error_of(exc)
+        assert exc.status == 400, err  # Plaid does not name the code; INVALID_ACCOUNT_ID is the natural one
+    else:
+        pytest.fail("an account_id not associated with the Item must be refused (spec: TransactionsSyncRequestOptions)")
+
+
+def test_include_original_description(client):
+    access_token, _ = create_item(client)
+    with_desc = sync_page(client, access_token, count=20, include_original_description=True)
+    assert all(isinstance(t.get("original_description"), str) and t["original_description"]
+               for t in with_desc["added"]), [t.get("original_description") for t in with_desc["added"]]
+    without = sync_page(client, access_token, count=20)
+    assert all(t.get("original_description") is None for t in without["added"])
+
+
 def test_wire_transaction_keys(base_url, history_item):
     access_token = history_item[0]
     resp = raw_post(base_url, "/transactions/sync", {"access_token": access_token, "count": 5},
@@ -58,11 +110,8 @@ def test_wire_transaction_keys(base_url, history_item):
         assert isinstance(t["amount"], (int, float)) and not isinstance(t["amount"], bool)
 
 
-@pytest.mark.parametrize("count", [1, 7, 100])
-def test_paged_history_equals_full_history(client, history_item, count):
-    access_token, _, full = history_item
-    if count == 1 and len(full.added) > 400:
-        pytest.skip("history too long for count=1")
+def _paged_equals_full(client, access_token, count):
+    full = sync_all(client, access_token, count=500)
     paged = sync_all(client, access_token, count=count)
     assert set(paged.added) == set(full.added)
     ids = [t["transaction_id"] for p in paged.pages for t in p["added"]]
@@ -76,15 +125,33 @@ def test_paged_history_equals_full_history(client, history_item, count):
         assert t.to_dict() == full.added[tid].to_dict()
 
 
-def test_default_count_is_100(client, history_item):
-    access_token, _, full = history_item
+@pytest.mark.parametrize("count", [7, 100])
+def test_paged_history_equals_full_history(client, count):
+    # A fresh Item per run: Plaid's sandbox allows 50 /transactions/sync calls per Item per minute.
+    access_token, _ = create_item(client)
+    _paged_equals_full(client, access_token, count)
+
+
+@pytest.mark.private_emulator
+def test_one_by_one_paging(spawn_emulator, make_client):
+    emu = spawn_emulator()
+    client = make_client(emu.base_url)
+    Control(emu.base_url).rate_limit("/transactions/sync", per_item=100000, per_client=100000)
+    access_token, _ = create_item(client)
+    _paged_equals_full(client, access_token, 1)
+
+
+def test_default_count_is_100(client):
+    access_token, _ = create_item(client)
+    full = sync_all(client, access_token, count=500)
     first = sync_page(client, access_token)
     assert len(first["added"]) == min(100, len(full.added))
     assert first["has_more"] is (len(full.added) > 100)
 
 
-def test_cursors_are_opaque_strings_and_final_cursor_is_quiet(client, history_item):
-    access_token, _, full = history_item
+def test_cursors_are_opaque_strings_and_final_cursor_is_quiet(client):
+    access_token, _ = create_item(client)
+    full = sync_all(client, access_token, count=500)
     assert isinstance(full.cursor, str) and full.cursor
     again = sync_page(client, access_token, cursor=full.cursor)
     assert (again["added"], again["modified"], again["removed"], again["has_more"]) == ([], [], [], False)
@@ -95,8 +162,8 @@ def test_cursors_are_opaque_strings_and_final_cursor_is_quiet(client, history_it
     assert len(set(cursors)) == len(cursors)
 
 
-def test_garbled_cursor_is_refused(client, history_item):
-    access_token = history_item[0]
+def test_garbled_cursor_is_refused(client):
+    access_token, _ = create_item(client)
     try:
         client.transactions_sync(TransactionsSyncRequest(access_token=access_token, cursor="not-a-real-cursor"))
     except Exception as exc:  # noqa: BLE001

@@ -117,6 +117,7 @@ FIREABLE = [
 @pytest.mark.parametrize("code,webhook_type,model", FIREABLE, ids=[c for c, _, _ in FIREABLE])
 def test_fire_webhook(client, webhook_receiver, verifier, code, webhook_type, model):
     access_token, item_id = create_item(client, webhook=webhook_receiver.url)
+    account_ids = {a["account_id"] for a in client.accounts_get(AccountsGetRequest(access_token=access_token))["accounts"]}
     resp = strict(client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
         access_token=access_token, webhook_code=code, webhook_type=WebhookType(webhook_type))))
     assert resp["webhook_fired"] is True
@@ -124,7 +125,6 @@ def test_fire_webhook(client, webhook_receiver, verifier, code, webhook_type, mo
     obj = check_delivery(deliveries[-1], verifier, model)
     assert obj["item_id"] == item_id
     if code == "USER_ACCOUNT_REVOKED":
-        account_ids = {a["account_id"] for a in client.accounts_get(AccountsGetRequest(access_token=access_token))["accounts"]}
         assert obj["account_id"] in account_ids
     if code == "DEFAULT_UPDATE":
         assert isinstance(obj["new_transactions"], int)
@@ -148,8 +148,7 @@ def test_fire_webhook_bad_token(client):
 
 def test_retry_after_receiver_errors(client, webhook_receiver, verifier):
     access_token, item_id = create_item(client, webhook=webhook_receiver.url)
-    webhook_receiver.wait_for(lambda d: True, count=0, timeout=1.0)
-    webhook_receiver.fail_next(2, status=500)
+    webhook_receiver.fail_next(2, status=500, code="NEW_ACCOUNTS_AVAILABLE")
     client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
         access_token=access_token, webhook_code="NEW_ACCOUNTS_AVAILABLE", webhook_type=WebhookType("ITEM")))
     attempts = webhook_receiver.wait_code("ITEM", "NEW_ACCOUNTS_AVAILABLE", count=3, timeout=60)
@@ -158,6 +157,33 @@ def test_retry_after_receiver_errors(client, webhook_receiver, verifier):
     assert len(bodies) == 1, "a retry must carry the same body"
     for d in attempts[:3]:
         check_delivery(d, verifier, NewAccountsAvailableWebhook)
+
+
+def test_retry_after_receiver_timeout(client, webhook_receiver, verifier):
+    """Plaid retries a webhook that got no answer within 10 seconds."""
+    access_token, _ = create_item(client, webhook=webhook_receiver.url)
+    webhook_receiver.stall_next(1, 12.0, code="NEW_ACCOUNTS_AVAILABLE")
+    client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+        access_token=access_token, webhook_code="NEW_ACCOUNTS_AVAILABLE", webhook_type=WebhookType("ITEM")))
+    attempts = webhook_receiver.wait_code("ITEM", "NEW_ACCOUNTS_AVAILABLE", count=2, timeout=45)
+    assert attempts[0].answered == "stalled" and attempts[1].answered == 200
+    assert attempts[1].received_at - attempts[0].received_at >= 9.5, "retried before the 10 s timeout"
+    assert attempts[0].body == attempts[1].body
+    check_delivery(attempts[1], verifier, NewAccountsAvailableWebhook)
+
+
+@pytest.mark.parametrize("new_transactions", [None, 3])
+def test_fire_default_update_new_transactions(client, webhook_receiver, verifier, new_transactions):
+    from plaid.model.sandbox_item_fire_webhook_request_options import SandboxItemFireWebhookRequestOptions
+    access_token, _ = create_item(client, webhook=webhook_receiver.url)
+    kwargs = {}
+    if new_transactions is not None:
+        kwargs["options"] = SandboxItemFireWebhookRequestOptions(new_transactions=new_transactions)
+    client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+        access_token=access_token, webhook_code="DEFAULT_UPDATE", webhook_type=WebhookType("TRANSACTIONS"), **kwargs))
+    [d] = webhook_receiver.wait_code("TRANSACTIONS", "DEFAULT_UPDATE")
+    obj = check_delivery(d, verifier, DefaultUpdateWebhook)
+    assert obj["new_transactions"] == (new_transactions or 0), "spec: options.new_transactions, default 0"
 
 
 def test_signature_binds_body(client, webhook_receiver, verifier):

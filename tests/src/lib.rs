@@ -14,4 +14,5 @@ pub mod moto;
 pub mod provision;
 pub mod sqs_trigger;
 pub mod stack;
+pub mod app_client;
 pub mod bench;

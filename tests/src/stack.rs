@@ -137,3 +137,49 @@ impl LocalStack {
         self.issuer.mint(user, 3600)
     }
 }
+
+/// A stack that lives as long as the test process, on its own runtime thread (each `#[tokio::test]` has
+/// a runtime of its own that ends with the test; the stack's background tasks must not end with it).
+/// Tests talk to it over HTTP only.
+pub fn shared_stack(key: &'static str, options: fn() -> StackOptions) -> &'static LocalStack {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static STACKS: OnceLock<Mutex<HashMap<&'static str, &'static LocalStack>>> = OnceLock::new();
+    let map = STACKS.get_or_init(Default::default);
+    let mut guard = match map.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(stack) = guard.get(key) {
+        return stack;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match LocalStack::start(options()).await {
+                Ok(stack) => {
+                    let stack: &'static LocalStack = Box::leak(Box::new(stack));
+                    let _ = tx.send(Ok(stack));
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    let stack = match rx.recv() {
+        Ok(Ok(stack)) => stack,
+        Ok(Err(e)) => panic!("local stack failed to start: {e}"),
+        Err(e) => panic!("local stack thread died: {e}"),
+    };
+    guard.insert(key, stack);
+    stack
+}

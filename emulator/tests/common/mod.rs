@@ -52,14 +52,22 @@ pub struct Answer {
 
 impl Answer {
     pub fn ok(&self) -> &Value {
-        assert_eq!(self.status, 200, "expected 200, got {}: {}", self.status, self.body);
+        assert_eq!(
+            self.status, 200,
+            "expected 200, got {}: {}",
+            self.status, self.body
+        );
         &self.body
     }
 
     /// Asserts a Plaid error with this status, type and code; returns the body.
     pub fn err(&self, status: u16, error_type: &str, code: &str) -> &Value {
         assert_eq!(
-            (self.status, self.body["error_type"].as_str(), self.body["error_code"].as_str()),
+            (
+                self.status,
+                self.body["error_type"].as_str(),
+                self.body["error_code"].as_str()
+            ),
             (status, Some(error_type), Some(code)),
             "{}",
             self.body
@@ -71,7 +79,9 @@ impl Answer {
 
 /// Every key of Plaid's error object is there, with the right types.
 pub fn assert_plaid_error_shape(v: &Value) {
-    let obj = v.as_object().unwrap_or_else(|| panic!("not an object: {v}"));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"));
     for key in [
         "display_message",
         "documentation_url",
@@ -83,7 +93,12 @@ pub fn assert_plaid_error_shape(v: &Value) {
     ] {
         assert!(obj.contains_key(key), "missing {key} in {v}");
     }
-    for key in ["error_code", "error_message", "error_type", "documentation_url"] {
+    for key in [
+        "error_code",
+        "error_message",
+        "error_type",
+        "documentation_url",
+    ] {
         assert!(v[key].is_string(), "{key} not a string in {v}");
     }
     let rid = v["request_id"].as_str().unwrap();
@@ -133,8 +148,12 @@ impl Emu {
     pub async fn answer(resp: reqwest::Response) -> Answer {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("non-JSON answer ({status}): {}", String::from_utf8_lossy(&bytes)));
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON answer ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
         Answer { status, body }
     }
 
@@ -145,7 +164,15 @@ impl Emu {
 
     /// POST on a control route.
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        Self::answer(self.http.post(self.url(path)).json(&body).send().await.unwrap()).await
+        Self::answer(
+            self.http
+                .post(self.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Answer {
@@ -171,7 +198,8 @@ impl Emu {
     /// Creates an Item through `/sandbox/public_token/create` and exchanges it.
     /// Returns (access_token, item_id).
     pub async fn item(&self, webhook: Option<&str>) -> (String, String) {
-        let mut body = json!({"institution_id": "ins_109508", "initial_products": ["transactions"]});
+        let mut body =
+            json!({"institution_id": "ins_109508", "initial_products": ["transactions"]});
         if let Some(w) = webhook {
             body["options"] = json!({"webhook": w});
         }
@@ -188,7 +216,12 @@ impl Emu {
     }
 
     /// Every page of `/transactions/sync` from `cursor`; returns (added, modified, removed, cursor).
-    pub async fn sync_all(&self, access_token: &str, cursor: Option<&str>, count: u32) -> (Vec<Value>, Vec<Value>, Vec<Value>, String) {
+    pub async fn sync_all(
+        &self,
+        access_token: &str,
+        cursor: Option<&str>,
+        count: u32,
+    ) -> (Vec<Value>, Vec<Value>, Vec<Value>, String) {
         let mut cursor = cursor.map(str::to_owned);
         let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         loop {
@@ -221,7 +254,10 @@ impl Received {
         serde_json::from_slice(&self.body).unwrap()
     }
     pub fn code(&self) -> String {
-        self.json()["webhook_code"].as_str().unwrap_or_default().to_owned()
+        self.json()["webhook_code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -260,7 +296,11 @@ impl Receiver {
 
     /// Answers the next webhooks with these statuses.
     pub fn script(&self, statuses: &[u16]) {
-        self.state.lock().unwrap().script.extend(statuses.iter().copied());
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .extend(statuses.iter().copied());
     }
 
     pub fn set_delay(&self, delay: Option<Duration>) {
@@ -274,17 +314,28 @@ impl Receiver {
     /// Waits until a webhook with this code has been received `n` times.
     pub async fn wait_for(&self, code: &str, n: usize) -> Vec<Received> {
         for _ in 0..500 {
-            let got: Vec<Received> = self.received().into_iter().filter(|r| r.code() == code).collect();
+            let got: Vec<Received> = self
+                .received()
+                .into_iter()
+                .filter(|r| r.code() == code)
+                .collect();
             if got.len() >= n {
                 return got;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("no {code} webhook received ({} received in total)", self.received().len());
+        panic!(
+            "no {code} webhook received ({} received in total)",
+            self.received().len()
+        );
     }
 }
 
-async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let (status, delay) = {
         let mut s = state.lock().unwrap();
         s.received.push(Received {

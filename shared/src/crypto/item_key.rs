@@ -131,6 +131,7 @@ fn aad(version: u8, item_id: &ItemId, field: Field<'_>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

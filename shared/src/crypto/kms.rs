@@ -126,13 +126,17 @@ impl KeyVault for KmsEnvelope {
             .send()
             .await
             .map_err(|e| {
-                let refused = e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_ciphertext_exception() || s.is_incorrect_key_exception()
-                });
+                let refused = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_invalid_ciphertext_exception() || s.is_incorrect_key_exception());
                 if refused {
                     CryptoError::KeyRefused(Box::new(e))
                 } else {
-                    CryptoError::Kms { op: "Decrypt", message: DisplayErrorContext(&e).to_string(), source: Box::new(e) }
+                    CryptoError::Kms {
+                        op: "Decrypt",
+                        message: DisplayErrorContext(&e).to_string(),
+                        source: Box::new(e),
+                    }
                 }
             })?;
         let key = take_key(out.plaintext.take())?;
@@ -140,4 +144,3 @@ impl KeyVault for KmsEnvelope {
         Ok(ItemKey::new(item_id.clone(), key))
     }
 }
-

@@ -91,6 +91,7 @@ impl KeyVault for LocalKeyVault {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::domain::AccessToken;

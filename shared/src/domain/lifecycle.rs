@@ -145,7 +145,6 @@ mod tests {
     use super::*;
     use crate::domain::{Account, Balances, Institution, InstitutionId, ItemId, UserId};
     use proptest::prelude::*;
-    use time::Duration;
 
     fn item() -> ItemRecord {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();

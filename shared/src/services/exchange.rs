@@ -184,7 +184,7 @@ async fn store_new_item(
     idempotency_key: &str,
 ) -> Result<(), ServiceError> {
     let (key, wrapped_key) = app.vault.new_item_key(&record.item_id).await?;
-    let access_token = key.seal_access_token(&record.item_id, access_token)?;
+    let access_token = key.seal_access_token(access_token)?;
     let sealed = SealedItem { wrapped_key, access_token };
     app.store.put_new_item(record, &sealed).await?;
     app.store.put_exchange(user, idempotency_key, &record.item_id).await?;

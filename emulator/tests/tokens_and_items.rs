@@ -1,0 +1,460 @@
+//! Token formats and lifetimes, public token single use, Item removal, and the Item / account
+//! objects of the `user_good` sandbox user.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::emulator;
+use plaid_emulator::LinkCompletion;
+use serde_json::{Value, json};
+
+fn is_uuid_token(token: &str, prefix: &str) -> bool {
+    token.strip_prefix(prefix).is_some_and(uuid_like)
+}
+
+fn uuid_like(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn alnum37(s: &str) -> bool {
+    s.len() == 37 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[tokio::test]
+async fn token_and_id_formats() {
+    let emu = emulator().await;
+    let link = emu.link_token(json!({})).await;
+    assert!(is_uuid_token(&link, "link-sandbox-"), "{link}");
+    let pt = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": "ins_109508", "initial_products": ["transactions"]}),
+        )
+        .await;
+    let pt = pt.ok()["public_token"].as_str().unwrap().to_owned();
+    assert!(is_uuid_token(&pt, "public-sandbox-"), "{pt}");
+    let ex = emu
+        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
+        .await;
+    let ex = ex.ok().clone();
+    assert!(is_uuid_token(
+        ex["access_token"].as_str().unwrap(),
+        "access-sandbox-"
+    ));
+    assert!(alnum37(ex["item_id"].as_str().unwrap()));
+    let accounts = emu
+        .plaid("/accounts/get", json!({"access_token": ex["access_token"]}))
+        .await;
+    for a in accounts.ok()["accounts"].as_array().unwrap() {
+        assert!(alnum37(a["account_id"].as_str().unwrap()));
+    }
+    let (added, _, _, _) = emu
+        .sync_all(ex["access_token"].as_str().unwrap(), None, 500)
+        .await;
+    assert!(
+        added
+            .iter()
+            .all(|t| alnum37(t["transaction_id"].as_str().unwrap()))
+    );
+}
+
+#[tokio::test]
+async fn link_token_lifetimes() {
+    let emu = emulator().await;
+    let r = emu
+        .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {"client_user_id": "u"}, "products": ["transactions"]}))
+        .await;
+    let body = r.ok().clone();
+    let expiration = time::OffsetDateTime::parse(
+        body["expiration"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lifetime = expiration - emu.control().now();
+    assert!((lifetime.whole_minutes() - 240).abs() <= 1, "{lifetime}");
+    let token = body["link_token"].as_str().unwrap().to_owned();
+
+    // Update mode: 30 minutes.
+    let (access, _) = emu.item(None).await;
+    let r = emu
+        .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {"client_user_id": "u"}, "access_token": access}))
+        .await;
+    let body = r.ok().clone();
+    let expiration = time::OffsetDateTime::parse(
+        body["expiration"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lifetime = expiration - emu.control().now();
+    assert!((lifetime.whole_minutes() - 30).abs() <= 1, "{lifetime}");
+    let update_token = body["link_token"].as_str().unwrap().to_owned();
+
+    // 31 minutes later the update token is expired, the normal one is not.
+    emu.control()
+        .advance_clock(Duration::from_secs(31 * 60))
+        .unwrap();
+    let out = emu
+        .control()
+        .complete_link(&LinkCompletion {
+            link_token: update_token,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(out.status, "exit");
+    assert_eq!(
+        out.exit.as_ref().unwrap()["error"]["error_code"],
+        "INVALID_LINK_TOKEN"
+    );
+    let out = emu
+        .control()
+        .complete_link(&LinkCompletion {
+            link_token: token.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(out.status, "success");
+    // 4 hours after creation it is expired.
+    emu.control()
+        .advance_clock(Duration::from_secs(3 * 3600 + 30 * 60))
+        .unwrap();
+    let out = emu
+        .control()
+        .complete_link(&LinkCompletion {
+            link_token: token,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(out.status, "exit");
+    let exit = out.exit.unwrap();
+    assert_eq!(exit["error"]["error_type"], "INVALID_INPUT");
+    assert_eq!(exit["error"]["error_code"], "INVALID_LINK_TOKEN");
+    // Unknown tokens too.
+    let out = emu
+        .control()
+        .complete_link(&LinkCompletion {
+            link_token: "link-sandbox-00000000-0000-0000-0000-000000000000".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        out.exit.unwrap()["error"]["error_code"],
+        "INVALID_LINK_TOKEN"
+    );
+}
+
+#[tokio::test]
+async fn public_tokens_are_single_use_and_expire_after_30_minutes() {
+    let emu = emulator().await;
+    let create = || async {
+        let r = emu
+            .plaid(
+                "/sandbox/public_token/create",
+                json!({"institution_id": "ins_109508", "initial_products": ["transactions"]}),
+            )
+            .await;
+        r.ok()["public_token"].as_str().unwrap().to_owned()
+    };
+    let pt = create().await;
+    emu.plaid("/item/public_token/exchange", json!({"public_token": pt}))
+        .await
+        .ok();
+    let again = emu
+        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
+        .await;
+    again.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
+
+    let pt = create().await;
+    emu.control()
+        .advance_clock(Duration::from_secs(29 * 60))
+        .unwrap();
+    let pt2 = create().await;
+    emu.control()
+        .advance_clock(Duration::from_secs(2 * 60))
+        .unwrap();
+    let late = emu
+        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
+        .await;
+    let e = late.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
+    assert!(e["error_message"].as_str().unwrap().contains("expired"));
+    emu.plaid("/item/public_token/exchange", json!({"public_token": pt2}))
+        .await
+        .ok();
+
+    let bad = emu
+        .plaid(
+            "/item/public_token/exchange",
+            json!({"public_token": "nope"}),
+        )
+        .await;
+    bad.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
+}
+
+#[tokio::test]
+async fn removed_items_answer_item_not_found() {
+    let emu = emulator().await;
+    let (token, _) = emu.item(None).await;
+    emu.plaid(
+        "/item/remove",
+        json!({"access_token": token, "reason_code": "FRAUD_FIRST_PARTY"}),
+    )
+    .await
+    .ok();
+    for path in [
+        "/item/get",
+        "/accounts/get",
+        "/transactions/sync",
+        "/item/remove",
+        "/sandbox/item/reset_login",
+    ] {
+        let r = emu.plaid(path, json!({"access_token": token})).await;
+        let e = r.err(400, "ITEM_ERROR", "ITEM_NOT_FOUND");
+        assert_eq!(
+            e["documentation_url"],
+            "https://plaid.com/docs/errors/item/#item_not_found"
+        );
+    }
+    // Malformed and unknown tokens are INVALID_ACCESS_TOKEN.
+    let r = emu
+        .plaid("/item/get", json!({"access_token": "access-sandbox-nope"}))
+        .await;
+    r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+    let r = emu
+        .plaid(
+            "/item/get",
+            json!({"access_token": "access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"}),
+        )
+        .await;
+    r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+}
+
+#[tokio::test]
+async fn item_get_has_every_required_key() {
+    let emu = emulator().await;
+    let (token, item_id) = emu.item(Some("https://example.com/hook")).await;
+    let r = emu.plaid("/item/get", json!({"access_token": token})).await;
+    let v = r.ok();
+    let item = &v["item"];
+    assert_eq!(item["item_id"], item_id.as_str());
+    assert_eq!(item["institution_id"], "ins_109508");
+    assert_eq!(item["institution_name"], "First Platypus Bank");
+    assert_eq!(item["webhook"], "https://example.com/hook");
+    assert_eq!(item["error"], Value::Null);
+    assert_eq!(item["billed_products"], json!(["transactions"]));
+    assert_eq!(item["update_type"], "background");
+    for key in [
+        "available_products",
+        "products",
+        "consent_expiration_time",
+        "auth_method",
+        "created_at",
+    ] {
+        assert!(item.get(key).is_some(), "{key}");
+    }
+    assert!(
+        v["status"]["transactions"]
+            .get("last_successful_update")
+            .is_some()
+    );
+    assert!(
+        v["status"]["transactions"]
+            .get("last_failed_update")
+            .is_some()
+    );
+    assert!(v["status"].get("last_webhook").is_some());
+}
+
+#[tokio::test]
+async fn user_good_accounts_and_balances() {
+    let emu = emulator().await;
+    let (token, _) = emu.item(None).await;
+    let r = emu
+        .plaid("/accounts/get", json!({"access_token": token}))
+        .await;
+    let v = r.ok();
+    let accounts = v["accounts"].as_array().unwrap();
+    let by_mask = |m: &str| accounts.iter().find(|a| a["mask"] == m).unwrap().clone();
+    let checking = by_mask("0000");
+    assert_eq!(
+        (
+            checking["name"].as_str(),
+            checking["type"].as_str(),
+            checking["subtype"].as_str()
+        ),
+        (Some("Plaid Checking"), Some("depository"), Some("checking"))
+    );
+    assert_eq!(
+        checking["balances"],
+        json!({"available": 100.0, "current": 110.0, "limit": null, "iso_currency_code": "USD", "unofficial_currency_code": null})
+    );
+    let saving = by_mask("1111");
+    assert_eq!(
+        (
+            saving["balances"]["available"].as_f64(),
+            saving["balances"]["current"].as_f64()
+        ),
+        (Some(200.0), Some(210.0))
+    );
+    assert_eq!(by_mask("2222")["subtype"], "cd");
+    let card = by_mask("3333");
+    assert_eq!(
+        (card["type"].as_str(), card["subtype"].as_str()),
+        (Some("credit"), Some("credit card"))
+    );
+    assert_eq!(
+        (
+            card["balances"]["current"].as_f64(),
+            card["balances"]["limit"].as_f64()
+        ),
+        (Some(410.0), Some(2000.0))
+    );
+    assert_eq!(by_mask("4444")["subtype"], "money market");
+    assert_eq!(by_mask("5555")["subtype"], "ira");
+    assert_eq!(by_mask("6666")["subtype"], "401k");
+    assert_eq!(
+        (
+            by_mask("7777")["type"].as_str(),
+            by_mask("7777")["subtype"].as_str()
+        ),
+        (Some("loan"), Some("student"))
+    );
+    assert_eq!(by_mask("8888")["subtype"], "mortgage");
+    assert_eq!(accounts.len(), 9);
+    assert_eq!(v["item"]["item_id"].as_str().unwrap().len(), 37);
+
+    // options.account_ids filters; an unknown id is INVALID_ACCOUNT_ID.
+    let id = checking["account_id"].as_str().unwrap();
+    let r = emu
+        .plaid(
+            "/accounts/get",
+            json!({"access_token": token, "options": {"account_ids": [id]}}),
+        )
+        .await;
+    assert_eq!(r.ok()["accounts"].as_array().unwrap().len(), 1);
+    let r = emu
+        .plaid(
+            "/accounts/get",
+            json!({"access_token": token, "options": {"account_ids": ["nope"]}}),
+        )
+        .await;
+    r.err(400, "INVALID_INPUT", "INVALID_ACCOUNT_ID");
+    let r = emu
+        .plaid("/accounts/balance/get", json!({"access_token": token}))
+        .await;
+    assert_eq!(r.ok()["accounts"].as_array().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn institutions() {
+    let emu = emulator().await;
+    let get = |id: &'static str, options: Value| {
+        let emu = &emu;
+        async move {
+            emu.plaid(
+                "/institutions/get_by_id",
+                json!({"institution_id": id, "country_codes": ["US"], "options": options}),
+            )
+            .await
+        }
+    };
+    let r = get("ins_127287", json!({})).await;
+    let inst = r.ok()["institution"].clone();
+    assert_eq!(inst["oauth"], true);
+    assert_eq!(inst["name"], "Platypus OAuth Bank");
+    assert!(inst.get("status").is_none());
+    for key in [
+        "institution_id",
+        "name",
+        "products",
+        "country_codes",
+        "routing_numbers",
+        "oauth",
+        "dtc_numbers",
+        "connection_availability",
+    ] {
+        assert!(inst.get(key).is_some(), "{key}");
+    }
+    assert_eq!(
+        get("ins_132241", json!({})).await.ok()["institution"]["oauth"],
+        true
+    );
+    assert_eq!(
+        get("ins_109508", json!({})).await.ok()["institution"]["oauth"],
+        false
+    );
+    let healthy = get(
+        "ins_109508",
+        json!({"include_status": true, "include_optional_metadata": true}),
+    )
+    .await;
+    let healthy = healthy.ok()["institution"].clone();
+    assert_eq!(healthy["status"]["item_logins"]["status"], "HEALTHY");
+    assert!(
+        healthy.get("url").is_some()
+            && healthy.get("logo").is_some()
+            && healthy.get("primary_color").is_some()
+    );
+    let degraded = get("ins_132363", json!({"include_status": true})).await;
+    assert_eq!(
+        degraded.ok()["institution"]["status"]["item_logins"]["status"],
+        "DEGRADED"
+    );
+    let down = get("ins_132361", json!({"include_status": true})).await;
+    let down = down.ok()["institution"]["status"].clone();
+    assert_eq!(down["item_logins"]["status"], "DOWN");
+    assert_eq!(down["transactions_updates"]["status"], "DOWN");
+    for key in [
+        "success",
+        "error_plaid",
+        "error_institution",
+        "refresh_interval",
+    ] {
+        assert!(down["item_logins"]["breakdown"].get(key).is_some(), "{key}");
+    }
+    get("ins_999999", json!({}))
+        .await
+        .err(400, "INVALID_INPUT", "INVALID_INSTITUTION");
+    // Unsupported Platypus Bank cannot serve transactions.
+    let r = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": "ins_133402", "initial_products": ["transactions"]}),
+        )
+        .await;
+    r.err(400, "ITEM_ERROR", "PRODUCTS_NOT_SUPPORTED");
+}
+
+#[tokio::test]
+async fn error_passwords_fail_the_login() {
+    let emu = emulator().await;
+    for (code, error_type) in [
+        ("ITEM_LOCKED", "ITEM_ERROR"),
+        ("INVALID_CREDENTIALS", "ITEM_ERROR"),
+        ("INSTITUTION_DOWN", "INSTITUTION_ERROR"),
+        ("INSTITUTION_NOT_RESPONDING", "INSTITUTION_ERROR"),
+        ("NO_ACCOUNTS", "ITEM_ERROR"),
+    ] {
+        let r = emu
+            .plaid(
+                "/sandbox/public_token/create",
+                json!({"institution_id": "ins_109508", "initial_products": ["transactions"],
+                       "options": {"override_username": "user_good", "override_password": format!("error_{code}")}}),
+            )
+            .await;
+        r.err(400, error_type, code);
+    }
+    let r = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": "ins_109508", "initial_products": ["transactions"],
+                   "options": {"override_username": "user_good", "override_password": "wrong"}}),
+        )
+        .await;
+    r.err(400, "ITEM_ERROR", "INVALID_CREDENTIALS");
+}

@@ -1,0 +1,116 @@
+//! [`App`]: everything a function needs, built once per container at init.
+
+use super::ServiceError;
+use super::institutions::HealthCache;
+use crate::auth::AuthVerifier;
+use crate::config::Config;
+use crate::crypto::ItemKey;
+use crate::domain::{AccessToken, ItemRecord, UserId};
+use crate::ports::{ItemStore, KeyVault, PlaidApi, SyncQueue};
+use crate::webhook::WebhookVerifier;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The ports and settings the services run against.
+pub struct App {
+    pub config: Config,
+    pub plaid: Arc<dyn PlaidApi>,
+    pub store: Arc<dyn ItemStore>,
+    pub vault: Arc<dyn KeyVault>,
+    pub queue: Option<Arc<dyn SyncQueue>>,
+    pub auth: AuthVerifier,
+    pub webhooks: WebhookVerifier,
+    pub institution_health: HealthCache,
+}
+
+/// Why a function could not start (it fails its init, and Lambda reports it).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("loading the Plaid credentials: {0}")]
+    Secrets(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("building the Plaid client: {0}")]
+    Plaid(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl App {
+    /// Builds the app from the environment: one AWS SDK config for every client, the Plaid credentials
+    /// fetched from Secrets Manager (concurrently with everything else that does I/O), one HTTP client.
+    pub async fn from_env() -> Result<Self, InitError> {
+        let config = Config::from_env()?;
+        let sdk = crate::config::aws::load_sdk_config().await;
+        let secrets = Arc::new(crate::config::secrets::SecretCache::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            config.plaid_secret_id.clone(),
+        ));
+        // The secret is the only I/O init needs; fetch it now so the first request does not wait.
+        secrets.current().await.map_err(|e| InitError::Secrets(Box::new(e)))?;
+        let plaid = Arc::new(
+            crate::plaid::PlaidClient::new(config.plaid.base_url.clone(), secrets.clone())
+                .map_err(|e| InitError::Plaid(Box::new(e)))?,
+        );
+        let store = Arc::new(crate::store::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table_name.clone(),
+        ));
+        let vault = Arc::new(crate::crypto::KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone()));
+        let queue: Option<Arc<dyn SyncQueue>> = config.sync_queue_url.as_ref().map(|url| {
+            Arc::new(crate::queue::SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())) as Arc<dyn SyncQueue>
+        });
+        let auth = AuthVerifier::new(config.auth.clone());
+        let webhooks = WebhookVerifier::new(plaid.clone());
+        Ok(Self {
+            config,
+            plaid,
+            store,
+            vault,
+            queue,
+            auth,
+            webhooks,
+            institution_health: HealthCache::default(),
+        })
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    /// The verified app user behind a bearer token.
+    pub async fn authenticate(&self, token: &str) -> Result<UserId, crate::auth::AuthError> {
+        self.auth.verify(token).await
+    }
+
+    /// The queue the webhook hands syncs to.
+    pub fn queue(&self) -> Result<&dyn SyncQueue, ServiceError> {
+        self.queue
+            .as_deref()
+            .ok_or_else(|| ServiceError::Invalid("WEFT_SYNC_QUEUE_URL is not configured for this function".into()))
+    }
+
+    /// The item's data key, unwrapped (cached briefly by the vault).
+    pub async fn open_item_key(&self, item: &ItemRecord) -> Result<ItemKey, ServiceError> {
+        let sealed = self
+            .store
+            .load_sealed(&item.user_id, &item.item_id)
+            .await?
+            .ok_or(ServiceError::NotFound("item"))?;
+        Ok(self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?)
+    }
+
+    /// The item's data key and its access token (in memory only for the call that needs it).
+    pub async fn open_item_secrets(&self, item: &ItemRecord) -> Result<(ItemKey, AccessToken), ServiceError> {
+        let sealed = self
+            .store
+            .load_sealed(&item.user_id, &item.item_id)
+            .await?
+            .ok_or(ServiceError::NotFound("item"))?;
+        let key = self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?;
+        let token = key.open_access_token(&sealed.access_token)?;
+        Ok((key, token))
+    }
+
+    pub async fn open_access_token(&self, item: &ItemRecord) -> Result<AccessToken, ServiceError> {
+        Ok(self.open_item_secrets(item).await?.1)
+    }
+}

@@ -1,0 +1,260 @@
+//! Item records: create, read, optimistic update, sealed secrets, sync cursor and lease, deletion.
+
+use super::convert::{Attrs, b, get_s, item_from_attrs, item_to_attrs, key, n, s, take_b};
+use super::dynamo::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
+use super::keys::*;
+use crate::crypto::{FORMAT_V1, WrappedKey};
+use crate::domain::{ItemId, ItemRecord, UserId};
+use crate::ports::{LeaseError, SealedItem, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The shortest sealed access token: version, nonce, tag and a few bytes of token.
+const MIN_SEALED_TOKEN: usize = 1 + 12 + 16 + 8;
+
+/// Whether a failed conditional update found the record at all (it returns the old record, `ALL_OLD`).
+fn record_existed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().is_some_and(|i| !i.is_empty()),
+        _ => false,
+    }
+}
+
+fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
+    key(user_pk(user), item_sk(item_id))
+}
+
+impl DynamoStore {
+    pub(super) async fn put_new_item_impl(&self, item: &ItemRecord, sealed: &SealedItem) -> Result<(), StoreError> {
+        // Refuse anything that is not a sealed value (a plaintext token starts with "access-").
+        if sealed.access_token.len() < MIN_SEALED_TOKEN || sealed.access_token[0] != FORMAT_V1 {
+            return Err(StoreError::Invalid("sealed access token"));
+        }
+        if sealed.wrapped_key.as_bytes().is_empty() {
+            return Err(StoreError::Invalid("wrapped data key"));
+        }
+        let mut attrs = item_to_attrs(item)?;
+        attrs.insert(DEK.to_owned(), b(sealed.wrapped_key.as_bytes()));
+        attrs.insert(TOKEN.to_owned(), b(sealed.access_token.as_slice()));
+        if self.put_if_absent(attrs, None).await? { Ok(()) } else { Err(StoreError::AlreadyExists("item")) }
+    }
+
+    pub(super) async fn get_item_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<ItemRecord>, StoreError> {
+        self.get(item_key(user, item_id), true).await?.map(item_from_attrs).transpose()
+    }
+
+    pub(super) async fn find_item_impl(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK = :sk")
+            .expression_attribute_values(":pk", s(item_gsi1pk(item_id)))
+            .expression_attribute_values(":sk", s(ITEM_GSI1SK));
+        let rows = self.query_all(query).await?;
+        rows.into_iter().next().map(item_from_attrs).transpose()
+    }
+
+    pub(super) async fn list_items_impl(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(ITEM_PREFIX))
+            .consistent_read(true);
+        self.query_all(query).await?.into_iter().map(item_from_attrs).collect()
+    }
+
+    pub(super) async fn update_item_impl(&self, item: &mut ItemRecord) -> Result<(), StoreError> {
+        let expected = item.version;
+        let mut next = item.clone();
+        next.version = expected.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
+        let attrs = item_to_attrs(&next)?;
+        let in_churn_index = attrs.contains_key(GSI2PK);
+        let (mut expression, mut names, mut values) = set_expression(attrs);
+        if !in_churn_index {
+            expression.push_str(" REMOVE #g2pk, #g2sk");
+            names.insert("#g2pk".to_owned(), GSI2PK.to_owned());
+            names.insert("#g2sk".to_owned(), GSI2SK.to_owned());
+        }
+        names.insert("#v".to_owned(), VERSION.to_owned());
+        values.insert(":expected".to_owned(), n(expected));
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(&item.user_id, &item.item_id)))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(PK) AND #v = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                item.version = next.version;
+                Ok(())
+            }
+            Err(e) if is_conditional_failure(&e) => {
+                Err(if record_existed(&e) { StoreError::Conflict } else { StoreError::NotFound("item") })
+            }
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    pub(super) async fn load_sealed_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<SealedItem>, StoreError> {
+        let Some(mut attrs) = self.get(item_key(user, item_id), true).await? else { return Ok(None) };
+        let wrapped_key = take_b(&mut attrs, DEK).ok_or(StoreError::Corrupt { what: "item data key", source: None })?;
+        let access_token =
+            take_b(&mut attrs, TOKEN).ok_or(StoreError::Corrupt { what: "item access token", source: None })?;
+        Ok(Some(SealedItem { wrapped_key: WrappedKey::from_bytes(wrapped_key), access_token }))
+    }
+
+    /// Transactions first, then the item record (and with it the wrapped key), then whatever a concurrent
+    /// sync wrote in between. A retry after a failure anywhere finishes the job.
+    pub(super) async fn delete_item_impl(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.delete_item_partition(item_id).await?;
+        self.delete(item_key(user, item_id)).await?;
+        self.delete_item_partition(item_id).await
+    }
+
+    /// Deletes every record in the item's own partition (its transactions), page by page.
+    async fn delete_item_partition(&self, item_id: &ItemId) -> Result<(), StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(item_partition(item_id)))
+            .projection_expression("PK, SK")
+            .consistent_read(true);
+        let mut start = None;
+        loop {
+            let (rows, next) = self.query_page(query.clone(), start).await?;
+            let deletes = rows
+                .into_iter()
+                .map(|row| {
+                    let key: HashMap<_, _> = row.into_iter().filter(|(k, _)| k == PK || k == SK).collect();
+                    delete_request(key)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.batch_write(deletes).await?;
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    pub(super) async fn acquire_sync_lease_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, LeaseError> {
+        if owner.is_empty() {
+            return Err(StoreError::Invalid("lease owner").into());
+        }
+        let until = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|d| now.checked_add(d))
+            .ok_or(StoreError::Invalid("lease duration"))?;
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("SET #owner = :owner, #until = :until")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#owner) OR #until <= :now OR #owner = :owner)",
+            )
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(epoch_millis(until)))
+            .expression_attribute_values(":now", n(epoch_millis(now)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| get_s(a, SYNC_CURSOR)).map(str::to_owned)),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() })
+            }
+            Err(e) => Err(sdk_error("UpdateItem", e).into()),
+        }
+    }
+
+    pub(super) async fn save_sync_cursor_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        cursor: &str,
+    ) -> Result<(), LeaseError> {
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("SET #cursor = :cursor")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#cursor", SYNC_CURSOR)
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_values(":cursor", s(cursor))
+            .expression_attribute_values(":owner", s(owner))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() })
+            }
+            Err(e) => Err(sdk_error("UpdateItem", e).into()),
+        }
+    }
+
+    pub(super) async fn release_sync_lease_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Not ours any more (expired and taken over) or the item is gone: nothing to release.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}

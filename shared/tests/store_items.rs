@@ -1,0 +1,243 @@
+//! Item records against moto's DynamoDB: creation, optimistic locking, sealed secrets at rest, sync
+//! leases, deletion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod store_support;
+
+use std::time::Duration;
+use store_support::{attribute_contains, item_id, item_record, scan_all, store, transaction, user, vault};
+use time::OffsetDateTime;
+use weft::domain::{AccessToken, ItemError, ItemStatus};
+use weft::ports::{CHURN_SHARDS, ChurnIndex, ItemStore, KeyVault, LeaseError, SealedItem, StoreError};
+
+const TOKEN: &str = "access-sandbox-5c0b7e0e-2f44-4a53-9d0e-0d8c3a1f7b62";
+
+#[tokio::test]
+async fn items_are_created_once_and_found_by_every_path() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("alice", "item_a1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+
+    let again = store.put_new_item(&record, &sealed).await.unwrap_err();
+    assert!(matches!(again, StoreError::AlreadyExists("item")), "{again:?}");
+
+    assert_eq!(store.get_item(&user("alice"), &record.item_id).await.unwrap(), Some(record.clone()));
+    assert_eq!(store.get_item(&user("bob"), &record.item_id).await.unwrap(), None, "another user's item is not found");
+    assert_eq!(store.find_item(&record.item_id).await.unwrap(), Some(record.clone()));
+    assert_eq!(store.find_item(&item_id("nope")).await.unwrap(), None);
+
+    let second = item_record("alice", "item_a2");
+    let (key2, wrapped2) = vault.new_item_key(&second.item_id).await.unwrap();
+    let sealed2 = SealedItem {
+        wrapped_key: wrapped2,
+        access_token: key2.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap(),
+    };
+    store.put_new_item(&second, &sealed2).await.unwrap();
+    let mut listed = store.list_items(&user("alice")).await.unwrap();
+    listed.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    assert_eq!(listed, vec![record.clone(), second]);
+    assert!(store.list_items(&user("bob")).await.unwrap().is_empty());
+
+    // The secrets come back sealed, and open with the vault.
+    let loaded = store.load_sealed(&user("alice"), &record.item_id).await.unwrap().unwrap();
+    assert_eq!(loaded, sealed);
+    let key = vault.open_item_key(&record.item_id, &loaded.wrapped_key).await.unwrap();
+    assert_eq!(key.open_access_token(&loaded.access_token).unwrap().expose(), TOKEN);
+    assert!(store.load_sealed(&user("alice"), &item_id("nope")).await.unwrap().is_none());
+    assert!(store.calls() > 0);
+}
+
+#[tokio::test]
+async fn a_plaintext_token_is_refused_and_nothing_at_rest_contains_one() {
+    let (sdk, table, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("carol", "item_c1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+
+    // Handing the store a plaintext token by mistake fails instead of storing it.
+    let plaintext = SealedItem { wrapped_key: wrapped_key.clone(), access_token: TOKEN.as_bytes().to_vec() };
+    assert!(matches!(store.put_new_item(&record, &plaintext).await, Err(StoreError::Invalid(_))));
+
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+    store
+        .upsert_transactions(&record.item_id, &key, &[transaction("item_c1", "txn_1", "2026-01-02", 12.5)])
+        .await
+        .unwrap();
+    store
+        .acquire_sync_lease(&record.user_id, &record.item_id, "w1", OffsetDateTime::now_utc(), Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let rows = scan_all(&sdk, &table).await;
+    assert!(rows.len() >= 2);
+    let uuid_part = &TOKEN["access-sandbox-".len()..];
+    for needle in [TOKEN.as_bytes(), uuid_part.as_bytes(), b"access-".as_slice(), b"Secret Merchant", b"Zyxwv Coffee"] {
+        for row in &rows {
+            assert!(
+                !row.values().any(|v| attribute_contains(v, needle)),
+                "{:?} found at rest in {:?}",
+                String::from_utf8_lossy(needle),
+                row.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn optimistic_locking_on_version() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("dave", "item_d1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+
+    let mut first = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
+    let mut second = first.clone();
+    first.ignored_prompts = 1;
+    store.update_item(&mut first).await.unwrap();
+    assert_eq!(first.version, 1);
+    second.new_accounts_available = true;
+    let err = store.update_item(&mut second).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(second.version, 0, "a failed update leaves the caller's version alone");
+
+    // Read again, apply, save: the second writer's change lands on top of the first's.
+    let mut second = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
+    second.new_accounts_available = true;
+    store.update_item(&mut second).await.unwrap();
+    let stored = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.ignored_prompts, stored.new_accounts_available), (2, 1, true));
+
+    // Updates keep the secrets.
+    assert_eq!(store.load_sealed(&record.user_id, &record.item_id).await.unwrap(), Some(sealed));
+
+    // An item deleted meanwhile is NotFound, not a conflict.
+    store.delete_item(&record.user_id, &record.item_id).await.unwrap();
+    let mut gone = stored;
+    let err = store.update_item(&mut gone).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+/// Every entry of the error index (all shards) before `cutoff`.
+async fn error_index(store: &weft::store::DynamoStore, cutoff: OffsetDateTime) -> Vec<(u8, String)> {
+    let mut all = Vec::new();
+    for shard in 0..CHURN_SHARDS {
+        let page = store.churn_candidates(ChurnIndex::InError, shard, cutoff, None).await.unwrap();
+        all.extend(page.candidates.into_iter().map(|c| (shard, c.item.item_id.to_string())));
+    }
+    all
+}
+
+#[tokio::test]
+async fn items_enter_and_leave_the_churn_error_index_with_their_error() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let mut record = item_record("erin", "item_e1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+    let shard = weft::store::churn_shard("item_e1");
+    let now = OffsetDateTime::now_utc();
+
+    assert!(error_index(&store, now).await.is_empty());
+
+    record.error = Some(ItemError {
+        error_type: "ITEM_ERROR".into(),
+        error_code: "ITEM_LOGIN_REQUIRED".into(),
+        since: now - time::Duration::days(40),
+    });
+    record.status = ItemStatus::LoginRequired;
+    store.update_item(&mut record).await.unwrap();
+    assert_eq!(error_index(&store, now).await, vec![(shard, "item_e1".to_owned())]);
+
+    record.error = None;
+    record.status = ItemStatus::Healthy;
+    store.update_item(&mut record).await.unwrap();
+    assert!(error_index(&store, now).await.is_empty(), "a repaired item leaves the index");
+}
+
+#[tokio::test]
+async fn sync_lease_is_exclusive_and_guards_the_cursor() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("frank", "item_f1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+    let (u, i) = (&record.user_id, &record.item_id);
+    let t0 = OffsetDateTime::now_utc();
+    let lease = Duration::from_secs(900);
+
+    assert_eq!(store.acquire_sync_lease(u, i, "A", t0, lease).await.unwrap(), None, "no cursor before the first sync");
+    assert!(matches!(store.acquire_sync_lease(u, i, "B", t0, lease).await, Err(LeaseError::Held)));
+    assert_eq!(store.acquire_sync_lease(u, i, "A", t0, lease).await.unwrap(), None, "the holder may renew");
+    assert!(matches!(store.save_sync_cursor(u, i, "B", "cursor-by-B").await, Err(LeaseError::Held)));
+    store.save_sync_cursor(u, i, "A", "cursor-1").await.unwrap();
+    store.release_sync_lease(u, i, "B").await.unwrap(); // not B's: nothing happens
+    assert!(matches!(store.acquire_sync_lease(u, i, "B", t0, lease).await, Err(LeaseError::Held)));
+    store.release_sync_lease(u, i, "A").await.unwrap();
+    assert_eq!(store.acquire_sync_lease(u, i, "B", t0, lease).await.unwrap().as_deref(), Some("cursor-1"));
+
+    // An expired lease is taken over, and the old holder can no longer save.
+    let later = t0 + time::Duration::seconds(901);
+    assert_eq!(store.acquire_sync_lease(u, i, "C", later, lease).await.unwrap().as_deref(), Some("cursor-1"));
+    assert!(matches!(store.save_sync_cursor(u, i, "B", "stale").await, Err(LeaseError::Held)));
+    store.save_sync_cursor(u, i, "C", "cursor-2").await.unwrap();
+
+    // Lease operations do not bump the item's version (webhook updates do not conflict with syncs).
+    assert_eq!(store.get_item(u, i).await.unwrap().unwrap().version, 0);
+
+    // Concurrent takers: exactly one wins.
+    let other = item_record("frank", "item_f2");
+    store.put_new_item(&other, &sealed).await.unwrap();
+    let owners: Vec<String> = (0..6).map(|n| format!("w{n}")).collect();
+    let results =
+        futures::future::join_all(owners.iter().map(|o| store.acquire_sync_lease(u, &other.item_id, o, t0, lease)))
+            .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+
+    let missing = store.acquire_sync_lease(u, &item_id("nope"), "A", t0, lease).await;
+    assert!(matches!(missing, Err(LeaseError::Store(StoreError::NotFound(_)))), "{missing:?}");
+}
+
+#[tokio::test]
+async fn deleting_an_item_removes_all_its_data() {
+    let (sdk, table, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("gina", "item_g1");
+    let keep = item_record("gina", "item_g2");
+    for r in [&record, &keep] {
+        let (key, wrapped_key) = vault.new_item_key(&r.item_id).await.unwrap();
+        let sealed = SealedItem {
+            wrapped_key,
+            access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap(),
+        };
+        store.put_new_item(r, &sealed).await.unwrap();
+        let txns: Vec<_> = (0..60)
+            .map(|n| transaction(r.item_id.as_str(), &format!("t{n}"), &format!("2026-01-{:02}", 1 + n % 28), n as f64))
+            .collect();
+        store.upsert_transactions(&r.item_id, &key, &txns).await.unwrap();
+    }
+
+    store.delete_item(&record.user_id, &record.item_id).await.unwrap();
+    store.delete_item(&record.user_id, &record.item_id).await.unwrap(); // idempotent
+
+    let rows = scan_all(&sdk, &table).await;
+    let leftovers: Vec<_> = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g1"))).collect();
+    assert!(leftovers.is_empty(), "{} records of the deleted item remain", leftovers.len());
+    assert_eq!(store.get_item(&record.user_id, &record.item_id).await.unwrap(), None);
+    assert_eq!(store.load_sealed(&record.user_id, &record.item_id).await.unwrap(), None);
+    // The other item is untouched.
+    let others = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g2"))).count();
+    assert_eq!(others, 61);
+}

@@ -1,0 +1,273 @@
+//! The other records against moto's DynamoDB: webhook dedup, exchange idempotency, Link tokens and events,
+//! user activity and prompts, the churn indexes and checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod store_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use store_support::{item_id, item_record, store, user, vault};
+use time::macros::{date, datetime};
+use time::{Duration, OffsetDateTime};
+use weft::domain::{AccessToken, ItemError, ItemStatus, LinkSessionId, LinkToken};
+use weft::ports::{
+    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemStore, KeyVault, LinkEventRecord, LinkTokenRecord, SealedItem,
+    StoreError,
+};
+use weft::store::{DynamoStore, churn_shard};
+
+#[tokio::test]
+async fn webhook_dedup() {
+    let (_, _, store) = store().await;
+    let key = "3f2a9c0d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f";
+    assert!(!store.webhook_seen(key).await.unwrap());
+    assert!(store.mark_webhook_seen(key).await.unwrap(), "first mark is new");
+    assert!(store.webhook_seen(key).await.unwrap());
+    assert!(!store.mark_webhook_seen(key).await.unwrap(), "second mark is a duplicate");
+    // Concurrent deliveries of one webhook: exactly one is new.
+    let other = "aa".repeat(32);
+    let marks = futures::future::join_all((0..5).map(|_| store.mark_webhook_seen(&other))).await;
+    assert_eq!(marks.into_iter().filter(|m| *m.as_ref().unwrap()).count(), 1);
+    assert!(matches!(store.mark_webhook_seen("a#b").await, Err(StoreError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn exchange_idempotency() {
+    let (_, _, store) = store().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let key = "9e107d9d372bb6826bd81d3542a419d6";
+    assert_eq!(store.get_exchange(&alice, key).await.unwrap(), None);
+    assert!(store.put_exchange(&alice, key, &item_id("item_x1")).await.unwrap());
+    assert!(!store.put_exchange(&alice, key, &item_id("item_x2")).await.unwrap(), "the first answer stays");
+    assert_eq!(store.get_exchange(&alice, key).await.unwrap(), Some(item_id("item_x1")));
+    assert_eq!(store.get_exchange(&bob, key).await.unwrap(), None, "per user");
+}
+
+fn link_token(s: &str, created_at: OffsetDateTime, expiration: OffsetDateTime, item: Option<&str>) -> LinkTokenRecord {
+    LinkTokenRecord {
+        link_token: LinkToken::parse(s).unwrap(),
+        expiration,
+        created_at,
+        item_id: item.map(item_id),
+        oauth: true,
+    }
+}
+
+#[tokio::test]
+async fn link_tokens_for_oauth_resume() {
+    let (_, _, store) = store().await;
+    let u = user("alice");
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(store.latest_link_token(&u, now).await.unwrap(), None);
+    let old = link_token("link-sandbox-old", now - Duration::hours(5), now - Duration::hours(1), None);
+    let current =
+        link_token("link-sandbox-current", now - Duration::minutes(10), now + Duration::hours(4), Some("item_l1"));
+    let older_valid = link_token("link-sandbox-older", now - Duration::minutes(30), now + Duration::hours(3), None);
+    for t in [&old, &current, &older_valid] {
+        store.put_link_token(&u, t).await.unwrap();
+    }
+    assert_eq!(store.latest_link_token(&u, now).await.unwrap(), Some(current.clone()));
+    assert_eq!(store.latest_link_token(&u, now + Duration::hours(5)).await.unwrap(), None, "all expired by then");
+    assert_eq!(store.get_link_token(&u, "link-sandbox-current").await.unwrap(), Some(current));
+    assert_eq!(store.get_link_token(&u, "link-sandbox-unknown").await.unwrap(), None);
+    assert_eq!(store.get_link_token(&user("bob"), "link-sandbox-current").await.unwrap(), None);
+}
+
+fn event(session: &str, kind: &str, name: Option<&str>, at: OffsetDateTime, seq: u32) -> LinkEventRecord {
+    LinkEventRecord {
+        user_id: user("alice"),
+        link_session_id: LinkSessionId::parse(session).unwrap(),
+        kind: kind.into(),
+        event_name: name.map(Into::into),
+        link_token: Some("link-sandbox-1".into()),
+        request_id: None,
+        institution_id: Some("ins_109508".into()),
+        institution_name: Some("First Platypus Bank".into()),
+        error_type: None,
+        error_code: None,
+        error_message: None,
+        exit_status: None,
+        view_name: None,
+        timestamp: at,
+        seq,
+    }
+}
+
+#[tokio::test]
+async fn link_events_by_day() {
+    let (_, _, store) = store().await;
+    let d1 = datetime!(2026-03-01 23:59:59.5 UTC);
+    let d2 = datetime!(2026-03-02 08:00 UTC);
+    let events = vec![
+        event("sess1", "EVENT", Some("OPEN"), d1, 0),
+        event("sess1", "EVENT", Some("SELECT_INSTITUTION"), d1, 1),
+        event("sess1", "SUCCESS", None, d2, 0),
+        event("sess2", "EXIT", None, d2 + Duration::hours(1), 0),
+    ];
+    store.put_link_events(&events).await.unwrap();
+    store.put_link_events(&events[..2]).await.unwrap(); // the app resent a batch: still one record each
+
+    let both = store.link_events_between(date!(2026 - 03 - 01), date!(2026 - 03 - 02)).await.unwrap();
+    assert_eq!(both, events, "by day, then time");
+    let day2 = store.link_events_between(date!(2026 - 03 - 02), date!(2026 - 03 - 02)).await.unwrap();
+    assert_eq!(day2, events[2..].to_vec());
+    assert!(store.link_events_between(date!(2026 - 03 - 03), date!(2026 - 03 - 31)).await.unwrap().is_empty());
+    assert!(store.link_events_between(date!(2026 - 03 - 02), date!(2026 - 03 - 01)).await.unwrap().is_empty());
+    assert!(matches!(
+        store.link_events_between(date!(2024 - 01 - 01), date!(2026 - 01 - 01)).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn user_activity_and_relink_prompts() {
+    let (_, _, store) = store().await;
+    let store = store.with_touch_interval(std::time::Duration::ZERO);
+    let u = user("auth0|alice");
+    assert_eq!(store.get_user(&u).await.unwrap(), None);
+    let t1 = datetime!(2026-05-01 12:00 UTC);
+    store.touch_user(&u, t1).await.unwrap();
+    store.touch_user(&u, t1 - Duration::days(3)).await.unwrap(); // a late, older request does not move it back
+    let profile = store.get_user(&u).await.unwrap().unwrap();
+    assert_eq!((profile.last_active_at, profile.ignored_prompts), (Some(t1), 0));
+
+    assert_eq!(store.record_relink_prompt(&u).await.unwrap(), 1);
+    assert_eq!(store.record_relink_prompt(&u).await.unwrap(), 2);
+    store.touch_user(&u, t1 + Duration::days(1)).await.unwrap();
+    assert_eq!(store.get_user(&u).await.unwrap().unwrap().ignored_prompts, 2, "activity keeps the count");
+    store.reset_relink_prompts(&u).await.unwrap();
+    assert_eq!(store.get_user(&u).await.unwrap().unwrap().ignored_prompts, 0);
+    store.reset_relink_prompts(&user("nobody")).await.unwrap();
+    assert_eq!(store.get_user(&user("nobody")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn touch_is_throttled_per_container() {
+    let (_, _, store) = store().await;
+    let u = user("throttled");
+    let t = OffsetDateTime::now_utc();
+    store.touch_user(&u, t).await.unwrap();
+    let calls = store.calls();
+    store.touch_user(&u, t + Duration::minutes(1)).await.unwrap();
+    assert_eq!(store.calls(), calls, "a second touch within the interval costs no call");
+    store.touch_user(&u, t + Duration::minutes(16)).await.unwrap();
+    assert_eq!(store.calls(), calls + 1);
+}
+
+async fn put_item(
+    store: &DynamoStore,
+    vault: &weft::crypto::KmsEnvelope,
+    user_id: &str,
+    item: &str,
+) -> weft::domain::ItemRecord {
+    let record = item_record(user_id, item);
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let token = AccessToken::parse("access-sandbox-churn").unwrap();
+    let sealed = SealedItem { wrapped_key, access_token: key.seal_access_token(&token).unwrap() };
+    store.put_new_item(&record, &sealed).await.unwrap();
+    record
+}
+
+/// Every candidate of `index` before `cutoff`, all shards and pages; (item id, user's last activity).
+async fn all_candidates(
+    store: &DynamoStore,
+    index: ChurnIndex,
+    cutoff: OffsetDateTime,
+) -> (BTreeMap<String, Option<OffsetDateTime>>, usize) {
+    let mut found = BTreeMap::new();
+    let mut pages = 0;
+    for shard in 0..CHURN_SHARDS {
+        let mut token: Option<String> = None;
+        loop {
+            let page = store.churn_candidates(index, shard, cutoff, token.as_deref()).await.unwrap();
+            pages += 1;
+            for c in page.candidates {
+                assert!(found.insert(c.item.item_id.to_string(), c.user_last_active).is_none(), "no duplicates");
+            }
+            match page.next_page {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    (found, pages)
+}
+
+#[tokio::test]
+async fn churn_candidates_from_both_indexes() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let now = OffsetDateTime::now_utc();
+    let cutoff = now - Duration::days(60);
+
+    // Inactive users: 27 users in one shard (more than a page), plus one elsewhere, one active.
+    let target = churn_shard("user-0");
+    let same_shard: Vec<String> =
+        (0..).map(|n| format!("user-{n}")).filter(|u| churn_shard(u) == target).take(27).collect();
+    let mut expected = BTreeSet::new();
+    for (n, u) in same_shard.iter().enumerate() {
+        store.touch_user(&user(u), now - Duration::days(90) - Duration::minutes(n as i64)).await.unwrap();
+        let item = format!("item-{u}");
+        put_item(&store, &vault, u, &item).await;
+        expected.insert(item);
+    }
+    let elsewhere = (0..).map(|n| format!("other-{n}")).find(|u| churn_shard(u) != target).unwrap();
+    store.touch_user(&user(&elsewhere), now - Duration::days(61)).await.unwrap();
+    put_item(&store, &vault, &elsewhere, "item-elsewhere-1").await;
+    put_item(&store, &vault, &elsewhere, "item-elsewhere-2").await;
+    expected.extend(["item-elsewhere-1".to_owned(), "item-elsewhere-2".to_owned()]);
+    store.touch_user(&user("active"), now - Duration::days(1)).await.unwrap();
+    put_item(&store, &vault, "active", "item-active").await;
+
+    let (found, pages) = all_candidates(&store, ChurnIndex::Inactive, cutoff).await;
+    assert_eq!(found.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(pages > CHURN_SHARDS as usize, "the full shard took more than one page");
+    assert!(found.values().all(|last| last.is_some_and(|t| t < cutoff)));
+
+    // Items in error: one for 40 days, one for 10 days, one healthy.
+    let mut old_error = put_item(&store, &vault, "active", "item-err-old").await;
+    let mut new_error = put_item(&store, &vault, "active", "item-err-new").await;
+    for (record, days) in [(&mut old_error, 40), (&mut new_error, 10)] {
+        record.status = ItemStatus::Error;
+        record.error = Some(ItemError {
+            error_type: "INSTITUTION_ERROR".into(),
+            error_code: "INSTITUTION_DOWN".into(),
+            since: now - Duration::days(days),
+        });
+        store.update_item(record).await.unwrap();
+    }
+    let (found, _) = all_candidates(&store, ChurnIndex::InError, now - Duration::days(30)).await;
+    assert_eq!(found.keys().cloned().collect::<Vec<_>>(), ["item-err-old"]);
+    assert_eq!(found["item-err-old"], None);
+    let (found, _) = all_candidates(&store, ChurnIndex::InError, now).await;
+    assert_eq!(found.len(), 2);
+
+    // A page token only continues the shard it came from.
+    let first = store.churn_candidates(ChurnIndex::Inactive, target, cutoff, None).await.unwrap();
+    let token = first.next_page.unwrap();
+    let other_shard = (target + 1) % CHURN_SHARDS;
+    let err = store.churn_candidates(ChurnIndex::Inactive, other_shard, cutoff, Some(&token)).await.unwrap_err();
+    assert!(err.is_invalid_cursor());
+    assert!(matches!(store.churn_candidates(ChurnIndex::InError, 16, now, None).await, Err(StoreError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn churn_checkpoints() {
+    let (_, _, store) = store().await;
+    assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), None);
+    let checkpoint = ChurnCheckpoint {
+        index: ChurnIndex::InError,
+        shard: 7,
+        page_token: Some("opaque".into()),
+        scanned: 120,
+        removed: 30,
+        skipped: 88,
+        failed: 2,
+        by_reason: BTreeMap::from([("user_inactive".to_owned(), 20), ("error_unresolved".to_owned(), 10)]),
+    };
+    store.put_churn_checkpoint("run-1", &checkpoint).await.unwrap();
+    assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), Some(checkpoint));
+    let fresh = ChurnCheckpoint::default();
+    store.put_churn_checkpoint("run-1", &fresh).await.unwrap();
+    assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), Some(fresh));
+    assert!(matches!(store.get_churn_checkpoint("CHURN#x").await, Err(StoreError::Invalid(_))));
+}
