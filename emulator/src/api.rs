@@ -10,9 +10,7 @@ use crate::app::App;
 use crate::clock::rfc3339;
 use crate::items::{self, Condition, NewItem};
 use crate::sandbox::{self, Account};
-use crate::state::{
-    LINK_TOKEN_TTL_SECS, LinkTokenRecord, UPDATE_LINK_TOKEN_TTL_SECS, unix_rfc3339,
-};
+use crate::state::{LINK_TOKEN_TTL_SECS, LinkTokenRecord, UPDATE_LINK_TOKEN_TTL_SECS, unix_rfc3339};
 use crate::transactions::{Cursor, SyncError, WireOptions, WireTxn, sync_page};
 use crate::wire::PlaidError;
 
@@ -83,12 +81,7 @@ pub enum Reply {
 }
 
 /// Runs the handler of `endpoint`.
-pub async fn handle(
-    app: &Arc<App>,
-    endpoint: Endpoint,
-    body: &Value,
-    request_id: &str,
-) -> Result<Reply, PlaidError> {
+pub async fn handle(app: &Arc<App>, endpoint: Endpoint, body: &Value, request_id: &str) -> Result<Reply, PlaidError> {
     match endpoint {
         Endpoint::LinkTokenCreate => link_token_create(app, body).map(Reply::Json),
         Endpoint::ItemPublicTokenExchange => public_token_exchange(app, body).map(Reply::Json),
@@ -100,9 +93,7 @@ pub async fn handle(
         Endpoint::TransactionsSync => transactions_sync(app, body, request_id).map(Reply::Raw),
         Endpoint::WebhookVerificationKeyGet => webhook_key_get(app, body).map(Reply::Json),
         Endpoint::ItemWebhookUpdate => item_webhook_update(app, body).map(Reply::Json),
-        Endpoint::SandboxPublicTokenCreate => {
-            sandbox_public_token_create(app, body).map(Reply::Json)
-        }
+        Endpoint::SandboxPublicTokenCreate => sandbox_public_token_create(app, body).map(Reply::Json),
         Endpoint::SandboxItemResetLogin => sandbox_reset_login(app, body).map(Reply::Json),
         Endpoint::SandboxItemFireWebhook => sandbox_fire_webhook(app, body).map(Reply::Json),
     }
@@ -114,9 +105,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, PlaidError> {
 }
 
 fn access_token(body: &Value) -> &str {
-    body.get("access_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    body.get("access_token").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Whether `url` is an absolute http(s) URL.
@@ -124,9 +113,8 @@ pub fn is_http_url(url: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
 
-const LANGUAGES: &[&str] = &[
-    "da", "de", "en", "es", "et", "fr", "it", "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "sv",
-];
+const LANGUAGES: &[&str] =
+    &["da", "de", "en", "es", "et", "fr", "it", "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "sv"];
 
 // ---- /link/token/create ---------------------------------------------------------------------
 
@@ -172,10 +160,7 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
         return Err(PlaidError::missing_fields(&["user".to_owned()]));
     }
     if !LANGUAGES.contains(&req.language.as_str()) {
-        return Err(PlaidError::invalid_field(format!(
-            "language must be one of: {}",
-            LANGUAGES.join(", ")
-        )));
+        return Err(PlaidError::invalid_field(format!("language must be one of: {}", LANGUAGES.join(", "))));
     }
     if let Some(w) = req.webhook.as_deref().filter(|w| !w.is_empty())
         && !is_http_url(w)
@@ -183,12 +168,10 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
         return Err(PlaidError::invalid_field("webhook must be a valid URL"));
     }
     if let Some(r) = req.redirect_uri.as_deref().filter(|r| !r.is_empty()) {
-        let parsed = reqwest::Url::parse(r)
-            .map_err(|_| PlaidError::invalid_field("redirect_uri must be a valid URL"))?;
+        let parsed =
+            reqwest::Url::parse(r).map_err(|_| PlaidError::invalid_field("redirect_uri must be a valid URL"))?;
         if parsed.query().is_some() {
-            return Err(PlaidError::invalid_field(
-                "redirect_uri must not contain any query parameters",
-            ));
+            return Err(PlaidError::invalid_field("redirect_uri must not contain any query parameters"));
         }
     }
     let now = app.clock.now();
@@ -200,9 +183,7 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
             return Err(PlaidError::missing_fields(&["products".to_owned()]));
         }
         if products.is_empty() {
-            return Err(PlaidError::invalid_field(
-                "products must be a non-empty array",
-            ));
+            return Err(PlaidError::invalid_field("products must be a non-empty array"));
         }
     }
     if products.iter().any(|p| p == "balance") {
@@ -215,11 +196,7 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
         Some(token) => Some(state.item_id_for_token(token)?),
         None => None,
     };
-    let ttl = if update_mode {
-        UPDATE_LINK_TOKEN_TTL_SECS
-    } else {
-        LINK_TOKEN_TTL_SECS
-    };
+    let ttl = if update_mode { UPDATE_LINK_TOKEN_TTL_SECS } else { LINK_TOKEN_TTL_SECS };
     let token = crate::ids::token(crate::ids::TokenKind::Link, "sandbox");
     let expires_at = unix.saturating_add(ttl);
     state.prune(unix);
@@ -237,10 +214,7 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
             client_user_id: req.user.map(|u| u.client_user_id).or(req.user_id),
             account_filters: req.account_filters,
             update_item_id,
-            account_selection_enabled: req
-                .update
-                .and_then(|u| u.account_selection_enabled)
-                .unwrap_or(false),
+            account_selection_enabled: req.update.and_then(|u| u.account_selection_enabled).unwrap_or(false),
         },
     );
     drop(state);
@@ -251,10 +225,7 @@ fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> 
 // ---- /item/public_token/exchange -------------------------------------------------------------
 
 fn public_token_exchange(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
-    let token = body
-        .get("public_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let token = body.get("public_token").and_then(Value::as_str).unwrap_or_default();
     if !crate::ids::is_well_formed_token(crate::ids::TokenKind::Public, token) {
         return Err(PlaidError::invalid_public_token(
             "provided public token is in an invalid format. expected format: public-<environment>-<identifier>",
@@ -264,14 +235,10 @@ fn public_token_exchange(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErr
     let unix = now.unix_timestamp();
     let mut state = app.lock_state();
     let Some(record) = state.public_tokens.get(token).cloned() else {
-        return Err(PlaidError::invalid_public_token(
-            "could not find matching public token",
-        ));
+        return Err(PlaidError::invalid_public_token("could not find matching public token"));
     };
     if record.used {
-        return Err(PlaidError::invalid_public_token(
-            "could not find matching public token",
-        ));
+        return Err(PlaidError::invalid_public_token("could not find matching public token"));
     }
     if unix >= record.expires_at {
         return Err(PlaidError::invalid_public_token(
@@ -291,9 +258,7 @@ fn public_token_exchange(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErr
     item.exchanged = true;
     item.access_token = Some(access_token.clone());
     let webhooks = items::initial_webhooks(item, now);
-    state
-        .access_tokens
-        .insert(access_token.clone(), record.item_id.clone());
+    state.access_tokens.insert(access_token.clone(), record.item_id.clone());
     drop(state);
     app.send_webhooks(webhooks);
     app.changed();
@@ -309,10 +274,8 @@ fn available_products(institution_id: &str) -> &'static [&'static str] {
 fn item_get(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
     let state = app.lock_state();
     let item = state.item_for_token(access_token(body))?;
-    let last_webhook = item
-        .last_webhook
-        .as_ref()
-        .map(|(at, code)| json!({"sent_at": unix_rfc3339(*at), "code_sent": code}));
+    let last_webhook =
+        item.last_webhook.as_ref().map(|(at, code)| json!({"sent_at": unix_rfc3339(*at), "code_sent": code}));
     Ok(json!({
         "item": item.to_json(available_products(&item.institution_id), true),
         "status": {
@@ -338,11 +301,7 @@ fn item_remove(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
 }
 
 fn item_webhook_update(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
-    let webhook = body
-        .get("webhook")
-        .and_then(Value::as_str)
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned);
+    let webhook = body.get("webhook").and_then(Value::as_str).filter(|w| !w.is_empty()).map(str::to_owned);
     if let Some(w) = &webhook
         && !is_http_url(w)
     {
@@ -352,12 +311,9 @@ fn item_webhook_update(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError
     let item = state.item_for_token_mut(access_token(body))?;
     item.webhook = webhook.clone();
     let out = match &webhook {
-        Some(url) => items::to_item(
-            item,
-            "ITEM",
-            "WEBHOOK_UPDATE_ACKNOWLEDGED",
-            json!({"new_webhook_url": url, "error": null}),
-        ),
+        Some(url) => {
+            items::to_item(item, "ITEM", "WEBHOOK_UPDATE_ACKNOWLEDGED", json!({"new_webhook_url": url, "error": null}))
+        }
         None => None,
     };
     let item_json = item.to_json(available_products(&item.institution_id), false);
@@ -373,30 +329,19 @@ fn accounts_get(app: &Arc<App>, body: &Value, balance: bool) -> Result<Value, Pl
     let wanted: Option<Vec<String>> = body
         .pointer("/options/account_ids")
         .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        });
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect());
     let state = app.lock_state();
     let item = state.item_for_token(access_token(body))?;
     items::product_gate(item)?;
     let visible: Vec<&Account> = item.visible_accounts().collect();
     if let Some(ids) = &wanted
-        && ids
-            .iter()
-            .any(|id| !visible.iter().any(|a| &a.account_id == id))
+        && ids.iter().any(|id| !visible.iter().any(|a| &a.account_id == id))
     {
         return Err(PlaidError::invalid_account_id());
     }
     let accounts: Vec<Value> = visible
         .iter()
-        .filter(|a| {
-            wanted
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&a.account_id))
-        })
+        .filter(|a| wanted.as_ref().is_none_or(|ids| ids.contains(&a.account_id)))
         .map(|a| {
             let mut v = a.to_json();
             if balance && let Some(b) = v.get_mut("balances").and_then(Value::as_object_mut) {
@@ -414,10 +359,7 @@ fn accounts_get(app: &Arc<App>, body: &Value, balance: bool) -> Result<Value, Pl
 // ---- /institutions/get_by_id ----------------------------------------------------------------
 
 fn institutions_get_by_id(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
-    let id = body
-        .get("institution_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let id = body.get("institution_id").and_then(Value::as_str).unwrap_or_default();
     let Some(inst) = sandbox::institution(id) else {
         return Err(PlaidError::invalid_institution());
     };
@@ -429,11 +371,7 @@ fn institutions_get_by_id(app: &Arc<App>, body: &Value) -> Result<Value, PlaidEr
     if !countries.contains(&"US") {
         return Err(PlaidError::invalid_institution());
     }
-    let flag = |name: &str| {
-        body.pointer(&format!("/options/{name}"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
+    let flag = |name: &str| body.pointer(&format!("/options/{name}")).and_then(Value::as_bool).unwrap_or(false);
     let now = rfc3339(app.clock.now());
     Ok(json!({
         "institution": inst.to_json(flag("include_status"), flag("include_optional_metadata"), &now),
@@ -454,28 +392,15 @@ struct SyncResponse<'a> {
     transactions_update_status: &'static str,
 }
 
-fn transactions_sync(
-    app: &Arc<App>,
-    body: &Value,
-    request_id: &str,
-) -> Result<Vec<u8>, PlaidError> {
-    let cursor_str = body
-        .get("cursor")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let count = body
-        .get("count")
-        .and_then(Value::as_u64)
-        .and_then(|c| usize::try_from(c).ok())
-        .unwrap_or(100);
+fn transactions_sync(app: &Arc<App>, body: &Value, request_id: &str) -> Result<Vec<u8>, PlaidError> {
+    let cursor_str = body.get("cursor").and_then(Value::as_str).unwrap_or_default();
+    let count = body.get("count").and_then(Value::as_u64).and_then(|c| usize::try_from(c).ok()).unwrap_or(100);
     let opt = |name: &str| body.pointer(&format!("/options/{name}"));
     let options = WireOptions {
         include_personal_finance_category: opt("include_personal_finance_category")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        include_original_description: opt("include_original_description")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        include_original_description: opt("include_original_description").and_then(Value::as_bool).unwrap_or(false),
     };
     let account_filter = opt("account_id").and_then(Value::as_str).map(str::to_owned);
     let seed = app.seed();
@@ -504,9 +429,7 @@ fn transactions_sync(
         }
         let cursor = match cursor_str {
             "" => None,
-            "now" => Some(Cursor::at(
-                u32::try_from(item.log.len()).unwrap_or(u32::MAX),
-            )),
+            "now" => Some(Cursor::at(u32::try_from(item.log.len()).unwrap_or(u32::MAX))),
             s => Some(
                 Cursor::decode(s, &item.item_id, seed)
                     .ok_or_else(|| PlaidError::invalid_field("cursor is not a valid cursor"))?,
@@ -528,19 +451,11 @@ fn transactions_sync(
                 return Err(PlaidError::invalid_field("cursor is not a valid cursor"));
             }
         };
-        (
-            page,
-            accounts,
-            item.item_id.clone(),
-            "HISTORICAL_UPDATE_COMPLETE",
-        )
+        (page, accounts, item.item_id.clone(), "HISTORICAL_UPDATE_COMPLETE")
     };
 
     fn wire(t: &Arc<crate::transactions::Txn>, options: WireOptions) -> WireTxn<'_> {
-        WireTxn {
-            txn: t.as_ref(),
-            options,
-        }
+        WireTxn { txn: t.as_ref(), options }
     }
     let resp = SyncResponse {
         accounts,
@@ -548,11 +463,7 @@ fn transactions_sync(
         has_more: page.has_more,
         modified: page.modified.iter().map(|t| wire(t, options)).collect(),
         next_cursor: page.next_cursor.encode(&item_id, seed),
-        removed: page
-            .removed
-            .iter()
-            .map(|(t, a)| json!({"transaction_id": t, "account_id": a}))
-            .collect(),
+        removed: page.removed.iter().map(|(t, a)| json!({"transaction_id": t, "account_id": a})).collect(),
         request_id,
         transactions_update_status: status,
     };
@@ -562,15 +473,9 @@ fn transactions_sync(
 // ---- /webhook_verification_key/get ----------------------------------------------------------
 
 fn webhook_key_get(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
-    let kid = body
-        .get("key_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let kid = body.get("key_id").and_then(Value::as_str).unwrap_or_default();
     let state = app.lock_state();
-    let key = state
-        .keys
-        .get(kid)
-        .ok_or_else(PlaidError::invalid_webhook_key_id)?;
+    let key = state.keys.get(kid).ok_or_else(PlaidError::invalid_webhook_key_id)?;
     let jwk = key.jwk().map_err(|_| PlaidError::internal())?;
     Ok(json!({"key": jwk}))
 }
@@ -609,25 +514,16 @@ fn sandbox_public_token_create(app: &Arc<App>, body: &Value) -> Result<Value, Pl
     if let Some(w) = options.webhook.as_deref().filter(|w| !w.is_empty())
         && !is_http_url(w)
     {
-        return Err(PlaidError::invalid_field(
-            "options.webhook must be a valid URL",
-        ));
+        return Err(PlaidError::invalid_field("options.webhook must be a valid URL"));
     }
-    let username = options
-        .override_username
-        .as_deref()
-        .unwrap_or(sandbox::GOOD_USERNAME);
-    let password = options
-        .override_password
-        .as_deref()
-        .unwrap_or(sandbox::GOOD_PASSWORD);
+    let username = options.override_username.as_deref().unwrap_or(sandbox::GOOD_USERNAME);
+    let password = options.override_password.as_deref().unwrap_or(sandbox::GOOD_PASSWORD);
     sandbox::check_credentials(username, password)?;
     if !sandbox::institution_supports(inst, &req.initial_products) {
         return Err(sandbox::products_not_supported());
     }
     let products = req.initial_products.clone();
-    let select =
-        |a: &Account| sandbox::account_supports_products(&a.account_type, &a.subtype, &products);
+    let select = |a: &Account| sandbox::account_supports_products(&a.account_type, &a.subtype, &products);
     let now = app.clock.now();
     let delay = history_delay_secs(app);
     let mut state = app.lock_state();
@@ -669,10 +565,7 @@ fn sandbox_reset_login(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError
 }
 
 fn sandbox_fire_webhook(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
-    let code = body
-        .get("webhook_code")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let code = body.get("webhook_code").and_then(Value::as_str).unwrap_or_default();
     let given_type = body.get("webhook_type").and_then(Value::as_str);
     let expected_type = match code {
         "DEFAULT_UPDATE" | "SYNC_UPDATES_AVAILABLE" => "TRANSACTIONS",
@@ -691,9 +584,7 @@ fn sandbox_fire_webhook(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErro
     if let Some(t) = given_type
         && t != expected_type
     {
-        return Err(PlaidError::invalid_field(format!(
-            "webhook_code {code} is not valid for webhook_type {t}"
-        )));
+        return Err(PlaidError::invalid_field(format!("webhook_code {code} is not valid for webhook_type {t}")));
     }
     let new_transactions = body
         .pointer("/options/new_transactions")
@@ -703,20 +594,13 @@ fn sandbox_fire_webhook(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErro
     let seed = app.seed();
     let mut state = app.lock_state();
     let item = state.item_for_token_mut(access_token(body))?;
-    if item
-        .webhook
-        .as_deref()
-        .is_none_or(|w| w.is_empty() || !is_http_url(w))
-    {
+    if item.webhook.as_deref().is_none_or(|w| w.is_empty() || !is_http_url(w)) {
         return Err(PlaidError::sandbox_webhook_invalid());
     }
     let out = match code {
         "DEFAULT_UPDATE" => {
-            let m = items::TransactionMutation {
-                generate: new_transactions,
-                webhook: Some(false),
-                ..Default::default()
-            };
+            let m =
+                items::TransactionMutation { generate: new_transactions, webhook: Some(false), ..Default::default() };
             let (result, _) = items::mutate_transactions(item, &m, now, seed)?;
             items::to_item(
                 item,
@@ -736,27 +620,15 @@ fn sandbox_fire_webhook(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErro
         .into_iter()
         .collect(),
         "LOGIN_REPAIRED" => {
-            if item
-                .error
-                .as_ref()
-                .is_some_and(|e| e.error_code == "ITEM_LOGIN_REQUIRED")
-            {
+            if item.error.as_ref().is_some_and(|e| e.error_code == "ITEM_LOGIN_REQUIRED") {
                 item.error = None;
             }
-            items::to_item(item, "ITEM", "LOGIN_REPAIRED", json!({}))
-                .into_iter()
-                .collect()
+            items::to_item(item, "ITEM", "LOGIN_REPAIRED", json!({})).into_iter().collect()
         }
         "ERROR" => items::set_condition(item, Condition::ItemLoginRequired, None, now, seed)?,
-        "NEW_ACCOUNTS_AVAILABLE" => {
-            items::set_condition(item, Condition::NewAccountsAvailable, None, now, seed)?
-        }
-        "PENDING_DISCONNECT" => {
-            items::set_condition(item, Condition::PendingDisconnect, None, now, seed)?
-        }
-        "USER_PERMISSION_REVOKED" => {
-            items::set_condition(item, Condition::UserPermissionRevoked, None, now, seed)?
-        }
+        "NEW_ACCOUNTS_AVAILABLE" => items::set_condition(item, Condition::NewAccountsAvailable, None, now, seed)?,
+        "PENDING_DISCONNECT" => items::set_condition(item, Condition::PendingDisconnect, None, now, seed)?,
+        "USER_PERMISSION_REVOKED" => items::set_condition(item, Condition::UserPermissionRevoked, None, now, seed)?,
         _ => items::set_condition(item, Condition::UserAccountRevoked, None, now, seed)?,
     };
     drop(state);

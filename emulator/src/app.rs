@@ -104,9 +104,7 @@ impl App {
                 reqwest::Client::builder()
                     .no_proxy()
                     .build()
-                    .map_err(
-                        |e| tracing::error!(error = %e, "cannot build the webhook HTTP client"),
-                    )
+                    .map_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
                     .ok()
             })
             .as_ref()
@@ -128,12 +126,7 @@ impl App {
     /// Counts a call to `path` for an Item.
     pub fn count_item_call(&self, path: &str, item_id: &str) {
         let mut calls = self.lock_calls();
-        *calls
-            .by_item
-            .entry(item_id.to_owned())
-            .or_default()
-            .entry(path.to_owned())
-            .or_default() += 1;
+        *calls.by_item.entry(item_id.to_owned()).or_default().entry(path.to_owned()).or_default() += 1;
     }
 
     /// The seed of everything generated.

@@ -26,21 +26,14 @@ const STARTUP_LIMIT_MS: f64 = 100.0;
 const SYNC_LIMIT_MS: f64 = 5.0;
 
 fn free_port() -> Option<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .ok()
-        .map(|a| a.port())
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).ok().map(|a| a.port())
 }
 
 /// One raw HTTP/1.1 GET; `Some(status)` if the server answered.
 fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(50)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = [0u8; 32];
     let n = s.read(&mut buf).ok()?;
     let head = std::str::from_utf8(&buf[..n]).ok()?;
@@ -105,19 +98,10 @@ fn measure_startup(runs: usize) -> Result<Vec<f64>, String> {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
-    let resp = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = client.post(url).json(body).send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(v)
-    } else {
-        Err(format!("{url}: {status} {v}"))
-    }
+    if status.is_success() { Ok(v) } else { Err(format!("{url}: {status} {v}")) }
 }
 
 async fn measure_sync(calls: usize, count: u32) -> Result<(Vec<f64>, usize, usize), String> {
@@ -133,10 +117,7 @@ async fn measure_sync(calls: usize, count: u32) -> Result<(Vec<f64>, usize, usiz
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let base = format!("http://{addr}");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
         let item = post(&client, &format!("{base}/__emulator/items"), &json!({})).await?;
         let access_token = item["access_token"].as_str().unwrap_or_default().to_owned();
         let item_id = item["item_id"].as_str().unwrap_or_default().to_owned();
@@ -163,12 +144,7 @@ async fn measure_sync(calls: usize, count: u32) -> Result<(Vec<f64>, usize, usiz
         let mut ms = Vec::with_capacity(calls);
         for _ in 0..calls {
             let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let resp = client.post(&url).json(&body).send().await.map_err(|e| e.to_string())?;
             let b = resp.bytes().await.map_err(|e| e.to_string())?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             bytes = b.len();
@@ -186,11 +162,7 @@ pub async fn run(args: &BenchArgs) -> ExitCode {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
         "plaid-emulator bench ({} build, {cores} cores)",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
     let startup = match tokio::task::spawn_blocking({
         let runs = args.startup_runs.max(1);
@@ -237,9 +209,5 @@ pub async fn run(args: &BenchArgs) -> ExitCode {
         "targets: startup median < {STARTUP_LIMIT_MS} ms, sync median < {SYNC_LIMIT_MS} ms: {}",
         if ok { "met" } else { "NOT met" }
     );
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -22,21 +22,14 @@ pub struct Clock {
 impl Clock {
     /// A clock that reads `start_time` now and then runs with real time.
     pub fn new(start_time: OffsetDateTime) -> Self {
-        Self {
-            start_real: Instant::now(),
-            start_time,
-            offset_ms: AtomicI64::new(0),
-        }
+        Self { start_real: Instant::now(), start_time, offset_ms: AtomicI64::new(0) }
     }
 
     /// The current emulator time.
     pub fn now(&self) -> OffsetDateTime {
         let elapsed = Duration::try_from(self.start_real.elapsed()).unwrap_or(Duration::ZERO);
         let offset = Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
-        self.start_time
-            .checked_add(elapsed)
-            .and_then(|t| t.checked_add(offset))
-            .unwrap_or(self.start_time)
+        self.start_time.checked_add(elapsed).and_then(|t| t.checked_add(offset)).unwrap_or(self.start_time)
     }
 
     /// Unix seconds of [`Clock::now`].

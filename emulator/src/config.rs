@@ -61,10 +61,6 @@ impl Default for EmulatorConfig {
 impl EmulatorConfig {
     /// Default configuration with the given credentials.
     pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        Self {
-            client_id: client_id.into(),
-            secret: secret.into(),
-            ..Self::default()
-        }
+        Self { client_id: client_id.into(), secret: secret.into(), ..Self::default() }
     }
 }

@@ -127,12 +127,7 @@ pub struct RateLimitsBody {
 }
 
 fn not_found(what: &str) -> PlaidError {
-    PlaidError::new(
-        ErrorType::InvalidRequest,
-        "NOT_FOUND",
-        format!("{what} not found"),
-    )
-    .with_status(404)
+    PlaidError::new(ErrorType::InvalidRequest, "NOT_FOUND", format!("{what} not found")).with_status(404)
 }
 
 /// Resolves an Item id or access token to an Item id (removed Items included).
@@ -150,10 +145,7 @@ fn resolve_any(state: &EmuState, id: &str) -> Result<String, PlaidError> {
 fn resolve(state: &EmuState, id: &str) -> Result<String, PlaidError> {
     let item_id = resolve_any(state, id)?;
     if state.items.get(&item_id).is_some_and(|i| i.removed) {
-        return Err(
-            PlaidError::new(ErrorType::InvalidRequest, "NOT_FOUND", "item was removed")
-                .with_status(404),
-        );
+        return Err(PlaidError::new(ErrorType::InvalidRequest, "NOT_FOUND", "item was removed").with_status(404));
     }
     Ok(item_id)
 }
@@ -210,12 +202,9 @@ impl Control {
     pub fn advance_clock(&self, by: StdDuration) -> Result<OffsetDateTime, PlaidError> {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         if secs > MAX_ADVANCE_SECS {
-            return Err(PlaidError::invalid_field(
-                "the clock can advance at most 100 years at once",
-            ));
+            return Err(PlaidError::invalid_field("the clock can advance at most 100 years at once"));
         }
-        let by = time::Duration::try_from(by)
-            .map_err(|_| PlaidError::invalid_field("duration too large"))?;
+        let by = time::Duration::try_from(by).map_err(|_| PlaidError::invalid_field("duration too large"))?;
         let now = self.app.clock.advance(by);
         let out = items::ready_webhooks(&mut self.app.lock_state(), now);
         self.app.send_webhooks(out);
@@ -233,13 +222,7 @@ impl Control {
 
     /// Every signing key as its JWK (newest last).
     pub fn webhook_keys(&self) -> Vec<Value> {
-        self.app
-            .lock_state()
-            .keys
-            .all()
-            .iter()
-            .filter_map(|k| k.jwk().ok())
-            .collect()
+        self.app.lock_state().keys.all().iter().filter_map(|k| k.jwk().ok()).collect()
     }
 
     /// The webhook delivery log (oldest first), optionally for one Item and/or code.
@@ -278,12 +261,7 @@ impl Control {
     pub fn call_count(&self, endpoint: &str, item_id: Option<&str>) -> u64 {
         let calls = self.app.lock_calls();
         match item_id {
-            Some(item) => calls
-                .by_item
-                .get(item)
-                .and_then(|m| m.get(endpoint))
-                .copied()
-                .unwrap_or(0),
+            Some(item) => calls.by_item.get(item).and_then(|m| m.get(endpoint)).copied().unwrap_or(0),
             None => calls.total.get(endpoint).copied().unwrap_or(0),
         }
     }
@@ -324,10 +302,7 @@ impl Control {
         let it = state.items.get_mut(&id).ok_or_else(|| not_found("item"))?;
         let out = items::set_condition(it, condition, account_id, now, self.app.seed())?;
         drop(state);
-        let codes = out
-            .iter()
-            .filter_map(|o| o.body["webhook_code"].as_str().map(str::to_owned))
-            .collect();
+        let codes = out.iter().filter_map(|o| o.body["webhook_code"].as_str().map(str::to_owned)).collect();
         self.app.send_webhooks(out);
         self.app.changed();
         Ok(codes)
@@ -361,6 +336,20 @@ impl Control {
         Ok(())
     }
 
+    /// Holds (or releases) an Item's webhooks: while held, new webhooks are signed and logged
+    /// with status `held` but not sent (a test can deliver them itself, in any order, with the
+    /// logged body and `plaid_verification`). Releasing affects new webhooks only.
+    pub fn hold_webhooks(&self, item: &str, hold: bool) -> Result<(), PlaidError> {
+        let mut state = self.app.lock_state();
+        let id = resolve(&state, item)?;
+        if let Some(it) = state.items.get_mut(&id) {
+            it.hold_webhooks = hold;
+        }
+        drop(state);
+        self.app.changed();
+        Ok(())
+    }
+
     /// Makes a delayed history ready now (fires the initial webhooks if the token was exchanged).
     pub fn make_history_ready(&self, item: &str) -> Result<(), PlaidError> {
         let now = self.app.clock.now();
@@ -384,11 +373,7 @@ impl Control {
         let now = self.app.clock.unix();
         let state = self.app.lock_state();
         let id = resolve_any(&state, item)?;
-        state
-            .items
-            .get(&id)
-            .map(|it| item_view(it, now))
-            .ok_or_else(|| not_found("item"))
+        state.items.get(&id).map(|it| item_view(it, now)).ok_or_else(|| not_found("item"))
     }
 
     /// Every live Item.
@@ -405,16 +390,8 @@ impl Control {
         let state = self.app.lock_state();
         let id = resolve(&state, item)?;
         let it = state.items.get(&id).ok_or_else(|| not_found("item"))?;
-        let options = WireOptions {
-            include_personal_finance_category: true,
-            include_original_description: false,
-        };
-        Ok(it
-            .log
-            .current()
-            .iter()
-            .filter_map(|t| serde_json::to_value(WireTxn { txn: t, options }).ok())
-            .collect())
+        let options = WireOptions { include_personal_finance_category: true, include_original_description: false };
+        Ok(it.log.current().iter().filter_map(|t| serde_json::to_value(WireTxn { txn: t, options }).ok()).collect())
     }
 
     /// Simulates a user completing (or failing) a Link session.
@@ -425,12 +402,8 @@ impl Control {
     /// Creates an Item and exchanges its public token (no Link, no rate limits, not counted).
     pub fn create_item(&self, req: &CreateItem) -> Result<CreatedItem, PlaidError> {
         let institution_id = req.institution_id.as_deref().unwrap_or("ins_109508");
-        let inst =
-            sandbox::institution(institution_id).ok_or_else(PlaidError::invalid_institution)?;
-        let products = req
-            .products
-            .clone()
-            .unwrap_or_else(|| vec!["transactions".to_owned()]);
+        let inst = sandbox::institution(institution_id).ok_or_else(PlaidError::invalid_institution)?;
+        let products = req.products.clone().unwrap_or_else(|| vec!["transactions".to_owned()]);
         if let Some(w) = req.webhook.as_deref().filter(|w| !w.is_empty())
             && !crate::api::is_http_url(w)
         {
@@ -443,9 +416,7 @@ impl Control {
         if !sandbox::institution_supports(inst, &products) {
             return Err(sandbox::products_not_supported());
         }
-        let select = |a: &Account| {
-            sandbox::account_supports_products(&a.account_type, &a.subtype, &products)
-        };
+        let select = |a: &Account| sandbox::account_supports_products(&a.account_type, &a.subtype, &products);
         let now = self.app.clock.now();
         let delay = crate::api::history_delay_secs(&self.app);
         let mut state = self.app.lock_state();
@@ -464,9 +435,7 @@ impl Control {
         )?;
         state.public_tokens.remove(&public_token);
         let access_token = crate::ids::token(crate::ids::TokenKind::Access, "sandbox");
-        state
-            .access_tokens
-            .insert(access_token.clone(), item_id.clone());
+        state.access_tokens.insert(access_token.clone(), item_id.clone());
         let out = match state.items.get_mut(&item_id) {
             Some(item) => {
                 item.exchanged = true;
@@ -478,10 +447,7 @@ impl Control {
         drop(state);
         self.app.send_webhooks(out);
         self.app.changed();
-        Ok(CreatedItem {
-            item_id,
-            access_token,
-        })
+        Ok(CreatedItem { item_id, access_token })
     }
 
     /// The rate limits in force.
@@ -538,17 +504,9 @@ fn reply<T: Serialize>(result: Result<T, PlaidError>) -> Response {
 }
 
 /// Parses a control request body (empty = `{}`).
-async fn body_of<T: DeserializeOwned>(
-    app: &App,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, PlaidError> {
+async fn body_of<T: DeserializeOwned>(app: &App, headers: &HeaderMap, body: Body) -> Result<T, PlaidError> {
     let bytes = crate::server::read_body(headers, body, app.config.max_body_bytes).await?;
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &bytes
-    };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             PlaidError::invalid_field(e.to_string())
@@ -560,10 +518,7 @@ async fn body_of<T: DeserializeOwned>(
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route(
-            "/__emulator/health",
-            get(|| async { reply(Ok(json!({"ok": true}))) }),
-        )
+        .route("/__emulator/health", get(|| async { reply(Ok(json!({"ok": true}))) }))
         .route("/__emulator/state", get(state_summary))
         .route("/__emulator/reset", post(reset))
         .route("/__emulator/clock", get(clock_get))
@@ -574,37 +529,15 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/__emulator/items/{id}", get(item_get))
         .route("/__emulator/items/{id}/condition", post(item_condition))
         .route("/__emulator/items/{id}/reset_login", post(item_reset_login))
-        .route(
-            "/__emulator/items/{id}/history_ready",
-            post(item_history_ready),
-        )
-        .route(
-            "/__emulator/items/{id}/transactions",
-            get(item_transactions).post(item_mutate),
-        )
-        .route(
-            "/__emulator/items/{id}/transactions/fail_next_page",
-            post(item_fail_next_page),
-        )
-        .route(
-            "/__emulator/faults",
-            get(faults_list).post(faults_add).delete(faults_clear),
-        )
-        .route(
-            "/__emulator/webhooks",
-            get(webhooks_list).delete(webhooks_clear),
-        )
-        .route(
-            "/__emulator/webhooks/config",
-            get(webhook_config_get)
-                .put(webhook_config_set)
-                .post(webhook_config_set),
-        )
+        .route("/__emulator/items/{id}/history_ready", post(item_history_ready))
+        .route("/__emulator/items/{id}/webhooks/hold", post(item_hold_webhooks))
+        .route("/__emulator/items/{id}/transactions", get(item_transactions).post(item_mutate))
+        .route("/__emulator/items/{id}/transactions/fail_next_page", post(item_fail_next_page))
+        .route("/__emulator/faults", get(faults_list).post(faults_add).delete(faults_clear))
+        .route("/__emulator/webhooks", get(webhooks_list).delete(webhooks_clear))
+        .route("/__emulator/webhooks/config", get(webhook_config_get).put(webhook_config_set).post(webhook_config_set))
         .route("/__emulator/calls", get(calls_get).delete(calls_clear))
-        .route(
-            "/__emulator/rate_limits",
-            get(rate_limits_get).post(rate_limits_set),
-        )
+        .route("/__emulator/rate_limits", get(rate_limits_get).post(rate_limits_set))
         .route("/__emulator/link/complete", post(link_complete))
 }
 
@@ -665,12 +598,7 @@ async fn clock_get(State(app): Shared) -> Response {
 async fn clock_advance(State(app): Shared, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let req: AdvanceClock = body_of(&app, &headers, body).await?;
-        let parts = [
-            (req.seconds, 1i64),
-            (req.minutes, 60),
-            (req.hours, 3600),
-            (req.days, 86_400),
-        ];
+        let parts = [(req.seconds, 1i64), (req.minutes, 60), (req.hours, 3600), (req.days, 86_400)];
         let mut total: i64 = 0;
         for (v, mult) in parts {
             if let Some(v) = v {
@@ -681,9 +609,7 @@ async fn clock_advance(State(app): Shared, headers: HeaderMap, body: Body) -> Re
                     .checked_mul(mult)
                     .and_then(|x| total.checked_add(x))
                     .filter(|t| *t <= MAX_ADVANCE_SECS)
-                    .ok_or_else(|| {
-                        PlaidError::invalid_field("the clock can advance at most 100 years at once")
-                    })?;
+                    .ok_or_else(|| PlaidError::invalid_field("the clock can advance at most 100 years at once"))?;
             }
         }
         let secs = u64::try_from(total).unwrap_or(0);
@@ -697,9 +623,7 @@ async fn clock_advance(State(app): Shared, headers: HeaderMap, body: Body) -> Re
 async fn keys_get(State(app): Shared) -> Response {
     let c = control(&app);
     let current = app.lock_state().keys.current().map(|k| k.kid.clone());
-    reply(Ok(
-        json!({"current_kid": current, "keys": c.webhook_keys()}),
-    ))
+    reply(Ok(json!({"current_kid": current, "keys": c.webhook_keys()})))
 }
 
 async fn keys_rotate(State(app): Shared) -> Response {
@@ -723,12 +647,7 @@ async fn item_get(State(app): Shared, ItemRef(id): ItemRef) -> Response {
     reply(control(&app).item(&id))
 }
 
-async fn item_condition(
-    State(app): Shared,
-    ItemRef(id): ItemRef,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn item_condition(State(app): Shared, ItemRef(id): ItemRef, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let req: SetCondition = body_of(&app, &headers, body).await?;
         let fired = control(&app).set_condition(&id, req.condition, req.account_id.as_deref())?;
@@ -745,28 +664,32 @@ async fn item_reset_login(State(app): Shared, ItemRef(id): ItemRef) -> Response 
     reply(result)
 }
 
+/// Body of `POST /__emulator/items/{id}/webhooks/hold`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldWebhooks {
+    pub hold: bool,
+}
+
+async fn item_hold_webhooks(State(app): Shared, ItemRef(id): ItemRef, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let req: HoldWebhooks = body_of(&app, &headers, body).await?;
+        control(&app).hold_webhooks(&id, req.hold)?;
+        Ok(json!({"hold_webhooks": req.hold}))
+    }
+    .await;
+    reply(result)
+}
+
 async fn item_history_ready(State(app): Shared, ItemRef(id): ItemRef) -> Response {
-    reply(
-        control(&app)
-            .make_history_ready(&id)
-            .map(|()| json!({"history_ready": true})),
-    )
+    reply(control(&app).make_history_ready(&id).map(|()| json!({"history_ready": true})))
 }
 
 async fn item_transactions(State(app): Shared, ItemRef(id): ItemRef) -> Response {
-    reply(
-        control(&app)
-            .transactions(&id)
-            .map(|t| json!({"transactions": t})),
-    )
+    reply(control(&app).transactions(&id).map(|t| json!({"transactions": t})))
 }
 
-async fn item_mutate(
-    State(app): Shared,
-    ItemRef(id): ItemRef,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn item_mutate(State(app): Shared, ItemRef(id): ItemRef, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let req: TransactionMutation = body_of(&app, &headers, body).await?;
         control(&app).mutate_transactions(&id, &req)
@@ -776,11 +699,7 @@ async fn item_mutate(
 }
 
 async fn item_fail_next_page(State(app): Shared, ItemRef(id): ItemRef) -> Response {
-    reply(
-        control(&app)
-            .fail_next_paginated_sync(&id)
-            .map(|()| json!({"fail_next_paginated_sync": true})),
-    )
+    reply(control(&app).fail_next_paginated_sync(&id).map(|()| json!({"fail_next_paginated_sync": true})))
 }
 
 async fn faults_list(State(app): Shared) -> Response {
@@ -803,18 +722,13 @@ async fn faults_clear(State(app): Shared) -> Response {
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    crate::link::parse_form(query.unwrap_or_default())
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+    crate::link::parse_form(query.unwrap_or_default()).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 async fn webhooks_list(State(app): Shared, RawQuery(query): RawQuery) -> Response {
     let item = query_param(query.as_deref(), "item_id");
     let code = query_param(query.as_deref(), "webhook_code");
-    reply(Ok(
-        json!({"deliveries": control(&app).deliveries(item.as_deref(), code.as_deref())}),
-    ))
+    reply(Ok(json!({"deliveries": control(&app).deliveries(item.as_deref(), code.as_deref())})))
 }
 
 async fn webhooks_clear(State(app): Shared) -> Response {
@@ -844,9 +758,7 @@ async fn webhook_config_set(State(app): Shared, headers: HeaderMap, body: Body) 
         }
         if let Some(list) = req.retry_backoff_ms {
             if list.is_empty() {
-                return Err(PlaidError::invalid_field(
-                    "retry_backoff_ms must not be empty",
-                ));
+                return Err(PlaidError::invalid_field("retry_backoff_ms must not be empty"));
             }
             config.retry_backoff = list.into_iter().map(StdDuration::from_millis).collect();
         }
@@ -888,9 +800,7 @@ async fn rate_limits_set(State(app): Shared, headers: HeaderMap, body: Body) -> 
         let req: RateLimitsBody = body_of(&app, &headers, body).await?;
         for path in req.limits.keys() {
             if crate::api::Endpoint::from_path(path).is_none() {
-                return Err(PlaidError::invalid_field(format!(
-                    "{path} is not an emulated Plaid endpoint"
-                )));
+                return Err(PlaidError::invalid_field(format!("{path} is not an emulated Plaid endpoint")));
             }
         }
         let c = control(&app);

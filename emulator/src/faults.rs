@@ -89,9 +89,7 @@ impl Faults {
     pub fn add(&mut self, spec: FaultSpec) -> Result<u64, PlaidError> {
         if spec.kind == FaultKind::Error {
             let Some(e) = &spec.error else {
-                return Err(PlaidError::invalid_field(
-                    "error is required for kind \"error\"",
-                ));
+                return Err(PlaidError::invalid_field("error is required for kind \"error\""));
             };
             if ErrorType::parse(&e.error_type).is_none() || !(400..=599).contains(&e.status) {
                 return Err(PlaidError::invalid_field(
@@ -100,17 +98,11 @@ impl Faults {
             }
         }
         if spec.kind == FaultKind::Stall && spec.stall_ms.is_none() {
-            return Err(PlaidError::invalid_field(
-                "stall_ms is required for kind \"stall\"",
-            ));
+            return Err(PlaidError::invalid_field("stall_ms is required for kind \"stall\""));
         }
         self.next_id += 1;
         let remaining = spec.count;
-        self.armed.push(Fault {
-            id: self.next_id,
-            spec,
-            remaining,
-        });
+        self.armed.push(Fault { id: self.next_id, spec, remaining });
         Ok(self.next_id)
     }
 
@@ -123,18 +115,10 @@ impl Faults {
     }
 
     /// Consumes the first matching fault for a call, if any.
-    pub fn take(
-        &mut self,
-        path: &str,
-        access_token: Option<&str>,
-        item_id: Option<&str>,
-    ) -> Option<FaultAction> {
+    pub fn take(&mut self, path: &str, access_token: Option<&str>, item_id: Option<&str>) -> Option<FaultAction> {
         let idx = self.armed.iter().position(|f| {
             (f.spec.endpoint == "*" || f.spec.endpoint == path)
-                && f.spec
-                    .access_token
-                    .as_deref()
-                    .is_none_or(|t| Some(t) == access_token)
+                && f.spec.access_token.as_deref().is_none_or(|t| Some(t) == access_token)
                 && f.spec.item_id.as_deref().is_none_or(|i| Some(i) == item_id)
         })?;
         let fault = &mut self.armed[idx];
@@ -155,21 +139,21 @@ fn action_of(spec: &FaultSpec, path: &str) -> FaultAction {
             let per_item = path != "/institutions/get_by_id";
             FaultAction::Fail(PlaidError::rate_limit(limit_code(path, per_item), path))
         }
-        FaultKind::Stall => {
-            FaultAction::Stall(std::time::Duration::from_millis(spec.stall_ms.unwrap_or(0)))
-        }
+        FaultKind::Stall => FaultAction::Stall(std::time::Duration::from_millis(spec.stall_ms.unwrap_or(0))),
         FaultKind::Error => {
             let Some(e) = &spec.error else {
                 return FaultAction::Fail(PlaidError::internal());
             };
             let error_type = ErrorType::parse(&e.error_type).unwrap_or(ErrorType::ApiError);
-            let message = e
-                .error_message
-                .clone()
-                .unwrap_or_else(|| format!("injected {}", e.error_code));
-            FaultAction::Fail(
-                PlaidError::new(error_type, &e.error_code, message).with_status(e.status),
-            )
+            // Without a message, a documented code gets Plaid's texts (message and display).
+            let mut error = PlaidError::documented(&e.error_code)
+                .filter(|d| d.error_type == error_type)
+                .unwrap_or_else(|| PlaidError::new(error_type, &e.error_code, format!("injected {}", e.error_code)))
+                .with_status(e.status);
+            if let Some(message) = &e.error_message {
+                error.error_message = message.clone();
+            }
+            FaultAction::Fail(error)
         }
     }
 }
@@ -195,25 +179,14 @@ mod tests {
     fn counts_down_and_scopes() {
         let mut f = Faults::default();
         f.add(spec(FaultKind::InternalServerError, 2)).unwrap();
-        f.add(FaultSpec {
-            access_token: Some("tok".into()),
-            ..spec(FaultKind::PlannedMaintenance, 1)
-        })
-        .unwrap();
+        f.add(FaultSpec { access_token: Some("tok".into()), ..spec(FaultKind::PlannedMaintenance, 1) }).unwrap();
         assert!(f.take("/accounts/get", None, None).is_none());
-        let Some(FaultAction::Fail(e)) = f.take("/item/get", None, None) else {
-            panic!()
-        };
+        let Some(FaultAction::Fail(e)) = f.take("/item/get", None, None) else { panic!() };
         assert_eq!(e.http_status, 500);
         assert!(f.take("/item/get", None, None).is_some());
         assert!(f.take("/item/get", Some("other"), None).is_none());
-        let Some(FaultAction::Fail(e)) = f.take("/item/get", Some("tok"), None) else {
-            panic!()
-        };
-        assert_eq!(
-            (e.http_status, e.error_code.as_str()),
-            (503, "PLANNED_MAINTENANCE")
-        );
+        let Some(FaultAction::Fail(e)) = f.take("/item/get", Some("tok"), None) else { panic!() };
+        assert_eq!((e.http_status, e.error_code.as_str()), (503, "PLANNED_MAINTENANCE"));
         assert!(f.list().is_empty());
     }
 }

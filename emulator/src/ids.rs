@@ -15,11 +15,7 @@ pub const OBJECT_ID_LEN: usize = 37;
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_alnum(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// A fresh random `request_id`.
@@ -80,10 +76,7 @@ pub fn token(kind: TokenKind, environment: &str) -> String {
 
 /// Whether `token` has the shape `<kind>-<environment>-<uuid>` for any environment.
 pub fn is_well_formed_token(kind: TokenKind, token: &str) -> bool {
-    let Some(rest) = token
-        .strip_prefix(kind.prefix())
-        .and_then(|r| r.strip_prefix('-'))
-    else {
+    let Some(rest) = token.strip_prefix(kind.prefix()).and_then(|r| r.strip_prefix('-')) else {
         return false;
     };
     let Some((env, id)) = rest.split_once('-') else {
@@ -114,9 +107,6 @@ mod tests {
         assert!(t.starts_with("access-sandbox-"));
         assert!(is_well_formed_token(TokenKind::Access, &t));
         assert!(!is_well_formed_token(TokenKind::Public, &t));
-        assert!(!is_well_formed_token(
-            TokenKind::Access,
-            "access-sandbox-nope"
-        ));
+        assert!(!is_well_formed_token(TokenKind::Access, "access-sandbox-nope"));
     }
 }

@@ -36,11 +36,8 @@ pub fn create_item(
     history_delay_secs: i64,
 ) -> Result<(String, String), PlaidError> {
     let item_id = crate::ids::item_id();
-    let accounts: Vec<Account> = sandbox::USER_GOOD_ACCOUNTS
-        .iter()
-        .map(|t| t.instantiate(&item_id, seed))
-        .filter(|a| (new.select)(a))
-        .collect();
+    let accounts: Vec<Account> =
+        sandbox::USER_GOOD_ACCOUNTS.iter().map(|t| t.instantiate(&item_id, seed)).filter(|a| (new.select)(a)).collect();
     if accounts.is_empty() {
         return Err(PlaidError::login_error("NO_ACCOUNTS"));
     }
@@ -120,19 +117,9 @@ pub fn initial_webhooks(item: &mut Item, now: OffsetDateTime) -> Vec<Outgoing> {
     let cutoff = crate::clock::ymd(now.date() - time::Duration::days(30));
     let recent = current.iter().filter(|t| t.date >= cutoff).count();
     [
-        to_item(
-            item,
-            "TRANSACTIONS",
-            "INITIAL_UPDATE",
-            json!({"new_transactions": recent, "error": null}),
-        ),
+        to_item(item, "TRANSACTIONS", "INITIAL_UPDATE", json!({"new_transactions": recent, "error": null})),
         sync_updates_available(item, false),
-        to_item(
-            item,
-            "TRANSACTIONS",
-            "HISTORICAL_UPDATE",
-            json!({"new_transactions": current.len(), "error": null}),
-        ),
+        to_item(item, "TRANSACTIONS", "HISTORICAL_UPDATE", json!({"new_transactions": current.len(), "error": null})),
         sync_updates_available(item, true),
     ]
     .into_iter()
@@ -175,41 +162,23 @@ pub fn set_condition(
     let wh = match condition {
         Condition::ItemLoginRequired => {
             let error = PlaidError::login_error("ITEM_LOGIN_REQUIRED");
-            let wh = to_item(
-                item,
-                "ITEM",
-                "ERROR",
-                json!({"error": error.to_webhook_json(&crate::ids::request_id())}),
-            );
+            let wh = to_item(item, "ITEM", "ERROR", json!({"error": error.to_webhook_json(&crate::ids::request_id())}));
             item.error = Some(error);
             wh
         }
         Condition::NewAccountsAvailable => {
             let template = sandbox::NEW_ACCOUNT;
             let account = template.instantiate(&item.item_id, seed);
-            let known = item
-                .accounts
-                .iter()
-                .chain(item.new_accounts.iter())
-                .any(|a| a.account_id == account.account_id);
+            let known =
+                item.accounts.iter().chain(item.new_accounts.iter()).any(|a| a.account_id == account.account_id);
             if !known {
                 item.new_accounts.push(account);
             }
-            to_item(
-                item,
-                "ITEM",
-                "NEW_ACCOUNTS_AVAILABLE",
-                json!({"error": null}),
-            )
+            to_item(item, "ITEM", "NEW_ACCOUNTS_AVAILABLE", json!({"error": null}))
         }
         Condition::PendingExpiration => {
             item.consent_expiration_time = Some(in_week);
-            to_item(
-                item,
-                "ITEM",
-                "PENDING_EXPIRATION",
-                json!({"consent_expiration_time": unix_rfc3339(in_week)}),
-            )
+            to_item(item, "ITEM", "PENDING_EXPIRATION", json!({"consent_expiration_time": unix_rfc3339(in_week)}))
         }
         Condition::PendingDisconnect => {
             let reason = "INSTITUTION_TOKEN_EXPIRATION".to_owned();
@@ -246,12 +215,7 @@ pub fn set_condition(
                 },
             };
             item.revoked_account_ids.push(account_id.clone());
-            to_item(
-                item,
-                "ITEM",
-                "USER_ACCOUNT_REVOKED",
-                json!({"account_id": account_id}),
-            )
+            to_item(item, "ITEM", "USER_ACCOUNT_REVOKED", json!({"account_id": account_id}))
         }
     };
     Ok(wh.into_iter().collect())
@@ -261,11 +225,7 @@ pub fn set_condition(
 /// clears pending expiration/disconnect, and adds the selected new accounts.
 pub fn repair(item: &mut Item, add_new_account_ids: &[String]) -> Vec<Outgoing> {
     let mut out = Vec::new();
-    if item
-        .error
-        .as_ref()
-        .is_some_and(|e| e.error_code == "ITEM_LOGIN_REQUIRED")
-    {
+    if item.error.as_ref().is_some_and(|e| e.error_code == "ITEM_LOGIN_REQUIRED") {
         item.error = None;
         out.extend(to_item(item, "ITEM", "LOGIN_REPAIRED", json!({})));
     }
@@ -402,29 +362,19 @@ pub fn mutate_transactions(
         }
     }
     let mut touched = std::collections::HashSet::new();
-    for id in m
-        .modify
-        .iter()
-        .map(|x| &x.transaction_id)
-        .chain(m.remove.iter())
-        .chain(m.post_pending.iter())
-    {
+    for id in m.modify.iter().map(|x| &x.transaction_id).chain(m.remove.iter()).chain(m.post_pending.iter()) {
         if item.log.get(id).is_none() {
             return Err(PlaidError::invalid_field(format!(
                 "transaction_id {id} is not a current transaction of this item"
             )));
         }
         if !touched.insert(id.clone()) {
-            return Err(PlaidError::invalid_field(format!(
-                "transaction_id {id} appears more than once"
-            )));
+            return Err(PlaidError::invalid_field(format!("transaction_id {id} appears more than once")));
         }
     }
     for id in &m.post_pending {
         if item.log.get(id).is_some_and(|t| !t.pending) {
-            return Err(PlaidError::invalid_field(format!(
-                "transaction_id {id} is not pending"
-            )));
+            return Err(PlaidError::invalid_field(format!("transaction_id {id} is not pending")));
         }
     }
     let mut changes: Vec<Change> = Vec::new();
@@ -435,16 +385,10 @@ pub fn mutate_transactions(
             Some(d) => parse_date(d)?,
             None => today.clone(),
         };
-        let name = add
-            .name
-            .clone()
-            .unwrap_or_else(|| "Emulator Test Purchase".to_owned());
+        let name = add.name.clone().unwrap_or_else(|| "Emulator Test Purchase".to_owned());
         let t = Txn {
             transaction_id: transactions::control_txn_id(&item.item_id, seed, base, n),
-            account_id: add
-                .account_id
-                .clone()
-                .unwrap_or_else(|| default_account.clone()),
+            account_id: add.account_id.clone().unwrap_or_else(|| default_account.clone()),
             amount_cents: cents(add.amount.unwrap_or(12.34))?,
             iso_currency_code: "USD".to_owned(),
             date: date.clone(),
@@ -467,8 +411,7 @@ pub fn mutate_transactions(
         changes.push(Change::Added(Arc::new(t)));
     }
     let visible: Vec<Account> = item.visible_accounts().cloned().collect();
-    for t in transactions::generate_new(&item.item_id, seed, base, now.date(), &visible, m.generate)
-    {
+    for t in transactions::generate_new(&item.item_id, seed, base, now.date(), &visible, m.generate) {
         result.added.push(t.transaction_id.clone());
         changes.push(Change::Added(Arc::new(t)));
     }
@@ -498,10 +441,7 @@ pub fn mutate_transactions(
     for id in &m.remove {
         if let Some(old) = item.log.get(id) {
             result.removed.push(id.clone());
-            changes.push(Change::Removed {
-                transaction_id: id.clone(),
-                account_id: old.account_id.clone(),
-            });
+            changes.push(Change::Removed { transaction_id: id.clone(), account_id: old.account_id.clone() });
         }
     }
     for (n, id) in m.post_pending.iter().enumerate() {
@@ -509,17 +449,13 @@ pub fn mutate_transactions(
             continue;
         };
         let mut posted = (**old).clone();
-        posted.transaction_id =
-            transactions::control_txn_id(&item.item_id, seed, base, m.add.len() + 10_000 + n);
+        posted.transaction_id = transactions::control_txn_id(&item.item_id, seed, base, m.add.len() + 10_000 + n);
         posted.pending = false;
         posted.pending_transaction_id = Some(id.clone());
         posted.date = today.clone();
         result.removed.push(id.clone());
         result.added.push(posted.transaction_id.clone());
-        changes.push(Change::Removed {
-            transaction_id: id.clone(),
-            account_id: old.account_id.clone(),
-        });
+        changes.push(Change::Removed { transaction_id: id.clone(), account_id: old.account_id.clone() });
         changes.push(Change::Added(Arc::new(posted)));
     }
     for c in changes {
@@ -528,8 +464,7 @@ pub fn mutate_transactions(
     item.last_successful_update = Some(now.unix_timestamp());
     result.log_position = item.log.len();
     let mut out = Vec::new();
-    let anything =
-        !(result.added.is_empty() && result.modified.is_empty() && result.removed.is_empty());
+    let anything = !(result.added.is_empty() && result.modified.is_empty() && result.removed.is_empty());
     if m.webhook.unwrap_or(true) && anything {
         out.extend(sync_updates_available(item, true));
         if !result.added.is_empty() {
@@ -549,9 +484,6 @@ pub fn mutate_transactions(
             ));
         }
     }
-    result.webhooks_fired = out
-        .iter()
-        .filter_map(|o| o.body["webhook_code"].as_str().map(str::to_owned))
-        .collect();
+    result.webhooks_fired = out.iter().filter_map(|o| o.body["webhook_code"].as_str().map(str::to_owned)).collect();
     Ok((result, out))
 }

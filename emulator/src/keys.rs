@@ -75,12 +75,7 @@ impl WebhookKey {
     pub fn from_stored(stored: &StoredKey) -> Result<Self, KeyError> {
         let bytes = STANDARD.decode(&stored.private_scalar)?;
         let signing = SigningKey::from_slice(&bytes)?;
-        Ok(Self {
-            kid: stored.kid.clone(),
-            created_at: stored.created_at,
-            expired_at: stored.expired_at,
-            signing,
-        })
+        Ok(Self { kid: stored.kid.clone(), created_at: stored.created_at, expired_at: stored.expired_at, signing })
     }
 
     /// The public key as Plaid's JWK object.
@@ -106,16 +101,10 @@ impl WebhookKey {
     pub fn sign_webhook(&self, body: &[u8], iat: i64) -> String {
         let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         let claims = json!({"iat": iat, "request_body_sha256": hex::encode(Sha256::digest(body))});
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let signature: Signature = self.signing.sign(signing_input.as_bytes());
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 }
 
@@ -127,16 +116,11 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(now: i64) -> Self {
-        Self {
-            keys: vec![WebhookKey::generate(now)],
-        }
+        Self { keys: vec![WebhookKey::generate(now)] }
     }
 
     pub fn from_stored(stored: &[StoredKey], now: i64) -> Result<Self, KeyError> {
-        let keys = stored
-            .iter()
-            .map(WebhookKey::from_stored)
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = stored.iter().map(WebhookKey::from_stored).collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Ok(Self::new(now));
         }
@@ -189,32 +173,19 @@ mod tests {
         let jws = key.sign_webhook(b"{}", 1_700_000_001);
         let parts: Vec<&str> = jws.split('.').collect();
         assert_eq!(parts.len(), 3);
-        let header: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-        assert_eq!(
-            header,
-            json!({"alg": "ES256", "kid": key.kid, "typ": "JWT"})
-        );
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header, json!({"alg": "ES256", "kid": key.kid, "typ": "JWT"}));
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(claims["iat"], 1_700_000_001);
-        assert_eq!(
-            claims["request_body_sha256"],
-            hex::encode(Sha256::digest(b"{}"))
-        );
+        assert_eq!(claims["request_body_sha256"], hex::encode(Sha256::digest(b"{}")));
         let jwk = key.jwk().unwrap();
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
         assert_eq!((x.len(), y.len()), (32, 32));
-        let point = p256::EncodedPoint::from_affine_coordinates(
-            x.as_slice().into(),
-            y.as_slice().into(),
-            false,
-        );
+        let point = p256::EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
         let vk = VerifyingKey::from_encoded_point(&point).unwrap();
         let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
-        vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-            .unwrap();
+        vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).unwrap();
     }
 
     #[test]
@@ -226,40 +197,23 @@ mod tests {
         assert_eq!(ring.get(&first).unwrap().expired_at, Some(20));
         assert_eq!(ring.current().unwrap().kid, new);
         let restored = KeyRing::from_stored(&ring.to_stored(), 30).unwrap();
-        assert_eq!(
-            restored.current().unwrap().jwk().unwrap(),
-            ring.current().unwrap().jwk().unwrap()
-        );
+        assert_eq!(restored.current().unwrap().jwk().unwrap(), ring.current().unwrap().jwk().unwrap());
     }
 
     /// The real Plaid-signed vector verifies with this module's reading of the scheme.
     #[test]
     fn plaid_vector_verifies() {
-        let vector: Value =
-            serde_json::from_str(include_str!("../testdata/plaid-webhook-2020.json")).unwrap();
+        let vector: Value = serde_json::from_str(include_str!("../testdata/plaid-webhook-2020.json")).unwrap();
         let jws = vector["plaid_verification_header"].as_str().unwrap();
         let body = vector["body"].as_str().unwrap();
         let parts: Vec<&str> = jws.split('.').collect();
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(
-            claims["request_body_sha256"],
-            hex::encode(Sha256::digest(body.as_bytes()))
-        );
-        let x = URL_SAFE_NO_PAD
-            .decode(vector["jwk"]["x"].as_str().unwrap())
-            .unwrap();
-        let y = URL_SAFE_NO_PAD
-            .decode(vector["jwk"]["y"].as_str().unwrap())
-            .unwrap();
-        let point = p256::EncodedPoint::from_affine_coordinates(
-            x.as_slice().into(),
-            y.as_slice().into(),
-            false,
-        );
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["request_body_sha256"], hex::encode(Sha256::digest(body.as_bytes())));
+        let x = URL_SAFE_NO_PAD.decode(vector["jwk"]["x"].as_str().unwrap()).unwrap();
+        let y = URL_SAFE_NO_PAD.decode(vector["jwk"]["y"].as_str().unwrap()).unwrap();
+        let point = p256::EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
         let vk = VerifyingKey::from_encoded_point(&point).unwrap();
         let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
-        vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-            .unwrap();
+        vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).unwrap();
     }
 }

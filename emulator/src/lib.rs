@@ -48,9 +48,7 @@ use tokio::task::JoinHandle;
 pub use config::EmulatorConfig;
 pub use control::{AdvanceClock, Control, CreateItem, CreatedItem, RotatedKey};
 pub use faults::{CustomError, FaultKind, FaultSpec};
-pub use items::{
-    Condition, ModifyTransaction, MutationResult, NewTransaction, TransactionMutation,
-};
+pub use items::{Condition, ModifyTransaction, MutationResult, NewTransaction, TransactionMutation};
 pub use link::{LinkCompletion, LinkOutcome};
 pub use ratelimit::{Limit, RateLimits};
 pub use webhooks::{Delivery, DeliveryStatus, WebhookConfig};
@@ -88,9 +86,7 @@ impl Emulator {
         if !wire::preload() {
             return Err(EmulatorError::Schema);
         }
-        let start = config
-            .start_time
-            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        let start = config.start_time.unwrap_or_else(time::OffsetDateTime::now_utc);
         let clock = Clock::new(start);
         let snapshot = match &config.state_file {
             Some(path) => persist::load(path)?,
@@ -106,16 +102,8 @@ impl Emulator {
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| EmulatorError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| EmulatorError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+            .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let notify = config.state_file.as_ref().map(|_| Arc::new(Notify::new()));
         let state_file = config.state_file.clone();
@@ -129,12 +117,9 @@ impl Emulator {
             tokio::runtime::Handle::current(),
         ));
         let writer = match (state_file, notify) {
-            (Some(path), Some(notify)) => Some(tokio::spawn(persist::writer(
-                Arc::clone(&app),
-                path,
-                notify,
-                shutdown_rx.clone(),
-            ))),
+            (Some(path), Some(notify)) => {
+                Some(tokio::spawn(persist::writer(Arc::clone(&app), path, notify, shutdown_rx.clone())))
+            }
             _ => None,
         };
         if ticking {
@@ -146,10 +131,7 @@ impl Emulator {
             let graceful = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(graceful).await {
                 tracing::error!(error = %e, "emulator server stopped");
             }
         });
@@ -170,11 +152,7 @@ impl Emulator {
         let thread = std::thread::Builder::new()
             .name("plaid-emulator".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
+                let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(EmulatorError::Runtime(e)));
@@ -237,9 +215,7 @@ pub struct RunningEmulator {
 
 impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningEmulator")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("RunningEmulator").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 

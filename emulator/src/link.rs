@@ -85,13 +85,7 @@ impl Events {
         }
     }
 
-    fn push(
-        &mut self,
-        name: &str,
-        view: Option<&str>,
-        error: Option<&PlaidError>,
-        exit_status: Option<&str>,
-    ) {
+    fn push(&mut self, name: &str, view: Option<&str>, error: Option<&PlaidError>, exit_status: Option<&str>) {
         let at = self.start + time::Duration::milliseconds(250 * self.list.len() as i64);
         let (iid, iname) = match &self.institution {
             Some((i, n)) => (Some(i.clone()), Some(n.clone())),
@@ -176,17 +170,11 @@ fn passes_filters(filters: Option<&Value>, account_type: &str, subtype: &str) ->
     if filters.is_empty() {
         return true;
     }
-    let Some(subtypes) = filters
-        .get(account_type)
-        .and_then(|f| f.get("account_subtypes"))
-        .and_then(Value::as_array)
+    let Some(subtypes) = filters.get(account_type).and_then(|f| f.get("account_subtypes")).and_then(Value::as_array)
     else {
         return false;
     };
-    subtypes
-        .iter()
-        .filter_map(Value::as_str)
-        .any(|s| s == "all" || s == subtype)
+    subtypes.iter().filter_map(Value::as_str).any(|s| s == "all" || s == subtype)
 }
 
 /// The accounts Link would offer for this token and institution.
@@ -216,9 +204,7 @@ fn choices(app: &App, record: &LinkTokenRecord) -> Vec<Choice> {
         }
         None => sandbox::USER_GOOD_ACCOUNTS
             .iter()
-            .filter(|t| {
-                sandbox::account_supports_products(t.account_type, t.subtype, &record.products)
-            })
+            .filter(|t| sandbox::account_supports_products(t.account_type, t.subtype, &record.products))
             .filter(|t| passes_filters(filters, t.account_type, t.subtype))
             .map(|t| Choice {
                 account_id: None,
@@ -232,11 +218,7 @@ fn choices(app: &App, record: &LinkTokenRecord) -> Vec<Choice> {
 }
 
 /// Applies the user's selection to the offered accounts.
-fn select(
-    c: &LinkCompletion,
-    offered: &[Choice],
-    update_mode: bool,
-) -> Result<Vec<Choice>, PlaidError> {
+fn select(c: &LinkCompletion, offered: &[Choice], update_mode: bool) -> Result<Vec<Choice>, PlaidError> {
     let mut selected: Vec<Choice> = offered.to_vec();
     if let Some(ids) = &c.account_ids {
         if !update_mode {
@@ -282,9 +264,7 @@ fn account_metadata(a: &Account) -> Value {
 }
 
 fn oauth_requires_redirect() -> PlaidError {
-    PlaidError::invalid_field(
-        "OAuth institutions require a redirect_uri: create the link token with redirect_uri set",
-    )
+    PlaidError::invalid_field("OAuth institutions require a redirect_uri: create the link token with redirect_uri set")
 }
 
 /// Runs a Link session to its end. Errors (HTTP 400) are reserved for a malformed simulation
@@ -295,26 +275,15 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
     let mut ev = Events::new(now);
     let record = app.lock_state().link_tokens.get(&c.link_token).cloned();
     let Some(record) = record else {
-        return Ok(ev.exit(
-            PlaidError::invalid_link_token("invalid link_token provided"),
-            None,
-        ));
+        return Ok(ev.exit(PlaidError::invalid_link_token("invalid link_token provided"), None));
     };
     if unix >= record.expires_at {
-        return Ok(ev.exit(
-            PlaidError::invalid_link_token("link token has expired"),
-            None,
-        ));
+        return Ok(ev.exit(PlaidError::invalid_link_token("link token has expired"), None));
     }
     let update_mode = record.update_item_id.is_some();
     let inst: &'static Institution = match &record.update_item_id {
         Some(item_id) => {
-            let inst_id = app
-                .lock_state()
-                .items
-                .get(item_id)
-                .filter(|i| !i.removed)
-                .map(|i| i.institution_id.clone());
+            let inst_id = app.lock_state().items.get(item_id).filter(|i| !i.removed).map(|i| i.institution_id.clone());
             let Some(inst_id) = inst_id else {
                 ev.push("OPEN", None, None, None);
                 return Ok(ev.exit(PlaidError::item_not_found(), None));
@@ -343,10 +312,7 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
         ev.institution = Some((inst.id.to_owned(), inst.name.to_owned()));
         ev.push("SELECT_INSTITUTION", Some("SELECT_INSTITUTION"), None, None);
         if !sandbox::institution_supports(inst, &record.products) {
-            return Ok(ev.exit(
-                sandbox::products_not_supported(),
-                Some("institution_not_supported"),
-            ));
+            return Ok(ev.exit(sandbox::products_not_supported(), Some("institution_not_supported")));
         }
     }
     if inst.oauth {
@@ -369,16 +335,9 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
 
     let offered = choices(app, &record);
     let selecting = !update_mode || record.account_selection_enabled;
-    let selected = if selecting {
-        select(c, &offered, update_mode)?
-    } else {
-        offered
-    };
+    let selected = if selecting { select(c, &offered, update_mode)? } else { offered };
     if selected.is_empty() {
-        return Ok(ev.exit(
-            PlaidError::login_error("NO_ACCOUNTS"),
-            Some("requires_account_selection"),
-        ));
+        return Ok(ev.exit(PlaidError::login_error("NO_ACCOUNTS"), Some("requires_account_selection")));
     }
     if selecting {
         ev.push("TRANSITION_VIEW", Some("SELECT_ACCOUNT"), None, None);
@@ -386,22 +345,15 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
     ev.push("TRANSITION_VIEW", Some("CONNECTED"), None, None);
     ev.push("HANDOFF", None, None, None);
 
-    let (public_token, item_id, accounts, webhooks) = if let Some(item_id) = &record.update_item_id
-    {
-        let new_ids: Vec<String> = selected
-            .iter()
-            .filter_map(|s| s.account_id.clone())
-            .collect();
+    let (public_token, item_id, accounts, webhooks) = if let Some(item_id) = &record.update_item_id {
+        let new_ids: Vec<String> = selected.iter().filter_map(|s| s.account_id.clone()).collect();
         let mut state = app.lock_state();
         let Some(item) = state.items.get_mut(item_id).filter(|i| !i.removed) else {
             return Ok(ev.exit(PlaidError::item_not_found(), None));
         };
         let out = items::repair(item, &new_ids);
-        let accounts: Vec<Value> = item
-            .visible_accounts()
-            .filter(|a| new_ids.contains(&a.account_id))
-            .map(account_metadata)
-            .collect();
+        let accounts: Vec<Value> =
+            item.visible_accounts().filter(|a| new_ids.contains(&a.account_id)).map(account_metadata).collect();
         (None, item_id.clone(), accounts, out)
     } else {
         let masks: Vec<String> = selected.iter().map(|s| s.mask.clone()).collect();
@@ -421,11 +373,8 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
             app.seed(),
             delay,
         )?;
-        let accounts = state
-            .items
-            .get(&item_id)
-            .map(|i| i.visible_accounts().map(account_metadata).collect())
-            .unwrap_or_default();
+        let accounts =
+            state.items.get(&item_id).map(|i| i.visible_accounts().map(account_metadata).collect()).unwrap_or_default();
         (Some(public_token), item_id, accounts, Vec::new())
     };
     app.send_webhooks(webhooks);
@@ -507,26 +456,15 @@ button{{margin-top:1rem;padding:.5rem 1.5rem}}</style></head>\
 <body><h1>{t}</h1>{body}<p><small>Plaid emulator: simulated Link (no real bank is contacted).</small></p></body></html>",
         t = escape(title)
     );
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
 fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        escape(name),
-        escape(value)
-    )
+    format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value))
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn error_page(title: &str, value: &Value) -> Response {
@@ -559,20 +497,13 @@ pub fn routes() -> Router<Arc<App>> {
 
 async fn start_page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     let form = parse_form(q.as_deref().unwrap_or_default());
-    let token = field(&form, "token")
-        .or(field(&form, "link_token"))
-        .unwrap_or_default()
-        .to_owned();
+    let token = field(&form, "token").or(field(&form, "link_token")).unwrap_or_default().to_owned();
     let record = match token_record(&app, &token) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
     if let Some(item_id) = &record.update_item_id {
-        let inst = app
-            .lock_state()
-            .items
-            .get(item_id)
-            .map(|i| i.institution_id.clone());
+        let inst = app.lock_state().items.get(item_id).map(|i| i.institution_id.clone());
         return credentials_form(&token, inst.as_deref().unwrap_or_default(), true);
     }
     let mut body = format!(
@@ -601,11 +532,7 @@ fn credentials_form(token: &str, institution_id: &str, update: bool) -> Response
 <label>Username <input name=\"username\" value=\"user_good\"></label>\
 <label>Password <input name=\"password\" type=\"password\" value=\"pass_good\"></label>\
 <button type=\"submit\">Submit</button></form>",
-        if update {
-            "Update mode: re-enter your credentials. "
-        } else {
-            ""
-        },
+        if update { "Update mode: re-enter your credentials. " } else { "" },
         escape(name),
         hidden("token", token),
         hidden("institution_id", institution_id)
@@ -644,15 +571,10 @@ async fn accounts_page(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
     // Check what Link checks before showing accounts, without ending the session.
     let problem = match sandbox::institution(inst_id) {
         None => Some(PlaidError::invalid_institution()),
-        Some(inst)
-            if record.update_item_id.is_none()
-                && !sandbox::institution_supports(inst, &record.products) =>
-        {
+        Some(inst) if record.update_item_id.is_none() && !sandbox::institution_supports(inst, &record.products) => {
             Some(sandbox::products_not_supported())
         }
-        Some(inst) if inst.oauth && record.redirect_uri.is_none() => {
-            Some(oauth_requires_redirect())
-        }
+        Some(inst) if inst.oauth && record.redirect_uri.is_none() => Some(oauth_requires_redirect()),
         Some(_) => sandbox::check_credentials(username, password).err(),
     };
     if problem.is_some() || (record.update_item_id.is_some() && !record.account_selection_enabled) {
@@ -693,23 +615,11 @@ fn finish(app: &Arc<App>, form: &[(String, String)], masks: Option<Vec<String>>)
     match complete(app, &completion) {
         Ok(outcome) if outcome.status == "success" => {
             let heading = match &outcome.public_token {
-                Some(t) => format!(
-                    "<p>Success. public_token:</p><pre id=\"public_token\">{}</pre>",
-                    escape(t)
-                ),
-                None => {
-                    "<p>Success: the Item was updated (update mode returns no public token).</p>"
-                        .to_owned()
-                }
+                Some(t) => format!("<p>Success. public_token:</p><pre id=\"public_token\">{}</pre>", escape(t)),
+                None => "<p>Success: the Item was updated (update mode returns no public token).</p>".to_owned(),
             };
             let meta = serde_json::to_string_pretty(&outcome.metadata).unwrap_or_default();
-            page(
-                "Connected",
-                &format!(
-                    "{heading}<p>onSuccess metadata:</p><pre>{}</pre>",
-                    escape(&meta)
-                ),
-            )
+            page("Connected", &format!("{heading}<p>onSuccess metadata:</p><pre>{}</pre>", escape(&meta)))
         }
         Ok(outcome) => error_page("Link exited", &outcome.exit.unwrap_or(Value::Null)),
         Err(e) => error_page("Link simulation error", &e.to_json("")),
@@ -718,11 +628,7 @@ fn finish(app: &Arc<App>, form: &[(String, String)], masks: Option<Vec<String>>)
 
 async fn finish_page(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let form = read_form(&app, &headers, body).await;
-    let masks: Vec<String> = form
-        .iter()
-        .filter(|(k, _)| k == "mask")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let masks: Vec<String> = form.iter().filter(|(k, _)| k == "mask").map(|(_, v)| v.clone()).collect();
     finish(&app, &form, Some(masks))
 }
 

@@ -21,20 +21,11 @@ struct Cli {
     listen: SocketAddr,
 
     /// The client_id the emulator accepts (header PLAID-CLIENT-ID or body client_id).
-    #[arg(
-        long,
-        env = "PLAID_EMULATOR_CLIENT_ID",
-        default_value = "test-client-id"
-    )]
+    #[arg(long, env = "PLAID_EMULATOR_CLIENT_ID", default_value = "test-client-id")]
     client_id: String,
 
     /// The secret the emulator accepts (header PLAID-SECRET or body secret).
-    #[arg(
-        long,
-        env = "PLAID_EMULATOR_SECRET",
-        default_value = "test-secret",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PLAID_EMULATOR_SECRET", default_value = "test-secret", hide_env_values = true)]
     secret: String,
 
     /// Seed of the generated data (transactions and ids derive from it and the Item id).
@@ -102,12 +93,8 @@ enum Command {
 }
 
 fn parse_rate_limit(s: &str) -> Result<(String, Limit), String> {
-    let (endpoint, limits) = s
-        .split_once('=')
-        .ok_or_else(|| "expected ENDPOINT=PER_ITEM/PER_CLIENT".to_owned())?;
-    let (item, client) = limits
-        .split_once('/')
-        .ok_or_else(|| "expected PER_ITEM/PER_CLIENT".to_owned())?;
+    let (endpoint, limits) = s.split_once('=').ok_or_else(|| "expected ENDPOINT=PER_ITEM/PER_CLIENT".to_owned())?;
+    let (item, client) = limits.split_once('/').ok_or_else(|| "expected PER_ITEM/PER_CLIENT".to_owned())?;
     let num = |v: &str| -> Result<Option<u32>, String> {
         match v.trim() {
             "-" | "" => Ok(None),
@@ -117,35 +104,21 @@ fn parse_rate_limit(s: &str) -> Result<(String, Limit), String> {
     if plaid_emulator::api::Endpoint::from_path(endpoint).is_none() {
         return Err(format!("{endpoint} is not an emulated Plaid endpoint"));
     }
-    Ok((
-        endpoint.to_owned(),
-        Limit {
-            per_item: num(item)?,
-            per_client: num(client)?,
-        },
-    ))
+    Ok((endpoint.to_owned(), Limit { per_item: num(item)?, per_client: num(client)? }))
 }
 
 fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| e.to_string())
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| e.to_string())
 }
 
 impl Cli {
     fn config(&self) -> EmulatorConfig {
-        let mut limits = if self.no_rate_limits {
-            RateLimits::unlimited()
-        } else {
-            RateLimits::default()
-        };
+        let mut limits = if self.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
         limits.0.extend(self.rate_limits.iter().cloned());
         let backoff = if self.webhook_retry_backoff_ms.is_empty() {
             vec![Duration::from_secs(1)]
         } else {
-            self.webhook_retry_backoff_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect()
+            self.webhook_retry_backoff_ms.iter().map(|ms| Duration::from_millis(*ms)).collect()
         };
         EmulatorConfig {
             listen: self.listen,
@@ -168,12 +141,9 @@ impl Cli {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn shutdown_signal() {
@@ -201,11 +171,7 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("plaid-emulator: cannot start the runtime: {e}");

@@ -42,26 +42,15 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, PersistError> {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(PersistError::Read {
-                path: path.to_owned(),
-                source,
-            });
+            return Err(PersistError::Read { path: path.to_owned(), source });
         }
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|source| PersistError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+    serde_json::from_slice(&bytes).map(Some).map_err(|source| PersistError::Parse { path: path.to_owned(), source })
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    let err = |source| PersistError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let err = |source| PersistError::Write { path: path.to_owned(), source };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -84,12 +73,7 @@ pub fn flush(app: &App, path: &Path) -> Result<(), PersistError> {
 }
 
 /// Rewrites the state file after changes (debounced) until shutdown, then writes a last time.
-pub async fn writer(
-    app: Arc<App>,
-    path: PathBuf,
-    notify: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn writer(app: Arc<App>, path: PathBuf, notify: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     let debounce = app.config.persist_debounce;
     loop {
         let stop = tokio::select! {
@@ -102,15 +86,23 @@ pub async fn writer(
                 _ = shutdown.changed() => {}
             }
         }
-        let app2 = Arc::clone(&app);
-        let p = path.clone();
-        match tokio::task::spawn_blocking(move || flush(&app2, &p)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "state file not written"),
-            Err(e) => tracing::error!(error = %e, "state file writer failed"),
-        }
+        write_in_background(&app, &path).await;
         if stop || *shutdown.borrow() {
+            // Changes made while that write ran are in the last one.
+            if !stop {
+                write_in_background(&app, &path).await;
+            }
             return;
         }
+    }
+}
+
+async fn write_in_background(app: &Arc<App>, path: &Path) {
+    let app = Arc::clone(app);
+    let path = path.to_owned();
+    match tokio::task::spawn_blocking(move || flush(&app, &path)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "state file not written"),
+        Err(e) => tracing::error!(error = %e, "state file writer failed"),
     }
 }

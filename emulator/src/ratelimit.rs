@@ -19,20 +19,15 @@ pub struct Limit {
 pub struct RateLimits(pub BTreeMap<String, Limit>);
 
 impl Default for RateLimits {
-    /// Plaid's published limits: sandbox values where Plaid gives them, production otherwise.
+    /// Plaid's published Sandbox limits (errors reference, "Sandbox rate limits").
     fn default() -> Self {
         let mut m = BTreeMap::new();
         let mut set = |path: &str, per_item: Option<u32>, per_client: Option<u32>| {
-            m.insert(
-                path.to_owned(),
-                Limit {
-                    per_item,
-                    per_client,
-                },
-            );
+            m.insert(path.to_owned(), Limit { per_item, per_client });
         };
-        set("/accounts/get", Some(15), Some(15_000));
-        set("/item/get", Some(15), Some(5_000));
+        set("/accounts/get", Some(100), Some(5_000));
+        set("/accounts/balance/get", Some(25), Some(100));
+        set("/item/get", Some(40), Some(5_000));
         set("/item/remove", Some(100), Some(500));
         set("/transactions/sync", Some(50), Some(1_000));
         set("/institutions/get_by_id", None, Some(400));
@@ -78,26 +73,17 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self {
-            limits,
-            calls: HashMap::new(),
-        }
+        Self { limits, calls: HashMap::new() }
     }
 
     /// Counts a call to `path` (for `item_id` if known) at `now_ms` (emulator clock, unix
     /// milliseconds); errs with 429 when a limit would be exceeded.
-    pub fn check(
-        &mut self,
-        path: &str,
-        item_id: Option<&str>,
-        now_ms: i64,
-    ) -> Result<(), PlaidError> {
+    pub fn check(&mut self, path: &str, item_id: Option<&str>, now_ms: i64) -> Result<(), PlaidError> {
         let Some(limit) = self.limits.0.get(path).copied() else {
             return Ok(());
         };
         if self.calls.len() > 100_000 {
-            self.calls
-                .retain(|_, q| q.back().is_some_and(|t| *t > now_ms - WINDOW_MS));
+            self.calls.retain(|_, q| q.back().is_some_and(|t| *t > now_ms - WINDOW_MS));
         }
         let mut scopes: Vec<(Scope, u32)> = Vec::with_capacity(2);
         if let Some(max) = limit.per_client {
@@ -107,10 +93,7 @@ impl RateLimiter {
             scopes.push((Scope::Item(item.to_owned()), max));
         }
         for (scope, max) in &scopes {
-            let q = self
-                .calls
-                .entry((path.to_owned(), scope.clone()))
-                .or_default();
+            let q = self.calls.entry((path.to_owned(), scope.clone())).or_default();
             while q.front().is_some_and(|t| *t <= now_ms - WINDOW_MS) {
                 q.pop_front();
             }
@@ -120,10 +103,7 @@ impl RateLimiter {
             }
         }
         for (scope, _) in scopes {
-            self.calls
-                .entry((path.to_owned(), scope))
-                .or_default()
-                .push_back(now_ms);
+            self.calls.entry((path.to_owned(), scope)).or_default().push_back(now_ms);
         }
         Ok(())
     }
@@ -146,10 +126,7 @@ mod tests {
             rl.check("/item/get", Some("a"), 120_000 + i).unwrap();
         }
         let e = rl.check("/item/get", Some("a"), 130_000).unwrap_err();
-        assert_eq!(
-            (e.http_status, e.error_code.as_str()),
-            (429, "ITEM_GET_LIMIT")
-        );
+        assert_eq!((e.http_status, e.error_code.as_str()), (429, "ITEM_GET_LIMIT"));
         assert_eq!(e.error_type.as_str(), "RATE_LIMIT_EXCEEDED");
         rl.check("/item/get", Some("b"), 130_000).unwrap();
         // Sliding: a minute after the first call, one slot frees up.
@@ -161,13 +138,7 @@ mod tests {
     #[test]
     fn per_client() {
         let mut limits = RateLimits::default();
-        limits.0.insert(
-            "/institutions/get_by_id".into(),
-            Limit {
-                per_item: None,
-                per_client: Some(2),
-            },
-        );
+        limits.0.insert("/institutions/get_by_id".into(), Limit { per_item: None, per_client: Some(2) });
         let mut rl = RateLimiter::new(limits);
         rl.check("/institutions/get_by_id", None, 0).unwrap();
         rl.check("/institutions/get_by_id", None, 0).unwrap();

@@ -32,15 +32,7 @@ pub struct Institution {
     pub primary_color: &'static str,
 }
 
-const PRODUCTS: &[&str] = &[
-    "assets",
-    "auth",
-    "balance",
-    "identity",
-    "investments",
-    "liabilities",
-    "transactions",
-];
+const PRODUCTS: &[&str] = &["assets", "auth", "balance", "identity", "investments", "liabilities", "transactions"];
 
 const fn ins(
     id: &'static str,
@@ -50,99 +42,21 @@ const fn ins(
     products: &'static [&'static str],
     primary_color: &'static str,
 ) -> Institution {
-    Institution {
-        id,
-        name,
-        oauth,
-        health,
-        products,
-        url: "https://plaid.com",
-        primary_color,
-    }
+    Institution { id, name, oauth, health, products, url: "https://plaid.com", primary_color }
 }
 
 /// The sandbox institutions the emulator knows.
 pub const INSTITUTIONS: &[Institution] = &[
-    ins(
-        "ins_109508",
-        "First Platypus Bank",
-        false,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_109509",
-        "First Gingham Credit Union",
-        false,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_109510",
-        "Tattersall Federal Credit Union",
-        false,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_109511",
-        "Tartan Bank",
-        false,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_109512",
-        "Houndstooth Bank",
-        false,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_127287",
-        "Platypus OAuth Bank",
-        true,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_132241",
-        "First Platypus OAuth App2App Bank",
-        true,
-        Health::Healthy,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_132363",
-        "Unhealthy Platypus Bank - Degraded",
-        false,
-        Health::Degraded,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_132361",
-        "Unhealthy Platypus Bank - Down",
-        false,
-        Health::Down,
-        PRODUCTS,
-        "#1f1f1f",
-    ),
-    ins(
-        "ins_133402",
-        "Unsupported Platypus Bank",
-        false,
-        Health::Healthy,
-        &[],
-        "#1f1f1f",
-    ),
+    ins("ins_109508", "First Platypus Bank", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_109509", "First Gingham Credit Union", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_109510", "Tattersall Federal Credit Union", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_109511", "Tartan Bank", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_109512", "Houndstooth Bank", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_127287", "Platypus OAuth Bank", true, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_132241", "First Platypus OAuth App2App Bank", true, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    ins("ins_132363", "Unhealthy Platypus Bank - Degraded", false, Health::Degraded, PRODUCTS, "#1f1f1f"),
+    ins("ins_132361", "Unhealthy Platypus Bank - Down", false, Health::Down, PRODUCTS, "#1f1f1f"),
+    ins("ins_133402", "Unsupported Platypus Bank", false, Health::Healthy, &[], "#1f1f1f"),
 ];
 
 /// Looks up a sandbox institution.
@@ -152,12 +66,7 @@ pub fn institution(id: &str) -> Option<&'static Institution> {
 
 impl Institution {
     /// The `/institutions/get_by_id` object.
-    pub fn to_json(
-        &self,
-        include_status: bool,
-        include_optional_metadata: bool,
-        now: &str,
-    ) -> Value {
+    pub fn to_json(&self, include_status: bool, include_optional_metadata: bool, now: &str) -> Value {
         let mut v = json!({
             "institution_id": self.id,
             "name": self.name,
@@ -273,16 +182,7 @@ const fn acct(
     current: Option<f64>,
     limit: Option<f64>,
 ) -> AccountTemplate {
-    AccountTemplate {
-        name,
-        official_name,
-        mask,
-        account_type,
-        subtype,
-        available,
-        current,
-        limit,
-    }
+    AccountTemplate { name, official_name, mask, account_type, subtype, available, current, limit }
 }
 
 /// The accounts `user_good` has at every sandbox institution.
@@ -337,46 +237,10 @@ pub const USER_GOOD_ACCOUNTS: &[AccountTemplate] = &[
         Some(43200.0),
         None,
     ),
-    acct(
-        "Plaid IRA",
-        None,
-        "5555",
-        "investment",
-        "ira",
-        None,
-        Some(320.76),
-        None,
-    ),
-    acct(
-        "Plaid 401k",
-        None,
-        "6666",
-        "investment",
-        "401k",
-        None,
-        Some(23631.9805),
-        None,
-    ),
-    acct(
-        "Plaid Student Loan",
-        None,
-        "7777",
-        "loan",
-        "student",
-        None,
-        Some(65262.0),
-        None,
-    ),
-    acct(
-        "Plaid Mortgage",
-        None,
-        "8888",
-        "loan",
-        "mortgage",
-        None,
-        Some(56302.06),
-        None,
-    ),
+    acct("Plaid IRA", None, "5555", "investment", "ira", None, Some(320.76), None),
+    acct("Plaid 401k", None, "6666", "investment", "401k", None, Some(23631.9805), None),
+    acct("Plaid Student Loan", None, "7777", "loan", "student", None, Some(65262.0), None),
+    acct("Plaid Mortgage", None, "8888", "loan", "mortgage", None, Some(56302.06), None),
 ];
 
 /// The account that becomes available when an Item gets the NEW_ACCOUNTS_AVAILABLE condition.
@@ -436,10 +300,7 @@ pub fn check_credentials(username: &str, password: &str) -> Result<(), PlaidErro
 /// Whether an account of this type/subtype can serve every product in `products`.
 pub fn account_supports_products(account_type: &str, subtype: &str, products: &[String]) -> bool {
     products.iter().all(|p| match p.as_str() {
-        "auth" => {
-            account_type == "depository"
-                && matches!(subtype, "checking" | "savings" | "cash management")
-        }
+        "auth" => account_type == "depository" && matches!(subtype, "checking" | "savings" | "cash management"),
         "investments" => account_type == "investment",
         "liabilities" => matches!(account_type, "credit" | "loan"),
         _ => true,
@@ -448,9 +309,7 @@ pub fn account_supports_products(account_type: &str, subtype: &str, products: &[
 
 /// Whether `products` can all be served by the institution.
 pub fn institution_supports(inst: &Institution, products: &[String]) -> bool {
-    products
-        .iter()
-        .all(|p| inst.products.iter().any(|ip| ip == p))
+    products.iter().all(|p| inst.products.iter().any(|ip| ip == p))
 }
 
 /// The error for an institution that cannot serve the requested products.
@@ -467,10 +326,7 @@ mod tests {
     fn credentials() {
         assert!(check_credentials("user_good", "pass_good").is_ok());
         let e = check_credentials("user_good", "error_ITEM_LOCKED").unwrap_err();
-        assert_eq!(
-            (e.error_type.as_str(), e.error_code.as_str()),
-            ("ITEM_ERROR", "ITEM_LOCKED")
-        );
+        assert_eq!((e.error_type.as_str(), e.error_code.as_str()), ("ITEM_ERROR", "ITEM_LOCKED"));
         let e = check_credentials("user_good", "error_INSTITUTION_DOWN").unwrap_err();
         assert_eq!(e.error_type.as_str(), "INSTITUTION_ERROR");
         let e = check_credentials("user_good", "wrong").unwrap_err();

@@ -28,13 +28,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn method_not_allowed() -> Response {
-    PlaidError::new(
-        wire::ErrorType::InvalidRequest,
-        "NOT_FOUND",
-        "method not allowed for this path",
-    )
-    .with_status(405)
-    .into_response_with(&ids::request_id())
+    PlaidError::new(wire::ErrorType::InvalidRequest, "NOT_FOUND", "method not allowed for this path")
+        .with_status(405)
+        .into_response_with(&ids::request_id())
 }
 
 async fn api_entry(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -46,20 +42,10 @@ async fn api_entry(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// Reads a request body up to `limit` bytes.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Vec<u8>, PlaidError> {
-    let too_large = || {
-        PlaidError::invalid_body(format!(
-            "request body is too large: the limit is {limit} bytes"
-        ))
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, PlaidError> {
+    let too_large = || PlaidError::invalid_body(format!("request body is too large: the limit is {limit} bytes"));
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
@@ -76,11 +62,7 @@ fn body_not_json() -> PlaidError {
 /// Parses a request body that must be a JSON object.
 pub fn parse_object(bytes: &[u8]) -> Result<Value, PlaidError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| body_not_json())?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(body_not_json())
-    }
+    if value.is_object() { Ok(value) } else { Err(body_not_json()) }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), PlaidError> {
@@ -92,9 +74,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), PlaidError> {
     if mime.is_empty() || mime == "application/json" || mime.ends_with("+json") {
         Ok(())
     } else {
-        Err(PlaidError::invalid_headers(
-            "Content-Type header must be application/json",
-        ))
+        Err(PlaidError::invalid_headers("Content-Type header must be application/json"))
     }
 }
 
@@ -102,26 +82,13 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), PlaidError> {
 fn check_credentials(app: &App, headers: &HeaderMap, body: &Value) -> Result<(), PlaidError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let field = |name: &str| body.get(name).and_then(Value::as_str);
-    let client_ok = [header("plaid-client-id"), field("client_id")]
-        .into_iter()
-        .flatten()
-        .any(|c| c == app.config.client_id);
-    let secret_ok = [header("plaid-secret"), field("secret")]
-        .into_iter()
-        .flatten()
-        .any(|s| s == app.config.secret);
-    if client_ok && secret_ok {
-        Ok(())
-    } else {
-        Err(PlaidError::invalid_api_keys())
-    }
+    let client_ok =
+        [header("plaid-client-id"), field("client_id")].into_iter().flatten().any(|c| c == app.config.client_id);
+    let secret_ok = [header("plaid-secret"), field("secret")].into_iter().flatten().any(|s| s == app.config.secret);
+    if client_ok && secret_ok { Ok(()) } else { Err(PlaidError::invalid_api_keys()) }
 }
 
-async fn api_pipeline(
-    app: &Arc<App>,
-    req: Request,
-    request_id: &str,
-) -> Result<Response, PlaidError> {
+async fn api_pipeline(app: &Arc<App>, req: Request, request_id: &str) -> Result<Response, PlaidError> {
     let (parts, body) = req.into_parts();
     let Some(endpoint) = Endpoint::from_path(parts.uri.path()) else {
         return Err(PlaidError::not_found());
@@ -159,11 +126,8 @@ async fn api_pipeline(
             }
             Ok(json_response(StatusCode::OK, &v))
         }
-        Reply::Raw(bytes) => Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            bytes,
-        )
-            .into_response()),
+        Reply::Raw(bytes) => {
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response())
+        }
     }
 }

@@ -72,9 +72,7 @@ pub struct Item {
 impl Item {
     /// The accounts the API shows (revoked ones hidden).
     pub fn visible_accounts(&self) -> impl Iterator<Item = &Account> {
-        self.accounts
-            .iter()
-            .filter(|a| !self.revoked_account_ids.contains(&a.account_id))
+        self.accounts.iter().filter(|a| !self.revoked_account_ids.contains(&a.account_id))
     }
 
     pub fn history_ready(&self, now: i64) -> bool {
@@ -83,15 +81,9 @@ impl Item {
 
     /// The `item` object of `/item/get` (with `created_at`) or of `/accounts/get` etc.
     pub fn to_json(&self, available_products: &[&str], with_created_at: bool) -> Value {
-        let error = self
-            .error
-            .as_ref()
-            .map(|e| e.to_json(&crate::ids::request_id()));
-        let available: Vec<&str> = available_products
-            .iter()
-            .copied()
-            .filter(|p| !self.products.iter().any(|b| b == p))
-            .collect();
+        let error = self.error.as_ref().map(|e| e.to_json(&crate::ids::request_id()));
+        let available: Vec<&str> =
+            available_products.iter().copied().filter(|p| !self.products.iter().any(|b| b == p)).collect();
         let mut v = json!({
             "item_id": self.item_id,
             "institution_id": self.institution_id,
@@ -115,9 +107,7 @@ impl Item {
 
 /// RFC 3339 of unix seconds.
 pub fn unix_rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .map(rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::from_unix_timestamp(t).map(rfc3339).unwrap_or_default()
 }
 
 /// A link token and the settings Link will follow.
@@ -180,8 +170,7 @@ impl State {
         let Some(item_id) = self.access_tokens.get(access_token) else {
             return Err(PlaidError::unknown_access_token());
         };
-        if self.removed_items.contains(item_id) || self.items.get(item_id).is_none_or(|i| i.removed)
-        {
+        if self.removed_items.contains(item_id) || self.items.get(item_id).is_none_or(|i| i.removed) {
             return Err(PlaidError::item_not_found());
         }
         Ok(item_id.clone())
@@ -196,17 +185,13 @@ impl State {
     /// The Item of an access token, mutably.
     pub fn item_for_token_mut(&mut self, access_token: &str) -> Result<&mut Item, PlaidError> {
         let id = self.item_id_for_token(access_token)?;
-        self.items
-            .get_mut(&id)
-            .ok_or_else(PlaidError::item_not_found)
+        self.items.get_mut(&id).ok_or_else(PlaidError::item_not_found)
     }
 
     /// Drops expired tokens (called now and then).
     pub fn prune(&mut self, now: i64) {
-        self.link_tokens
-            .retain(|_, t| t.expires_at + 24 * 3600 > now);
-        self.public_tokens
-            .retain(|_, t| t.expires_at + 24 * 3600 > now);
+        self.link_tokens.retain(|_, t| t.expires_at + 24 * 3600 > now);
+        self.public_tokens.retain(|_, t| t.expires_at + 24 * 3600 > now);
     }
 
     /// The persisted form.

@@ -117,10 +117,7 @@ impl Serialize for WireTxn<'_> {
         m.serialize_entry("merchant_entity_id", &None::<String>)?;
         m.serialize_entry("merchant_name", &t.merchant_name)?;
         m.serialize_entry("name", &t.name)?;
-        let original = self
-            .options
-            .include_original_description
-            .then(|| t.name.to_uppercase());
+        let original = self.options.include_original_description.then(|| t.name.to_uppercase());
         m.serialize_entry("original_description", &original)?;
         m.serialize_entry("payment_channel", &t.payment_channel)?;
         m.serialize_entry("payment_meta", &t.payment_meta)?;
@@ -129,11 +126,7 @@ impl Serialize for WireTxn<'_> {
         if self.options.include_personal_finance_category {
             m.serialize_entry(
                 "personal_finance_category",
-                &Pfc {
-                    primary: &t.pfc_primary,
-                    detailed: &t.pfc_detailed,
-                    confidence_level: "VERY_HIGH",
-                },
+                &Pfc { primary: &t.pfc_primary, detailed: &t.pfc_detailed, confidence_level: "VERY_HIGH" },
             )?;
         }
         m.serialize_entry("transaction_code", &None::<String>)?;
@@ -158,10 +151,7 @@ struct Pfc<'a> {
 pub enum Change {
     Added(Arc<Txn>),
     Modified(Arc<Txn>),
-    Removed {
-        transaction_id: String,
-        account_id: String,
-    },
+    Removed { transaction_id: String, account_id: String },
 }
 
 impl Change {
@@ -178,10 +168,7 @@ impl Change {
 pub enum Update {
     Added(Arc<Txn>),
     Modified(Arc<Txn>),
-    Removed {
-        transaction_id: String,
-        account_id: String,
-    },
+    Removed { transaction_id: String, account_id: String },
 }
 
 impl Update {
@@ -204,10 +191,7 @@ pub struct TxLog {
 impl TxLog {
     /// A log from persisted entries (rebuilds the index).
     pub fn from_entries(entries: Vec<Change>) -> Self {
-        let mut log = TxLog {
-            entries: Vec::new(),
-            current: HashMap::new(),
-        };
+        let mut log = TxLog { entries: Vec::new(), current: HashMap::new() };
         for e in entries {
             log.push(e);
         }
@@ -250,21 +234,13 @@ impl TxLog {
 
     /// Whether a transaction with this id ever existed (ids are never reused).
     pub fn ever_had(&self, transaction_id: &str) -> bool {
-        self.current.contains_key(transaction_id)
-            || self
-                .entries
-                .iter()
-                .any(|e| e.transaction_id() == transaction_id)
+        self.current.contains_key(transaction_id) || self.entries.iter().any(|e| e.transaction_id() == transaction_id)
     }
 
     /// The current transactions, newest date first.
     pub fn current(&self) -> Vec<Arc<Txn>> {
         let mut all: Vec<Arc<Txn>> = self.current.values().cloned().collect();
-        all.sort_by(|a, b| {
-            b.date
-                .cmp(&a.date)
-                .then_with(|| a.transaction_id.cmp(&b.transaction_id))
-        });
+        all.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.transaction_id.cmp(&b.transaction_id)));
         all
     }
 
@@ -294,22 +270,11 @@ impl TxLog {
                 continue;
             };
             match (existed, last) {
-                (true, Change::Added(t) | Change::Modified(t)) => {
-                    out.push(Update::Modified(Arc::clone(t)))
+                (true, Change::Added(t) | Change::Modified(t)) => out.push(Update::Modified(Arc::clone(t))),
+                (false, Change::Added(t) | Change::Modified(t)) => out.push(Update::Added(Arc::clone(t))),
+                (true, Change::Removed { transaction_id, account_id }) => {
+                    out.push(Update::Removed { transaction_id: transaction_id.clone(), account_id: account_id.clone() })
                 }
-                (false, Change::Added(t) | Change::Modified(t)) => {
-                    out.push(Update::Added(Arc::clone(t)))
-                }
-                (
-                    true,
-                    Change::Removed {
-                        transaction_id,
-                        account_id,
-                    },
-                ) => out.push(Update::Removed {
-                    transaction_id: transaction_id.clone(),
-                    account_id: account_id.clone(),
-                }),
                 (false, Change::Removed { .. }) => {}
             }
         }
@@ -330,11 +295,7 @@ pub struct Cursor {
 impl Cursor {
     /// A settled cursor: everything up to `pos` has been seen.
     pub fn at(pos: u32) -> Self {
-        Cursor {
-            from: pos,
-            to: pos,
-            offset: 0,
-        }
+        Cursor { from: pos, to: pos, offset: 0 }
     }
 
     /// Whether this cursor was issued with `has_more: true`.
@@ -401,11 +362,7 @@ impl Cursor {
             let b: [u8; 4] = bytes.get(i..i + 4)?.try_into().ok()?;
             Some(u32::from_be_bytes(b))
         };
-        let cursor = Cursor {
-            from: word(1)?,
-            to: word(5)?,
-            offset: word(9)?,
-        };
+        let cursor = Cursor { from: word(1)?, to: word(5)?, offset: word(9)? };
         if cursor.from > cursor.to || tag != cursor.tag(item_id, seed) {
             return None;
         }
@@ -467,11 +424,7 @@ pub fn sync_page(
         modified: Vec::new(),
         removed: Vec::new(),
         next_cursor: if has_more {
-            Cursor {
-                from,
-                to,
-                offset: u32::try_from(end).map_err(|_| SyncError::InvalidCursor)?,
-            }
+            Cursor { from, to, offset: u32::try_from(end).map_err(|_| SyncError::InvalidCursor)? }
         } else {
             Cursor::at(to)
         },
@@ -481,10 +434,7 @@ pub fn sync_page(
         match update {
             Update::Added(t) => page.added.push(t),
             Update::Modified(t) => page.modified.push(t),
-            Update::Removed {
-                transaction_id,
-                account_id,
-            } => page.removed.push((transaction_id, account_id)),
+            Update::Removed { transaction_id, account_id } => page.removed.push((transaction_id, account_id)),
         }
     }
     Ok(page)
@@ -516,17 +466,7 @@ const fn m(
     category_id: &'static str,
     website: Option<&'static str>,
 ) -> Merchant {
-    Merchant {
-        name,
-        merchant_name,
-        min_cents,
-        max_cents,
-        channel,
-        pfc,
-        category,
-        category_id,
-        website,
-    }
+    Merchant { name, merchant_name, min_cents, max_cents, channel, pfc, category, category_id, website }
 }
 
 const FOOD: &str = "FOOD_AND_DRINK";
@@ -586,11 +526,7 @@ const SPENDING: &[Merchant] = &[
         14500,
         "in store",
         (FOOD, "FOOD_AND_DRINK_GROCERIES"),
-        &[
-            "Shops",
-            "Food and Beverage Store",
-            "Supermarkets and Groceries",
-        ],
+        &["Shops", "Food and Beverage Store", "Supermarkets and Groceries"],
         "19047000",
         Some("wholefoodsmarket.com"),
     ),
@@ -809,10 +745,7 @@ const MONTHLY: &[(Merchant, u8)] = &[
             8999,
             8999,
             "online",
-            (
-                "RENT_AND_UTILITIES",
-                "RENT_AND_UTILITIES_INTERNET_AND_CABLE",
-            ),
+            ("RENT_AND_UTILITIES", "RENT_AND_UTILITIES_INTERNET_AND_CABLE"),
             &["Service", "Cable"],
             "18009000",
             Some("xfinity.com"),
@@ -826,10 +759,7 @@ const MONTHLY: &[(Merchant, u8)] = &[
             7800,
             16500,
             "online",
-            (
-                "RENT_AND_UTILITIES",
-                "RENT_AND_UTILITIES_GAS_AND_ELECTRICITY",
-            ),
+            ("RENT_AND_UTILITIES", "RENT_AND_UTILITIES_GAS_AND_ELECTRICITY"),
             &["Service", "Utilities", "Gas"],
             "18068000",
             Some("pge.com"),
@@ -846,15 +776,7 @@ const CITIES: &[(&str, &str, &str, f64, f64)] = &[
     ("Seattle", "WA", "98101", 47.6101, -122.3344),
 ];
 
-const STREETS: &[&str] = &[
-    "Market St",
-    "Mission St",
-    "Broadway",
-    "Main St",
-    "Congress Ave",
-    "Pine St",
-    "Lake St",
-];
+const STREETS: &[&str] = &["Market St", "Mission St", "Broadway", "Main St", "Congress Ave", "Pine St", "Lake St"];
 
 struct Gen<'a> {
     rng: StdRng,
@@ -896,11 +818,8 @@ impl Gen<'_> {
     }
 
     fn merchant_txn(&mut self, m: &Merchant, account: &Account, date: Date) -> Txn {
-        let amount = if m.min_cents == m.max_cents {
-            m.min_cents
-        } else {
-            self.rng.gen_range(m.min_cents..=m.max_cents)
-        };
+        let amount =
+            if m.min_cents == m.max_cents { m.min_cents } else { self.rng.gen_range(m.min_cents..=m.max_cents) };
         let location = self.location(m.channel);
         Txn {
             transaction_id: self.id(),
@@ -914,12 +833,7 @@ impl Gen<'_> {
             pending: false,
             pending_transaction_id: None,
             payment_channel: m.channel.to_owned(),
-            transaction_type: if m.channel == "in store" {
-                "place"
-            } else {
-                "digital"
-            }
-            .to_owned(),
+            transaction_type: if m.channel == "in store" { "place" } else { "digital" }.to_owned(),
             category: m.category.iter().map(|c| (*c).to_owned()).collect(),
             category_id: m.category_id.to_owned(),
             pfc_primary: m.pfc.0.to_owned(),
@@ -989,13 +903,7 @@ pub fn initial_history(item_id: &str, seed: u64, today: Date, accounts: &[Accoun
     let checking = accounts.iter().find(|a| a.subtype == "checking");
     let savings = accounts.iter().find(|a| a.subtype == "savings");
     let card = accounts.iter().find(|a| a.account_type == "credit");
-    let mut g = Gen {
-        rng: seeded_rng(item_id, seed, b"history"),
-        item_id,
-        seed,
-        counter: 0,
-        city: 0,
-    };
+    let mut g = Gen { rng: seeded_rng(item_id, seed, b"history"), item_id, seed, counter: 0, city: 0 };
     g.city = g.rng.gen_range(0..CITIES.len());
 
     // (sort date, transaction, went pending first)
@@ -1022,10 +930,7 @@ pub fn initial_history(item_id: &str, seed: u64, today: Date, accounts: &[Accoun
                 let meta = PaymentMeta {
                     payer: Some("Platypus Labs Inc".to_owned()),
                     payment_method: Some("ACH".to_owned()),
-                    ppd_id: Some(format!(
-                        "{}",
-                        g.rng.gen_range(1_000_000_000u64..9_999_999_999)
-                    )),
+                    ppd_id: Some(format!("{}", g.rng.gen_range(1_000_000_000u64..9_999_999_999))),
                     reference_number: Some(format!("{}", g.rng.gen_range(100_000u32..999_999))),
                     ..PaymentMeta::default()
                 };
@@ -1153,10 +1058,7 @@ pub fn initial_history(item_id: &str, seed: u64, today: Date, accounts: &[Accoun
             let mut pending = t.clone();
             pending.transaction_id = g.id();
             pending.pending = true;
-            let posted = Txn {
-                pending_transaction_id: Some(pending.transaction_id.clone()),
-                ..t
-            };
+            let posted = Txn { pending_transaction_id: Some(pending.transaction_id.clone()), ..t };
             let post_date = (date + Duration::days(2)).min(today);
             events.push((date, 0, Change::Added(Arc::new(pending.clone()))));
             events.push((
@@ -1179,18 +1081,9 @@ pub fn initial_history(item_id: &str, seed: u64, today: Date, accounts: &[Accoun
 
 /// `n` new random purchases dated `today` (what a DEFAULT_UPDATE brings), deterministic in the
 /// Item, the seed and how long the log already is.
-pub fn generate_new(
-    item_id: &str,
-    seed: u64,
-    log_len: usize,
-    today: Date,
-    accounts: &[Account],
-    n: usize,
-) -> Vec<Txn> {
-    let eligible: Vec<&Account> = accounts
-        .iter()
-        .filter(|a| a.subtype == "checking" || a.account_type == "credit")
-        .collect();
+pub fn generate_new(item_id: &str, seed: u64, log_len: usize, today: Date, accounts: &[Account], n: usize) -> Vec<Txn> {
+    let eligible: Vec<&Account> =
+        accounts.iter().filter(|a| a.subtype == "checking" || a.account_type == "credit").collect();
     let mut g = Gen {
         rng: seeded_rng(item_id, seed, &(log_len as u64).to_le_bytes()),
         item_id,
@@ -1225,11 +1118,7 @@ pub fn control_txn_id(item_id: &str, seed: u64, log_len: usize, n: usize) -> Str
 
 fn weighted_index(rng: &mut StdRng) -> usize {
     // Everyday merchants far more often than flights and lodging (the last two entries).
-    if rng.gen_bool(0.03) {
-        SPENDING.len() - 1 - rng.gen_range(0..2)
-    } else {
-        rng.gen_range(0..SPENDING.len() - 2)
-    }
+    if rng.gen_bool(0.03) { SPENDING.len() - 1 - rng.gen_range(0..2) } else { rng.gen_range(0..SPENDING.len() - 2) }
 }
 
 fn poisson(rng: &mut StdRng, lambda: f64) -> u32 {
@@ -1253,10 +1142,7 @@ mod tests {
     use time::macros::date;
 
     fn accounts() -> Vec<Account> {
-        USER_GOOD_ACCOUNTS
-            .iter()
-            .map(|t| t.instantiate("item", 7))
-            .collect()
+        USER_GOOD_ACCOUNTS.iter().map(|t| t.instantiate("item", 7)).collect()
     }
 
     #[test]
@@ -1267,10 +1153,7 @@ mod tests {
         let current = a.current();
         assert!((200..600).contains(&current.len()), "{}", current.len());
         assert!(current.iter().any(|t| t.pending));
-        let posted_from_pending: Vec<_> = current
-            .iter()
-            .filter(|t| t.pending_transaction_id.is_some())
-            .collect();
+        let posted_from_pending: Vec<_> = current.iter().filter(|t| t.pending_transaction_id.is_some()).collect();
         assert!(!posted_from_pending.is_empty());
         for t in posted_from_pending {
             let pid = t.pending_transaction_id.as_deref().unwrap();
@@ -1325,22 +1208,13 @@ mod tests {
         let mut ephemeral = (*existing[2]).clone();
         ephemeral.transaction_id = "ephemeral".into();
         log.push(Change::Added(Arc::new(ephemeral)));
-        log.push(Change::Removed {
-            transaction_id: "ephemeral".into(),
-            account_id: existing[2].account_id.clone(),
-        });
+        log.push(Change::Removed { transaction_id: "ephemeral".into(), account_id: existing[2].account_id.clone() });
         let page = sync_page(&log, Some(settled), 100, None).unwrap();
         assert_eq!(page.added.len(), 1);
         assert_eq!(page.added[0].transaction_id, "fresh");
         assert_eq!(page.modified.len(), 1);
         assert_eq!(page.modified[0].amount_cents, existing[0].amount_cents + 1);
-        assert_eq!(
-            page.removed,
-            vec![(
-                existing[1].transaction_id.clone(),
-                existing[1].account_id.clone()
-            )]
-        );
+        assert_eq!(page.removed, vec![(existing[1].transaction_id.clone(), existing[1].account_id.clone())]);
     }
 
     #[test]
@@ -1349,23 +1223,13 @@ mod tests {
         let page = sync_page(&log, None, 10, None).unwrap();
         assert!(page.has_more);
         let t = log.current()[0].clone();
-        log.push(Change::Removed {
-            transaction_id: t.transaction_id.clone(),
-            account_id: t.account_id.clone(),
-        });
-        assert_eq!(
-            sync_page(&log, Some(page.next_cursor), 10, None).unwrap_err(),
-            SyncError::MutationDuringPagination
-        );
+        log.push(Change::Removed { transaction_id: t.transaction_id.clone(), account_id: t.account_id.clone() });
+        assert_eq!(sync_page(&log, Some(page.next_cursor), 10, None).unwrap_err(), SyncError::MutationDuringPagination);
     }
 
     #[test]
     fn cursors_are_opaque_and_bound_to_the_item() {
-        let c = Cursor {
-            from: 3,
-            to: 40,
-            offset: 10,
-        };
+        let c = Cursor { from: 3, to: 40, offset: 10 };
         let s = c.encode("item", 1);
         assert!(s.parse::<u64>().is_err());
         assert_eq!(Cursor::decode(&s, "item", 1), Some(c));
@@ -1378,11 +1242,7 @@ mod tests {
     fn wire_transaction_has_required_keys() {
         let log = initial_history("item", 7, date!(2026 - 03 - 15), &accounts());
         let t = log.current()[0].clone();
-        let v = serde_json::to_value(WireTxn {
-            txn: &t,
-            options: WireOptions::default(),
-        })
-        .unwrap();
+        let v = serde_json::to_value(WireTxn { txn: &t, options: WireOptions::default() }).unwrap();
         for key in [
             "account_id",
             "amount",
@@ -1408,5 +1268,160 @@ mod tests {
         assert_eq!(v["location"].as_object().unwrap().len(), 8);
         assert_eq!(v["payment_meta"].as_object().unwrap().len(), 8);
         assert!(v.get("personal_finance_category").is_none());
+    }
+
+    /// A client that syncs now and then (restarting a loop on mutation errors, from the cursor the
+    /// loop started with) always ends up with exactly the log's current transactions.
+    mod properties {
+        use std::collections::HashMap;
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Add,
+            Modify(usize),
+            Remove(usize),
+            /// Sync pages of this size; mutate after `mutate_after` pages if given.
+            Sync {
+                count: usize,
+                mutate_after: Option<usize>,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => Just(Op::Add),
+                2 => any::<usize>().prop_map(Op::Modify),
+                2 => any::<usize>().prop_map(Op::Remove),
+                2 => (1usize..8, proptest::option::of(0usize..3))
+                    .prop_map(|(count, mutate_after)| Op::Sync { count, mutate_after }),
+            ]
+        }
+
+        fn txn(id: u64, amount: i64) -> Txn {
+            Txn {
+                transaction_id: format!("t{id}"),
+                account_id: "acc".into(),
+                amount_cents: amount,
+                iso_currency_code: "USD".into(),
+                date: "2026-01-01".into(),
+                authorized_date: None,
+                name: "x".into(),
+                merchant_name: None,
+                pending: false,
+                pending_transaction_id: None,
+                payment_channel: "other".into(),
+                transaction_type: "special".into(),
+                category: vec![],
+                category_id: "0".into(),
+                pfc_primary: "OTHER".into(),
+                pfc_detailed: "OTHER".into(),
+                location: Location::default(),
+                payment_meta: PaymentMeta::default(),
+                website: None,
+            }
+        }
+
+        struct World {
+            log: TxLog,
+            next: u64,
+        }
+
+        impl World {
+            fn mutate(&mut self, op: &Op) {
+                let ids: Vec<String> = {
+                    let mut v: Vec<String> = self.log.current().iter().map(|t| t.transaction_id.clone()).collect();
+                    v.sort();
+                    v
+                };
+                match op {
+                    Op::Add => {
+                        self.next += 1;
+                        self.log.push(Change::Added(Arc::new(txn(self.next, 100))));
+                    }
+                    Op::Modify(i) if !ids.is_empty() => {
+                        let mut t = (**self.log.get(&ids[i % ids.len()]).unwrap()).clone();
+                        t.amount_cents += 1;
+                        self.log.push(Change::Modified(Arc::new(t)));
+                    }
+                    Op::Remove(i) if !ids.is_empty() => {
+                        let id = ids[i % ids.len()].clone();
+                        self.log.push(Change::Removed { transaction_id: id, account_id: "acc".into() });
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn client_view_converges(ops in proptest::collection::vec(op(), 1..60)) {
+                let mut world = World { log: TxLog::default(), next: 0 };
+                let mut view: HashMap<String, Txn> = HashMap::new();
+                let mut cursor: Option<Cursor> = None;
+                for op in &ops {
+                    let Op::Sync { count, mutate_after } = op else {
+                        world.mutate(op);
+                        continue;
+                    };
+                    // One sync loop; a mutation may land mid-loop (then: restart from `cursor`).
+                    let mut pending_mutation = *mutate_after;
+                    'restart: loop {
+                        let mut page_cursor = cursor;
+                        let mut staged: Vec<SyncPage> = Vec::new();
+                        let mut pages = 0;
+                        loop {
+                            match sync_page(&world.log, page_cursor, *count, None) {
+                                Ok(page) => {
+                                    page_cursor = Some(page.next_cursor);
+                                    let more = page.has_more;
+                                    staged.push(page);
+                                    pages += 1;
+                                    if !more {
+                                        break;
+                                    }
+                                    if pending_mutation == Some(pages) {
+                                        pending_mutation = None;
+                                        world.mutate(&Op::Add);
+                                    }
+                                }
+                                Err(SyncError::MutationDuringPagination) => continue 'restart,
+                                Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                            }
+                        }
+                        for page in staged {
+                            for t in page.added.iter().chain(page.modified.iter()) {
+                                view.insert(t.transaction_id.clone(), (**t).clone());
+                            }
+                            for (id, _) in page.removed {
+                                view.remove(&id);
+                            }
+                        }
+                        cursor = page_cursor;
+                        break;
+                    }
+                    let current: HashMap<String, Txn> = world
+                        .log
+                        .current()
+                        .iter()
+                        .map(|t| (t.transaction_id.clone(), (**t).clone()))
+                        .collect();
+                    prop_assert_eq!(&view, &current);
+                }
+            }
+
+            #[test]
+            fn cursors_round_trip_and_reject_tampering(from in 0u32..1000, len in 0u32..1000, offset in 0u32..1000, flip in 0usize..21) {
+                let c = Cursor { from, to: from + len, offset };
+                let s = c.encode("item", 9);
+                prop_assert_eq!(Cursor::decode(&s, "item", 9), Some(c));
+                let mut bytes = STANDARD.decode(&s).unwrap();
+                bytes[flip] ^= 0x01;
+                prop_assert_eq!(Cursor::decode(&STANDARD.encode(bytes), "item", 9), None);
+            }
+        }
     }
 }

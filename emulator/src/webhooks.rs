@@ -67,11 +67,7 @@ impl Default for WebhookConfig {
 impl WebhookConfig {
     fn backoff(&self, attempt: u32) -> Duration {
         let idx = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-        self.retry_backoff
-            .get(idx)
-            .or(self.retry_backoff.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(1))
+        self.retry_backoff.get(idx).or(self.retry_backoff.last()).copied().unwrap_or(Duration::from_secs(1))
     }
 }
 
@@ -190,14 +186,8 @@ impl App {
     /// Queues one webhook for asynchronous delivery.
     pub fn send_webhook(self: &Arc<Self>, wh: Outgoing) {
         let bytes = plaid_body(&wh.body);
-        let webhook_type = wh.body["webhook_type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let webhook_code = wh.body["webhook_code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let webhook_type = wh.body["webhook_type"].as_str().unwrap_or_default().to_owned();
+        let webhook_code = wh.body["webhook_code"].as_str().unwrap_or_default().to_owned();
         let now = self.clock.now();
         let held_header = {
             let mut state = self.lock_state();
@@ -209,13 +199,7 @@ impl App {
                 None => false,
             };
             if held {
-                Some(
-                    state
-                        .keys
-                        .current()
-                        .map(|k| k.sign_webhook(&bytes, now.unix_timestamp()))
-                        .unwrap_or_default(),
-                )
+                Some(state.keys.current().map(|k| k.sign_webhook(&bytes, now.unix_timestamp())).unwrap_or_default())
             } else {
                 None
             }
@@ -228,11 +212,7 @@ impl App {
             webhook_code,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             fired_at: rfc3339(now),
-            status: if held_header.is_some() {
-                DeliveryStatus::Held
-            } else {
-                DeliveryStatus::Pending
-            },
+            status: if held_header.is_some() { DeliveryStatus::Held } else { DeliveryStatus::Pending },
             plaid_verification: held_header.clone().unwrap_or_default(),
             attempts: Vec::new(),
         });
@@ -241,8 +221,7 @@ impl App {
             return;
         }
         let app = Arc::clone(self);
-        self.runtime
-            .spawn(async move { app.deliver(id, wh.url, bytes).await });
+        self.runtime.spawn(async move { app.deliver(id, wh.url, bytes).await });
     }
 
     async fn deliver(self: Arc<Self>, id: u64, url: String, bytes: Vec<u8>) {
@@ -288,14 +267,7 @@ impl App {
                 let mut log = self.lock_deliveries();
                 if let Some(d) = log.get_mut(id) {
                     d.plaid_verification.clone_from(&header);
-                    d.attempts.push(Attempt {
-                        at,
-                        status,
-                        error,
-                        elapsed_ms,
-                        kid,
-                        plaid_verification: header,
-                    });
+                    d.attempts.push(Attempt { at, status, error, elapsed_ms, kid, plaid_verification: header });
                     if delivered {
                         d.status = DeliveryStatus::Delivered;
                     } else if give_up {
@@ -335,8 +307,7 @@ mod tests {
     /// signed.
     #[test]
     fn serialisation_matches_plaid_signed_vector() {
-        let vector: Value =
-            serde_json::from_str(include_str!("../testdata/plaid-webhook-2020.json")).unwrap();
+        let vector: Value = serde_json::from_str(include_str!("../testdata/plaid-webhook-2020.json")).unwrap();
         let body = vector["body"].as_str().unwrap();
         let value: Value = serde_json::from_str(body).unwrap();
         assert_eq!(String::from_utf8(plaid_body(&value)).unwrap(), body);

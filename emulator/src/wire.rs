@@ -104,13 +104,7 @@ pub struct ErrorExtra {
 
 impl fmt::Display for PlaidError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.error_type.as_str(),
-            self.error_code,
-            self.error_message
-        )
+        write!(f, "{} {}: {}", self.error_type.as_str(), self.error_code, self.error_message)
     }
 }
 
@@ -129,9 +123,7 @@ impl PlaidError {
 
     /// The user-facing message (null unless set).
     pub fn display_message(&self) -> Option<&str> {
-        self.extra
-            .as_ref()
-            .and_then(|e| e.display_message.as_deref())
+        self.extra.as_ref().and_then(|e| e.display_message.as_deref())
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -160,9 +152,7 @@ impl PlaidError {
             "request_id": request_id,
             "suggested_action": null,
         });
-        if let (Some(causes), Some(obj)) =
-            (extra.and_then(|e| e.causes.as_ref()), v.as_object_mut())
-        {
+        if let (Some(causes), Some(obj)) = (extra.and_then(|e| e.causes.as_ref()), v.as_object_mut()) {
             obj.insert("causes".into(), causes.clone());
         }
         v
@@ -186,30 +176,20 @@ impl PlaidError {
     // ---- constructors for the codes the emulator uses -------------------------------------------
 
     pub fn invalid_api_keys() -> Self {
-        Self::new(
-            ErrorType::InvalidInput,
-            "INVALID_API_KEYS",
-            "invalid client_id or secret provided",
-        )
+        Self::new(ErrorType::InvalidInput, "INVALID_API_KEYS", "invalid client_id or secret provided")
     }
     pub fn missing_fields(paths: &[String]) -> Self {
         Self::new(
             ErrorType::InvalidRequest,
             "MISSING_FIELDS",
-            format!(
-                "the following required fields are missing: {}",
-                paths.join(", ")
-            ),
+            format!("the following required fields are missing: {}", paths.join(", ")),
         )
     }
     pub fn unknown_fields(paths: &[String]) -> Self {
         Self::new(
             ErrorType::InvalidRequest,
             "UNKNOWN_FIELDS",
-            format!(
-                "the following fields are not recognized by this endpoint: {}",
-                paths.join(", ")
-            ),
+            format!("the following fields are not recognized by this endpoint: {}", paths.join(", ")),
         )
     }
     pub fn invalid_body(message: impl Into<String>) -> Self {
@@ -232,11 +212,7 @@ impl PlaidError {
         )
     }
     pub fn unknown_access_token() -> Self {
-        Self::new(
-            ErrorType::InvalidInput,
-            "INVALID_ACCESS_TOKEN",
-            "could not find matching access token",
-        )
+        Self::new(ErrorType::InvalidInput, "INVALID_ACCESS_TOKEN", "could not find matching access token")
     }
     pub fn invalid_public_token(message: &str) -> Self {
         Self::new(ErrorType::InvalidInput, "INVALID_PUBLIC_TOKEN", message)
@@ -245,11 +221,7 @@ impl PlaidError {
         Self::new(ErrorType::InvalidInput, "INVALID_LINK_TOKEN", message)
     }
     pub fn invalid_institution() -> Self {
-        Self::new(
-            ErrorType::InvalidInput,
-            "INVALID_INSTITUTION",
-            "invalid institution_id provided",
-        )
+        Self::new(ErrorType::InvalidInput, "INVALID_INSTITUTION", "invalid institution_id provided")
     }
     pub fn invalid_product(message: impl Into<String>) -> Self {
         Self::new(ErrorType::InvalidInput, "INVALID_PRODUCT", message)
@@ -276,11 +248,7 @@ impl PlaidError {
         )
     }
     pub fn internal() -> Self {
-        Self::new(
-            ErrorType::ApiError,
-            "INTERNAL_SERVER_ERROR",
-            "an unexpected error occurred",
-        )
+        Self::new(ErrorType::ApiError, "INTERNAL_SERVER_ERROR", "an unexpected error occurred")
     }
     pub fn planned_maintenance() -> Self {
         Self::new(
@@ -325,15 +293,8 @@ impl PlaidError {
     /// (what `error_<CODE>` sandbox passwords produce). Unknown codes give INVALID_CREDENTIALS.
     pub fn login_error(code: &str) -> Self {
         Self::documented(code)
-            .filter(|e| {
-                matches!(
-                    e.error_type,
-                    ErrorType::ItemError | ErrorType::InstitutionError
-                )
-            })
-            .unwrap_or_else(|| {
-                Self::documented("INVALID_CREDENTIALS").unwrap_or_else(Self::internal)
-            })
+            .filter(|e| matches!(e.error_type, ErrorType::ItemError | ErrorType::InstitutionError))
+            .unwrap_or_else(|| Self::documented("INVALID_CREDENTIALS").unwrap_or_else(Self::internal))
     }
 
     /// A Plaid error with Plaid's documented type, status, `error_message` and `display_message`
@@ -342,16 +303,14 @@ impl PlaidError {
         let (error_type, status, message, display) = documented_error(code)?;
         let mut e = Self::new(error_type, code, message).with_status(status);
         if let Some(display) = display {
-            e.extra = Some(Box::new(ErrorExtra {
-                display_message: Some(display.to_owned()),
-                ..ErrorExtra::default()
-            }));
+            e.extra = Some(Box::new(ErrorExtra { display_message: Some(display.to_owned()), ..ErrorExtra::default() }));
         }
         Some(e)
     }
 }
 
-const INSTITUTION_DISPLAY: &str = "This financial institution is not currently responding to requests. We apologize for the inconvenience.";
+const INSTITUTION_DISPLAY: &str =
+    "This financial institution is not currently responding to requests. We apologize for the inconvenience.";
 
 /// Plaid's documented error responses (errors reference, "API error response" blocks):
 /// (type, HTTP status, error_message, display_message).
@@ -422,12 +381,7 @@ fn documented_error(code: &str) -> Option<(ErrorType, u16, &'static str, Option<
                 "The given account requires additional setup with the financial institution. Please visit your financial institution's website to complete the setup.",
             ),
         ),
-        "PRODUCTS_NOT_SUPPORTED" => (
-            Item,
-            400,
-            "the requested products are not supported by this institution",
-            None,
-        ),
+        "PRODUCTS_NOT_SUPPORTED" => (Item, 400, "the requested products are not supported by this institution", None),
         "PRODUCT_NOT_READY" => (
             Item,
             400,
@@ -456,54 +410,24 @@ fn documented_error(code: &str) -> Option<(ErrorType, u16, &'static str, Option<
             Inst,
             400,
             "this institution is no longer supported",
-            Some(
-                "This financial institution is no longer supported. We apologize for the inconvenience.",
-            ),
+            Some("This financial institution is no longer supported. We apologize for the inconvenience."),
         ),
         "INSTITUTION_NOT_FOUND" => (Inst, 400, "this institution was not found", None),
-        "INVALID_API_KEYS" => (
-            ErrorType::InvalidInput,
-            400,
-            "invalid client_id or secret provided",
-            None,
-        ),
-        "INVALID_ACCOUNT_ID" => (
-            ErrorType::InvalidInput,
-            400,
-            "failed to find requested account ID for requested item",
-            None,
-        ),
-        "INVALID_INSTITUTION" => (
-            ErrorType::InvalidInput,
-            400,
-            "invalid institution_id provided",
-            None,
-        ),
-        "INVALID_LINK_TOKEN" => (
-            ErrorType::InvalidInput,
-            400,
-            "invalid link_token provided",
-            None,
-        ),
+        "INVALID_API_KEYS" => (ErrorType::InvalidInput, 400, "invalid client_id or secret provided", None),
+        "INVALID_ACCOUNT_ID" => {
+            (ErrorType::InvalidInput, 400, "failed to find requested account ID for requested item", None)
+        }
+        "INVALID_INSTITUTION" => (ErrorType::InvalidInput, 400, "invalid institution_id provided", None),
+        "INVALID_LINK_TOKEN" => (ErrorType::InvalidInput, 400, "invalid link_token provided", None),
         "INVALID_WEBHOOK_VERIFICATION_KEY_ID" => (
             ErrorType::InvalidInput,
             400,
             "invalid key_id provided. note that key_ids are specific to Plaid environments, and verification requests must be made to the same environment that the webhook was sent from",
             None,
         ),
-        "INVALID_BODY" => (
-            ErrorType::InvalidRequest,
-            400,
-            "body could not be parsed as JSON",
-            None,
-        ),
+        "INVALID_BODY" => (ErrorType::InvalidRequest, 400, "body could not be parsed as JSON", None),
         "NOT_FOUND" => (ErrorType::InvalidRequest, 404, "not found", None),
-        "INTERNAL_SERVER_ERROR" => (
-            ErrorType::ApiError,
-            500,
-            "an unexpected error occurred",
-            None,
-        ),
+        "INTERNAL_SERVER_ERROR" => (ErrorType::ApiError, 500, "an unexpected error occurred", None),
         "PLANNED_MAINTENANCE" => (
             ErrorType::ApiError,
             503,
@@ -522,16 +446,9 @@ fn documented_error(code: &str) -> Option<(ErrorType, u16, &'static str, Option<
             "Underlying transaction data changed since last page was fetched. Please restart pagination from last update.",
             None,
         ),
-        "ACCOUNTS_LIMIT"
-        | "BALANCE_LIMIT"
-        | "ITEM_GET_LIMIT"
-        | "TRANSACTIONS_SYNC_LIMIT"
-        | "RATE_LIMIT" => (
-            ErrorType::RateLimitExceeded,
-            429,
-            PER_ITEM_LIMIT_MESSAGE,
-            None,
-        ),
+        "ACCOUNTS_LIMIT" | "BALANCE_LIMIT" | "ITEM_GET_LIMIT" | "TRANSACTIONS_SYNC_LIMIT" | "RATE_LIMIT" => {
+            (ErrorType::RateLimitExceeded, 429, PER_ITEM_LIMIT_MESSAGE, None)
+        }
         "INSTITUTIONS_GET_BY_ID_LIMIT" => (
             ErrorType::RateLimitExceeded,
             429,
@@ -549,8 +466,7 @@ fn documented_error(code: &str) -> Option<(ErrorType, u16, &'static str, Option<
 }
 
 /// Plaid's message for per-Item rate limits.
-pub const PER_ITEM_LIMIT_MESSAGE: &str =
-    "rate limit exceeded for attempts to access this item. please try again later";
+pub const PER_ITEM_LIMIT_MESSAGE: &str = "rate limit exceeded for attempts to access this item. please try again later";
 
 /// Whether `code` is one a sandbox `error_<CODE>` password may ask for.
 pub fn is_known_login_error(code: &str) -> bool {
@@ -577,15 +493,7 @@ pub fn is_known_login_error(code: &str) -> bool {
 /// A JSON answer with Plaid's content type.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    (
-        status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )],
-        bytes,
-    )
-        .into_response()
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response()
 }
 
 // ---- request validation -----------------------------------------------------------------------
@@ -639,9 +547,7 @@ enum Kind {
 static SCHEMAS: OnceLock<Option<HashMap<String, Node>>> = OnceLock::new();
 
 fn schemas() -> Option<&'static HashMap<String, Node>> {
-    SCHEMAS
-        .get_or_init(|| serde_json::from_str(include_str!("request_schema.json")).ok())
-        .as_ref()
+    SCHEMAS.get_or_init(|| serde_json::from_str(include_str!("request_schema.json")).ok()).as_ref()
 }
 
 /// The request schema of an endpoint path.
@@ -672,11 +578,7 @@ pub fn validate(schema: &Node, body: &Value) -> Result<(), PlaidError> {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
-    }
+    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
 }
 
 fn collect_unknown(node: &Node, value: &Value, prefix: &str, out: &mut Vec<String>) {
@@ -735,9 +637,7 @@ fn collect_missing(node: &Node, value: &Value, prefix: &str, out: &mut Vec<Strin
 }
 
 fn is_products_path(path: &str) -> bool {
-    path.rsplit('.')
-        .next()
-        .is_some_and(|last| last.ends_with("products"))
+    path.rsplit('.').next().is_some_and(|last| last.ends_with("products"))
 }
 
 fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError> {
@@ -750,28 +650,19 @@ fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError>
         Kind::Any => Ok(()),
         Kind::String | Kind::Date | Kind::Datetime => {
             let Some(s) = value.as_str() else {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be a string"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be a string")));
             };
             if node.t == Kind::Date && !is_date(s) {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be a date in the format YYYY-MM-DD"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be a date in the format YYYY-MM-DD")));
             }
             if node.t == Kind::Datetime
-                && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .is_err()
+                && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_err()
             {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be an ISO 8601 timestamp"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be an ISO 8601 timestamp")));
             }
             let len = s.chars().count();
             if node.min_length.is_some_and(|min| len < min) {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be a non-empty string"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be a non-empty string")));
             }
             if node.max_length.is_some_and(|max| len > max) {
                 return Err(PlaidError::invalid_field(format!(
@@ -783,14 +674,9 @@ fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError>
                 && !allowed.iter().any(|a| a == s)
             {
                 if is_products_path(path) {
-                    return Err(PlaidError::invalid_product(format!(
-                        "invalid product names: [{s}]"
-                    )));
+                    return Err(PlaidError::invalid_product(format!("invalid product names: [{s}]")));
                 }
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be one of: {}",
-                    allowed.join(", ")
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be one of: {}", allowed.join(", "))));
             }
             Ok(())
         }
@@ -798,30 +684,19 @@ fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError>
             if value.is_boolean() {
                 Ok(())
             } else {
-                Err(PlaidError::invalid_field(format!(
-                    "{field} must be a boolean"
-                )))
+                Err(PlaidError::invalid_field(format!("{field} must be a boolean")))
             }
         }
         Kind::Int | Kind::Number => {
-            let ok = if node.t == Kind::Int {
-                value.is_i64() || value.is_u64()
-            } else {
-                value.is_number()
-            };
+            let ok = if node.t == Kind::Int { value.is_i64() || value.is_u64() } else { value.is_number() };
             let n = value.as_f64();
             let in_range = n.is_some_and(|n| {
-                node.inclusive_minimum.is_none_or(|min| n >= min)
-                    && node.inclusive_maximum.is_none_or(|max| n <= max)
+                node.inclusive_minimum.is_none_or(|min| n >= min) && node.inclusive_maximum.is_none_or(|max| n <= max)
             });
             if ok && in_range {
                 return Ok(());
             }
-            let kind = if node.t == Kind::Int {
-                "an integer"
-            } else {
-                "a number"
-            };
+            let kind = if node.t == Kind::Int { "an integer" } else { "a number" };
             let msg = match (node.inclusive_minimum, node.inclusive_maximum) {
                 (Some(min), Some(max)) => format!("{field} must be {kind} between {min} and {max}"),
                 (Some(min), None) => {
@@ -834,28 +709,20 @@ fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError>
         }
         Kind::Array => {
             let Some(items) = value.as_array() else {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be an array"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be an array")));
             };
             if node.min_items.is_some_and(|min| items.len() < min) {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be a non-empty array"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be a non-empty array")));
             }
             if let Some(max) = node.max_items
                 && items.len() > max
             {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must contain at most {max} items"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must contain at most {max} items")));
             }
             if let Some(item_node) = &node.items {
                 for item in items {
                     if item.is_null() && !item_node.null {
-                        return Err(PlaidError::invalid_field(format!(
-                            "{field} must not contain null values"
-                        )));
+                        return Err(PlaidError::invalid_field(format!("{field} must not contain null values")));
                     }
                     check_value(item_node, item, path)?;
                 }
@@ -864,9 +731,7 @@ fn check_value(node: &Node, value: &Value, path: &str) -> Result<(), PlaidError>
         }
         Kind::Object | Kind::ObjectAny | Kind::Map => {
             let Some(map) = value.as_object() else {
-                return Err(PlaidError::invalid_field(format!(
-                    "{field} must be an object"
-                )));
+                return Err(PlaidError::invalid_field(format!("{field} must be an object")));
             };
             if node.t == Kind::Object {
                 for (key, v) in map {
@@ -924,42 +789,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.error_code, "UNKNOWN_FIELDS");
-        assert_eq!(
-            err.error_message,
-            "the following fields are not recognized by this endpoint: foo, options.zzz"
-        );
+        assert_eq!(err.error_message, "the following fields are not recognized by this endpoint: foo, options.zzz");
     }
 
     #[test]
     fn missing_and_wrong_types() {
         let err = check("/transactions/sync", json!({})).unwrap_err();
         assert_eq!(err.error_code, "MISSING_FIELDS");
-        assert_eq!(
-            err.error_message,
-            "the following required fields are missing: access_token"
-        );
-        let err = check(
-            "/transactions/sync",
-            json!({"access_token": "x", "count": "5"}),
-        )
-        .unwrap_err();
+        assert_eq!(err.error_message, "the following required fields are missing: access_token");
+        let err = check("/transactions/sync", json!({"access_token": "x", "count": "5"})).unwrap_err();
         assert_eq!(err.error_code, "INVALID_FIELD");
-        let err = check(
-            "/transactions/sync",
-            json!({"access_token": "x", "count": 501}),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.error_message,
-            "count must be an integer between 1 and 500"
-        );
-        assert!(
-            check(
-                "/transactions/sync",
-                json!({"access_token": "x", "count": 500})
-            )
-            .is_ok()
-        );
+        let err = check("/transactions/sync", json!({"access_token": "x", "count": 501})).unwrap_err();
+        assert_eq!(err.error_message, "count must be an integer between 1 and 500");
+        assert!(check("/transactions/sync", json!({"access_token": "x", "count": 500})).is_ok());
         let err = check("/transactions/sync", json!({"access_token": 5})).unwrap_err();
         assert_eq!(err.error_code, "INVALID_FIELD");
         let err = check(
@@ -990,9 +832,6 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "{key}");
         }
-        assert_eq!(
-            v["documentation_url"],
-            "https://plaid.com/docs/errors/invalid-input/#invalid_api_keys"
-        );
+        assert_eq!(v["documentation_url"], "https://plaid.com/docs/errors/invalid-input/#invalid_api_keys");
     }
 }

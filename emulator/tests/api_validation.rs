@@ -19,11 +19,7 @@ async fn credentials_by_header_any_case_or_body() {
     let r = emu
         .raw(
             "/institutions/get_by_id",
-            &[
-                JSON,
-                ("plaid-client-id", CLIENT_ID),
-                ("plaid-secret", SECRET),
-            ],
+            &[JSON, ("plaid-client-id", CLIENT_ID), ("plaid-secret", SECRET)],
             body.to_string().into_bytes(),
         )
         .await;
@@ -32,32 +28,16 @@ async fn credentials_by_header_any_case_or_body() {
     let mut with_creds = body.clone();
     with_creds["client_id"] = json!(CLIENT_ID);
     with_creds["secret"] = json!(SECRET);
-    let r = emu
-        .raw(
-            "/institutions/get_by_id",
-            &[JSON],
-            with_creds.to_string().into_bytes(),
-        )
-        .await;
+    let r = emu.raw("/institutions/get_by_id", &[JSON], with_creds.to_string().into_bytes()).await;
     r.ok();
     // Missing.
-    let r = emu
-        .raw(
-            "/institutions/get_by_id",
-            &[JSON],
-            body.to_string().into_bytes(),
-        )
-        .await;
+    let r = emu.raw("/institutions/get_by_id", &[JSON], body.to_string().into_bytes()).await;
     r.err(400, "INVALID_INPUT", "INVALID_API_KEYS");
     // Wrong secret.
     let r = emu
         .raw(
             "/institutions/get_by_id",
-            &[
-                JSON,
-                ("PLAID-CLIENT-ID", CLIENT_ID),
-                ("PLAID-SECRET", "nope"),
-            ],
+            &[JSON, ("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", "nope")],
             body.to_string().into_bytes(),
         )
         .await;
@@ -77,10 +57,7 @@ async fn unknown_fields_are_listed_with_dotted_paths() {
         )
         .await;
     let e = r.err(400, "INVALID_REQUEST", "UNKNOWN_FIELDS");
-    assert_eq!(
-        e["error_message"],
-        "the following fields are not recognized by this endpoint: bogus, options.nope"
-    );
+    assert_eq!(e["error_message"], "the following fields are not recognized by this endpoint: bogus, options.nope");
     // Nested objects inside arrays-of-objects and deeper objects are checked too.
     let r = emu
         .plaid(
@@ -120,41 +97,30 @@ async fn every_spec_field_is_accepted() {
 #[tokio::test]
 async fn missing_fields() {
     let emu = emulator().await;
-    let r = emu
-        .plaid("/link/token/create", json!({"language": "en"}))
-        .await;
+    let r = emu.plaid("/link/token/create", json!({"language": "en"})).await;
     let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
-    assert_eq!(
-        e["error_message"],
-        "the following required fields are missing: client_name, country_codes"
-    );
-    let r = emu
-        .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "products": ["transactions"]}))
-        .await;
-    let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
-    assert_eq!(
-        e["error_message"],
-        "the following required fields are missing: user"
-    );
+    assert_eq!(e["error_message"], "the following required fields are missing: client_name, country_codes");
     let r = emu
         .plaid(
             "/link/token/create",
-            json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {}}),
+            json!({"client_name": "a", "language": "en", "country_codes": ["US"], "products": ["transactions"]}),
         )
         .await;
     let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
-    assert_eq!(
-        e["error_message"],
-        "the following required fields are missing: user.client_user_id"
-    );
+    assert_eq!(e["error_message"], "the following required fields are missing: user");
     let r = emu
-        .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {"client_user_id": "u"}}))
+        .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {}}))
         .await;
     let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
-    assert_eq!(
-        e["error_message"],
-        "the following required fields are missing: products"
-    );
+    assert_eq!(e["error_message"], "the following required fields are missing: user.client_user_id");
+    let r = emu
+        .plaid(
+            "/link/token/create",
+            json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {"client_user_id": "u"}}),
+        )
+        .await;
+    let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
+    assert_eq!(e["error_message"], "the following required fields are missing: products");
     let r = emu.plaid("/item/get", json!({})).await;
     r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
 }
@@ -164,46 +130,24 @@ async fn wrong_types_and_values_are_invalid_field() {
     let emu = emulator().await;
     let (token, _) = emu.item(None).await;
     for (body, message) in [
-        (
-            json!({"access_token": token, "count": "10"}),
-            "count must be an integer between 1 and 500",
-        ),
-        (
-            json!({"access_token": token, "count": 0}),
-            "count must be an integer between 1 and 500",
-        ),
-        (
-            json!({"access_token": token, "count": 501}),
-            "count must be an integer between 1 and 500",
-        ),
-        (
-            json!({"access_token": token, "count": 1.5}),
-            "count must be an integer between 1 and 500",
-        ),
+        (json!({"access_token": token, "count": "10"}), "count must be an integer between 1 and 500"),
+        (json!({"access_token": token, "count": 0}), "count must be an integer between 1 and 500"),
+        (json!({"access_token": token, "count": 501}), "count must be an integer between 1 and 500"),
+        (json!({"access_token": token, "count": 1.5}), "count must be an integer between 1 and 500"),
         (json!({"access_token": 12}), "access_token must be a string"),
-        (
-            json!({"access_token": token, "options": []}),
-            "options must be an object",
-        ),
+        (json!({"access_token": token, "options": []}), "options must be an object"),
         (
             json!({"access_token": token, "options": {"include_personal_finance_category": "yes"}}),
             "options.include_personal_finance_category must be a boolean",
         ),
-        (
-            json!({"access_token": token, "cursor": "not-a-cursor"}),
-            "cursor is not a valid cursor",
-        ),
+        (json!({"access_token": token, "cursor": "not-a-cursor"}), "cursor is not a valid cursor"),
     ] {
         let r = emu.plaid("/transactions/sync", body.clone()).await;
         let e = r.err(400, "INVALID_REQUEST", "INVALID_FIELD");
         assert_eq!(e["error_message"], message, "{body}");
     }
-    let r = emu
-        .plaid(
-            "/institutions/get_by_id",
-            json!({"institution_id": "ins_109508", "country_codes": ["XX"]}),
-        )
-        .await;
+    let r =
+        emu.plaid("/institutions/get_by_id", json!({"institution_id": "ins_109508", "country_codes": ["XX"]})).await;
     r.err(400, "INVALID_REQUEST", "INVALID_FIELD");
     let r = emu
         .plaid("/link/token/create", json!({"client_name": "a", "language": "en", "country_codes": ["US"], "user": {"client_user_id": "u"}, "products": ["balance"]}))
@@ -222,11 +166,7 @@ async fn wrong_types_and_values_are_invalid_field() {
 #[tokio::test]
 async fn bodies_that_are_not_json_objects() {
     let emu = emulator().await;
-    let creds = [
-        JSON,
-        ("PLAID-CLIENT-ID", CLIENT_ID),
-        ("PLAID-SECRET", SECRET),
-    ];
+    let creds = [JSON, ("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", SECRET)];
     for body in [
         b"garbage".to_vec(),
         b"".to_vec(),
@@ -243,11 +183,7 @@ async fn bodies_that_are_not_json_objects() {
     let r = emu
         .raw(
             "/item/get",
-            &[
-                ("Content-Type", "text/plain"),
-                ("PLAID-CLIENT-ID", CLIENT_ID),
-                ("PLAID-SECRET", SECRET),
-            ],
+            &[("Content-Type", "text/plain"), ("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", SECRET)],
             b"{}".to_vec(),
         )
         .await;
@@ -257,11 +193,7 @@ async fn bodies_that_are_not_json_objects() {
 #[tokio::test]
 async fn huge_bodies_are_refused() {
     let emu = emulator().await;
-    let creds = [
-        JSON,
-        ("PLAID-CLIENT-ID", CLIENT_ID),
-        ("PLAID-SECRET", SECRET),
-    ];
+    let creds = [JSON, ("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", SECRET)];
     let huge = format!("{{\"access_token\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
     let r = emu.raw("/item/get", &creds, huge.into_bytes()).await;
     r.err(400, "INVALID_REQUEST", "INVALID_BODY");
@@ -284,12 +216,7 @@ async fn chunked_post(addr: std::net::SocketAddr, path: &str, total: usize) -> (
     let chunk = vec![b' '; 64 * 1024];
     let mut sent = 0;
     while sent < total {
-        let framed = [
-            format!("{:x}\r\n", chunk.len()).into_bytes(),
-            chunk.clone(),
-            b"\r\n".to_vec(),
-        ]
-        .concat();
+        let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk.clone(), b"\r\n".to_vec()].concat();
         if s.write_all(&framed).await.is_err() {
             break;
         }
@@ -299,11 +226,7 @@ async fn chunked_post(addr: std::net::SocketAddr, path: &str, total: usize) -> (
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
     // The body may itself be chunked; keep the JSON part.
     let json_start = body.find('{').unwrap_or(0);
@@ -329,12 +252,8 @@ async fn unknown_paths_and_methods() {
 #[tokio::test]
 async fn request_ids_are_15_alphanumerics() {
     let emu = emulator().await;
-    let r = emu
-        .plaid(
-            "/institutions/get_by_id",
-            json!({"institution_id": "ins_109508", "country_codes": ["US"]}),
-        )
-        .await;
+    let r =
+        emu.plaid("/institutions/get_by_id", json!({"institution_id": "ins_109508", "country_codes": ["US"]})).await;
     let rid = r.ok()["request_id"].as_str().unwrap().to_owned();
     assert_eq!(rid.len(), 15);
     assert!(rid.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -361,17 +280,11 @@ async fn fuzzed_requests_always_get_plaid_shaped_answers() {
         "/sandbox/item/reset_login",
         "/sandbox/item/fire_webhook",
     ];
-    let creds = [
-        JSON,
-        ("PLAID-CLIENT-ID", CLIENT_ID),
-        ("PLAID-SECRET", SECRET),
-    ];
+    let creds = [JSON, ("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", SECRET)];
     for i in 0..300 {
         let path = paths[rng.gen_range(0..paths.len())];
         let body: Vec<u8> = if i % 3 == 0 {
-            (0..rng.gen_range(0..64))
-                .map(|_| rng.r#gen::<u8>())
-                .collect()
+            (0..rng.gen_range(0..64)).map(|_| rng.r#gen::<u8>()).collect()
         } else {
             let mut v = random_json(&mut rng, 3);
             if let Some(obj) = v.as_object_mut() {
@@ -385,46 +298,25 @@ async fn fuzzed_requests_always_get_plaid_shaped_answers() {
         };
         let r = emu.raw(path, &creds, body).await;
         if r.status != 200 {
-            assert!(
-                [400, 404, 429, 500, 503].contains(&r.status),
-                "{path}: {}",
-                r.status
-            );
+            assert!([400, 404, 429, 500, 503].contains(&r.status), "{path}: {}", r.status);
             assert_plaid_error_shape(&r.body);
         }
     }
 }
 
 fn random_json(rng: &mut rand::rngs::StdRng, depth: u32) -> Value {
-    let keys = [
-        "access_token",
-        "count",
-        "cursor",
-        "options",
-        "x",
-        "webhook",
-        "products",
-        "user",
-        "public_token",
-    ];
+    let keys = ["access_token", "count", "cursor", "options", "x", "webhook", "products", "user", "public_token"];
     match rng.gen_range(0..if depth == 0 { 5 } else { 7 }) {
         0 => Value::Null,
         1 => json!(rng.r#gen::<bool>()),
         2 => json!(rng.gen_range(-1000..1000)),
         3 => json!(rng.r#gen::<f64>() * 1e6),
         4 => json!(["US", "transactions", "x", "", "ins_109508"][rng.gen_range(0..5)]),
-        5 => Value::Array(
-            (0..rng.gen_range(0..4))
-                .map(|_| random_json(rng, depth - 1))
-                .collect(),
-        ),
+        5 => Value::Array((0..rng.gen_range(0..4)).map(|_| random_json(rng, depth - 1)).collect()),
         _ => {
             let mut m = serde_json::Map::new();
             for _ in 0..rng.gen_range(0..4) {
-                m.insert(
-                    keys[rng.gen_range(0..keys.len())].to_owned(),
-                    random_json(rng, depth - 1),
-                );
+                m.insert(keys[rng.gen_range(0..keys.len())].to_owned(), random_json(rng, depth - 1));
             }
             Value::Object(m)
         }

@@ -10,10 +10,7 @@ use plaid_emulator::{Condition, LinkCompletion};
 use serde_json::{Value, json};
 
 fn event_names(events: &[Value]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e["event_name"].as_str().unwrap())
-        .collect()
+    events.iter().map(|e| e["event_name"].as_str().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -31,10 +28,7 @@ async fn success_gives_public_token_and_link_metadata() {
     let pt = out["public_token"].as_str().unwrap();
     assert!(pt.starts_with("public-sandbox-"));
     let meta = &out["metadata"];
-    assert_eq!(
-        meta["institution"],
-        json!({"name": "Tartan Bank", "institution_id": "ins_109511"})
-    );
+    assert_eq!(meta["institution"], json!({"name": "Tartan Bank", "institution_id": "ins_109511"}));
     assert_eq!(meta["transfer_status"], Value::Null);
     let session = meta["link_session_id"].as_str().unwrap();
     let accounts = meta["accounts"].as_array().unwrap();
@@ -80,19 +74,11 @@ async fn success_gives_public_token_and_link_metadata() {
         assert!(m["timestamp"].as_str().unwrap().ends_with('Z'));
     }
     // The ids in the metadata are the Item's account ids.
-    let ex = emu
-        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await;
+    let ex = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
     let access = ex.ok()["access_token"].as_str().unwrap().to_owned();
-    let acc = emu
-        .plaid("/accounts/get", json!({"access_token": access}))
-        .await;
-    let mut ids: Vec<&str> = acc.ok()["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["account_id"].as_str().unwrap())
-        .collect();
+    let acc = emu.plaid("/accounts/get", json!({"access_token": access})).await;
+    let mut ids: Vec<&str> =
+        acc.ok()["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
     let mut meta_ids: Vec<&str> = accounts.iter().map(|a| a["id"].as_str().unwrap()).collect();
     ids.sort();
     meta_ids.sort();
@@ -118,25 +104,13 @@ async fn error_passwords_exit_with_the_error() {
     assert_eq!(exit["error"]["error_code"], "ITEM_LOCKED");
     assert!(exit["error"].get("display_message").is_some());
     assert_eq!(exit["metadata"]["status"], "requires_credentials");
-    assert_eq!(
-        exit["metadata"]["institution"]["institution_id"],
-        "ins_109508"
-    );
-    assert!(
-        exit["metadata"]["link_session_id"].is_string()
-            && exit["metadata"]["request_id"].is_string()
-    );
+    assert_eq!(exit["metadata"]["institution"]["institution_id"], "ins_109508");
+    assert!(exit["metadata"]["link_session_id"].is_string() && exit["metadata"]["request_id"].is_string());
     let names = event_names(&out.events);
-    assert_eq!(
-        &names[names.len() - 3..],
-        ["TRANSITION_VIEW", "ERROR", "EXIT"]
-    );
+    assert_eq!(&names[names.len() - 3..], ["TRANSITION_VIEW", "ERROR", "EXIT"]);
     let error_event = &out.events[out.events.len() - 2]["metadata"];
     assert_eq!(error_event["error_code"], "ITEM_LOCKED");
-    assert_eq!(
-        out.events.last().unwrap()["metadata"]["exit_status"],
-        "requires_credentials"
-    );
+    assert_eq!(out.events.last().unwrap()["metadata"]["exit_status"], "requires_credentials");
 
     let out = emu
         .control()
@@ -146,10 +120,7 @@ async fn error_passwords_exit_with_the_error() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(
-        out.exit.unwrap()["error"]["error_type"],
-        "INSTITUTION_ERROR"
-    );
+    assert_eq!(out.exit.unwrap()["error"]["error_type"], "INSTITUTION_ERROR");
 }
 
 #[tokio::test]
@@ -164,9 +135,7 @@ async fn oauth_institutions_need_a_redirect_uri() {
     let out = emu.control().complete_link(&completion(&token)).unwrap();
     assert_eq!(out.status, "exit");
     assert_eq!(out.exit.unwrap()["metadata"]["status"], "requires_oauth");
-    let token = emu
-        .link_token(json!({"redirect_uri": "https://app.example/oauth-return"}))
-        .await;
+    let token = emu.link_token(json!({"redirect_uri": "https://app.example/oauth-return"})).await;
     let out = emu.control().complete_link(&completion(&token)).unwrap();
     assert_eq!(out.status, "success");
     let names = event_names(&out.events);
@@ -194,24 +163,11 @@ async fn unsupported_institution_exits() {
 #[tokio::test]
 async fn account_filters_and_selection() {
     let emu = emulator().await;
-    let token = emu
-        .link_token(json!({"account_filters": {"depository": {"account_subtypes": ["checking", "savings"]}}}))
-        .await;
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token.clone(),
-            ..Default::default()
-        })
-        .unwrap();
-    let accounts = out.metadata.unwrap()["accounts"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let mut subtypes: Vec<&str> = accounts
-        .iter()
-        .map(|a| a["subtype"].as_str().unwrap())
-        .collect();
+    let token =
+        emu.link_token(json!({"account_filters": {"depository": {"account_subtypes": ["checking", "savings"]}}})).await;
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token.clone(), ..Default::default() }).unwrap();
+    let accounts = out.metadata.unwrap()["accounts"].as_array().unwrap().clone();
+    let mut subtypes: Vec<&str> = accounts.iter().map(|a| a["subtype"].as_str().unwrap()).collect();
     subtypes.sort();
     assert_eq!(subtypes, ["checking", "savings"]);
     // Selection by mask among what the filters allow.
@@ -226,16 +182,9 @@ async fn account_filters_and_selection() {
     let meta = out.metadata.unwrap();
     assert_eq!(meta["accounts"].as_array().unwrap().len(), 1);
     assert_eq!(meta["accounts"][0]["mask"], "1111");
-    let ex = emu
-        .plaid(
-            "/item/public_token/exchange",
-            json!({"public_token": out.public_token.unwrap()}),
-        )
-        .await;
+    let ex = emu.plaid("/item/public_token/exchange", json!({"public_token": out.public_token.unwrap()})).await;
     let access = ex.ok()["access_token"].as_str().unwrap().to_owned();
-    let acc = emu
-        .plaid("/accounts/get", json!({"access_token": access}))
-        .await;
+    let acc = emu.plaid("/accounts/get", json!({"access_token": access})).await;
     assert_eq!(acc.ok()["accounts"].as_array().unwrap().len(), 1);
     // A mask the filters exclude is a bad simulation request.
     let err = emu
@@ -248,30 +197,13 @@ async fn account_filters_and_selection() {
         .unwrap_err();
     assert_eq!(err.error_code, "INVALID_FIELD");
     // Filters that leave nothing: NO_ACCOUNTS.
-    let token = emu
-        .link_token(json!({"account_filters": {"credit": {"account_subtypes": ["paypal"]}}}))
-        .await;
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token,
-            ..Default::default()
-        })
-        .unwrap();
+    let token = emu.link_token(json!({"account_filters": {"credit": {"account_subtypes": ["paypal"]}}})).await;
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token, ..Default::default() }).unwrap();
     assert_eq!(out.exit.unwrap()["error"]["error_code"], "NO_ACCOUNTS");
     // Products restrict accounts too: auth only offers checking and savings.
     let token = emu.link_token(json!({"products": ["auth"]})).await;
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token,
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(
-        out.metadata.unwrap()["accounts"].as_array().unwrap().len(),
-        2
-    );
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token, ..Default::default() }).unwrap();
+    assert_eq!(out.metadata.unwrap()["accounts"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -279,9 +211,7 @@ async fn reset_login_then_update_mode_repairs_the_item() {
     let emu = emulator().await;
     let receiver = Receiver::start().await;
     let (access, item_id) = emu.item(Some(&receiver.url)).await;
-    emu.plaid("/sandbox/item/reset_login", json!({"access_token": access}))
-        .await
-        .ok();
+    emu.plaid("/sandbox/item/reset_login", json!({"access_token": access})).await.ok();
     let error_hook = receiver.wait_for("ERROR", 1).await;
     let hook = error_hook[0].json();
     assert_eq!(hook["webhook_type"], "ITEM");
@@ -289,15 +219,9 @@ async fn reset_login_then_update_mode_repairs_the_item() {
     assert_eq!(hook["error"]["status"], 400);
     assert_eq!(hook["environment"], "sandbox");
 
-    let r = emu
-        .plaid("/item/get", json!({"access_token": access}))
-        .await;
+    let r = emu.plaid("/item/get", json!({"access_token": access})).await;
     assert_eq!(r.ok()["item"]["error"]["error_code"], "ITEM_LOGIN_REQUIRED");
-    for path in [
-        "/accounts/get",
-        "/transactions/sync",
-        "/accounts/balance/get",
-    ] {
+    for path in ["/accounts/get", "/transactions/sync", "/accounts/balance/get"] {
         let r = emu.plaid(path, json!({"access_token": access})).await;
         r.err(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED");
     }
@@ -316,44 +240,25 @@ async fn reset_login_then_update_mode_repairs_the_item() {
         })
         .unwrap();
     assert_eq!(out.status, "exit");
-    let r = emu
-        .plaid("/accounts/get", json!({"access_token": access}))
-        .await;
+    let r = emu.plaid("/accounts/get", json!({"access_token": access})).await;
     r.err(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED");
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token,
-            ..Default::default()
-        })
-        .unwrap();
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token, ..Default::default() }).unwrap();
     assert_eq!(out.status, "success");
-    assert!(
-        out.public_token.is_none(),
-        "update mode returns no public token"
-    );
+    assert!(out.public_token.is_none(), "update mode returns no public token");
     assert_eq!(out.item_id.as_deref(), Some(item_id.as_str()));
     assert!(!event_names(&out.events).contains(&"SELECT_INSTITUTION"));
     receiver.wait_for("LOGIN_REPAIRED", 1).await;
-    let r = emu
-        .plaid("/item/get", json!({"access_token": access}))
-        .await;
+    let r = emu.plaid("/item/get", json!({"access_token": access})).await;
     assert_eq!(r.ok()["item"]["error"], Value::Null);
-    emu.plaid("/accounts/get", json!({"access_token": access}))
-        .await
-        .ok();
-    emu.plaid("/transactions/sync", json!({"access_token": access}))
-        .await
-        .ok();
+    emu.plaid("/accounts/get", json!({"access_token": access})).await.ok();
+    emu.plaid("/transactions/sync", json!({"access_token": access})).await.ok();
 }
 
 #[tokio::test]
 async fn update_mode_with_account_selection_adds_new_accounts() {
     let emu = emulator().await;
     let (access, _) = emu.item(None).await;
-    emu.control()
-        .set_condition(&access, Condition::NewAccountsAvailable, None)
-        .unwrap();
+    emu.control().set_condition(&access, Condition::NewAccountsAvailable, None).unwrap();
     let view = emu.control().item(&access).unwrap();
     assert_eq!(view["new_accounts"].as_array().unwrap().len(), 1);
     let r = emu
@@ -364,22 +269,10 @@ async fn update_mode_with_account_selection_adds_new_accounts() {
         )
         .await;
     let token = r.ok()["link_token"].as_str().unwrap().to_owned();
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token,
-            ..Default::default()
-        })
-        .unwrap();
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token, ..Default::default() }).unwrap();
     assert_eq!(out.status, "success");
-    assert!(
-        out.events
-            .iter()
-            .any(|e| e["metadata"]["view_name"] == "SELECT_ACCOUNT")
-    );
-    let r = emu
-        .plaid("/accounts/get", json!({"access_token": access}))
-        .await;
+    assert!(out.events.iter().any(|e| e["metadata"]["view_name"] == "SELECT_ACCOUNT"));
+    let r = emu.plaid("/accounts/get", json!({"access_token": access})).await;
     let accounts = r.ok()["accounts"].as_array().unwrap().clone();
     assert_eq!(accounts.len(), 10);
     assert!(accounts.iter().any(|a| a["mask"] == "9999"));
@@ -391,29 +284,14 @@ async fn update_mode_with_account_selection_adds_new_accounts() {
 async fn html_walkthrough() {
     let emu = emulator().await;
     let token = emu.link_token(json!({})).await;
-    let page = emu
-        .http
-        .get(emu.url(&format!("/__emulator/link?token={token}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    let page = emu.http.get(emu.url(&format!("/__emulator/link?token={token}"))).send().await.unwrap();
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("First Platypus Bank") && html.contains("/__emulator/link/credentials"));
-    assert!(
-        !html.contains("http://") && !html.contains("https://"),
-        "no external assets"
-    );
+    assert!(!html.contains("http://") && !html.contains("https://"), "no external assets");
     let html = emu
         .http
-        .get(emu.url(&format!(
-            "/__emulator/link/credentials?token={token}&institution_id=ins_109510"
-        )))
+        .get(emu.url(&format!("/__emulator/link/credentials?token={token}&institution_id=ins_109510")))
         .send()
         .await
         .unwrap()
@@ -422,11 +300,7 @@ async fn html_walkthrough() {
         .unwrap();
     assert!(html.contains("Tattersall") && html.contains("name=\"password\""));
     let form = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
-            .collect::<Vec<_>>()
-            .join("&")
+        pairs.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&")
     };
     let html = emu
         .http
@@ -465,13 +339,9 @@ async fn html_walkthrough() {
         .unwrap();
     let start = html.find("public-sandbox-").expect("public token shown");
     let pt: String = html[start..].chars().take_while(|c| *c != '<').collect();
-    let ex = emu
-        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await;
+    let ex = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
     let access = ex.ok()["access_token"].as_str().unwrap().to_owned();
-    let acc = emu
-        .plaid("/accounts/get", json!({"access_token": access}))
-        .await;
+    let acc = emu.plaid("/accounts/get", json!({"access_token": access})).await;
     assert_eq!(acc.ok()["accounts"].as_array().unwrap().len(), 2);
     // A failing password shows the exit error.
     let html = emu
@@ -492,14 +362,6 @@ async fn html_walkthrough() {
         .unwrap();
     assert!(html.contains("ITEM_LOCKED"));
     // Unknown token.
-    let html = emu
-        .http
-        .get(emu.url("/__emulator/link?token=nope"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = emu.http.get(emu.url("/__emulator/link?token=nope")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("INVALID_LINK_TOKEN"));
 }

@@ -18,9 +18,7 @@ fn is_uuid_token(token: &str, prefix: &str) -> bool {
 fn uuid_like(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && parts
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn alnum37(s: &str) -> bool {
@@ -40,29 +38,16 @@ async fn token_and_id_formats() {
         .await;
     let pt = pt.ok()["public_token"].as_str().unwrap().to_owned();
     assert!(is_uuid_token(&pt, "public-sandbox-"), "{pt}");
-    let ex = emu
-        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await;
+    let ex = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
     let ex = ex.ok().clone();
-    assert!(is_uuid_token(
-        ex["access_token"].as_str().unwrap(),
-        "access-sandbox-"
-    ));
+    assert!(is_uuid_token(ex["access_token"].as_str().unwrap(), "access-sandbox-"));
     assert!(alnum37(ex["item_id"].as_str().unwrap()));
-    let accounts = emu
-        .plaid("/accounts/get", json!({"access_token": ex["access_token"]}))
-        .await;
+    let accounts = emu.plaid("/accounts/get", json!({"access_token": ex["access_token"]})).await;
     for a in accounts.ok()["accounts"].as_array().unwrap() {
         assert!(alnum37(a["account_id"].as_str().unwrap()));
     }
-    let (added, _, _, _) = emu
-        .sync_all(ex["access_token"].as_str().unwrap(), None, 500)
-        .await;
-    assert!(
-        added
-            .iter()
-            .all(|t| alnum37(t["transaction_id"].as_str().unwrap()))
-    );
+    let (added, _, _, _) = emu.sync_all(ex["access_token"].as_str().unwrap(), None, 500).await;
+    assert!(added.iter().all(|t| alnum37(t["transaction_id"].as_str().unwrap())));
 }
 
 #[tokio::test]
@@ -97,40 +82,15 @@ async fn link_token_lifetimes() {
     let update_token = body["link_token"].as_str().unwrap().to_owned();
 
     // 31 minutes later the update token is expired, the normal one is not.
-    emu.control()
-        .advance_clock(Duration::from_secs(31 * 60))
-        .unwrap();
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: update_token,
-            ..Default::default()
-        })
-        .unwrap();
+    emu.control().advance_clock(Duration::from_secs(31 * 60)).unwrap();
+    let out = emu.control().complete_link(&LinkCompletion { link_token: update_token, ..Default::default() }).unwrap();
     assert_eq!(out.status, "exit");
-    assert_eq!(
-        out.exit.as_ref().unwrap()["error"]["error_code"],
-        "INVALID_LINK_TOKEN"
-    );
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token.clone(),
-            ..Default::default()
-        })
-        .unwrap();
+    assert_eq!(out.exit.as_ref().unwrap()["error"]["error_code"], "INVALID_LINK_TOKEN");
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token.clone(), ..Default::default() }).unwrap();
     assert_eq!(out.status, "success");
     // 4 hours after creation it is expired.
-    emu.control()
-        .advance_clock(Duration::from_secs(3 * 3600 + 30 * 60))
-        .unwrap();
-    let out = emu
-        .control()
-        .complete_link(&LinkCompletion {
-            link_token: token,
-            ..Default::default()
-        })
-        .unwrap();
+    emu.control().advance_clock(Duration::from_secs(3 * 3600 + 30 * 60)).unwrap();
+    let out = emu.control().complete_link(&LinkCompletion { link_token: token, ..Default::default() }).unwrap();
     assert_eq!(out.status, "exit");
     let exit = out.exit.unwrap();
     assert_eq!(exit["error"]["error_type"], "INVALID_INPUT");
@@ -143,10 +103,7 @@ async fn link_token_lifetimes() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(
-        out.exit.unwrap()["error"]["error_code"],
-        "INVALID_LINK_TOKEN"
-    );
+    assert_eq!(out.exit.unwrap()["error"]["error_code"], "INVALID_LINK_TOKEN");
 }
 
 #[tokio::test]
@@ -162,37 +119,20 @@ async fn public_tokens_are_single_use_and_expire_after_30_minutes() {
         r.ok()["public_token"].as_str().unwrap().to_owned()
     };
     let pt = create().await;
-    emu.plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await
-        .ok();
-    let again = emu
-        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await;
+    emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await.ok();
+    let again = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
     again.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
 
     let pt = create().await;
-    emu.control()
-        .advance_clock(Duration::from_secs(29 * 60))
-        .unwrap();
+    emu.control().advance_clock(Duration::from_secs(29 * 60)).unwrap();
     let pt2 = create().await;
-    emu.control()
-        .advance_clock(Duration::from_secs(2 * 60))
-        .unwrap();
-    let late = emu
-        .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-        .await;
+    emu.control().advance_clock(Duration::from_secs(2 * 60)).unwrap();
+    let late = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
     let e = late.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
     assert!(e["error_message"].as_str().unwrap().contains("expired"));
-    emu.plaid("/item/public_token/exchange", json!({"public_token": pt2}))
-        .await
-        .ok();
+    emu.plaid("/item/public_token/exchange", json!({"public_token": pt2})).await.ok();
 
-    let bad = emu
-        .plaid(
-            "/item/public_token/exchange",
-            json!({"public_token": "nope"}),
-        )
-        .await;
+    let bad = emu.plaid("/item/public_token/exchange", json!({"public_token": "nope"})).await;
     bad.err(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN");
 }
 
@@ -200,37 +140,17 @@ async fn public_tokens_are_single_use_and_expire_after_30_minutes() {
 async fn removed_items_answer_item_not_found() {
     let emu = emulator().await;
     let (token, _) = emu.item(None).await;
-    emu.plaid(
-        "/item/remove",
-        json!({"access_token": token, "reason_code": "FRAUD_FIRST_PARTY"}),
-    )
-    .await
-    .ok();
-    for path in [
-        "/item/get",
-        "/accounts/get",
-        "/transactions/sync",
-        "/item/remove",
-        "/sandbox/item/reset_login",
-    ] {
+    emu.plaid("/item/remove", json!({"access_token": token, "reason_code": "FRAUD_FIRST_PARTY"})).await.ok();
+    for path in ["/item/get", "/accounts/get", "/transactions/sync", "/item/remove", "/sandbox/item/reset_login"] {
         let r = emu.plaid(path, json!({"access_token": token})).await;
         let e = r.err(400, "ITEM_ERROR", "ITEM_NOT_FOUND");
-        assert_eq!(
-            e["documentation_url"],
-            "https://plaid.com/docs/errors/item/#item_not_found"
-        );
+        assert_eq!(e["documentation_url"], "https://plaid.com/docs/errors/item/#item_not_found");
     }
     // Malformed and unknown tokens are INVALID_ACCESS_TOKEN.
-    let r = emu
-        .plaid("/item/get", json!({"access_token": "access-sandbox-nope"}))
-        .await;
+    let r = emu.plaid("/item/get", json!({"access_token": "access-sandbox-nope"})).await;
     r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
-    let r = emu
-        .plaid(
-            "/item/get",
-            json!({"access_token": "access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"}),
-        )
-        .await;
+    let r =
+        emu.plaid("/item/get", json!({"access_token": "access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"})).await;
     r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
 }
 
@@ -248,25 +168,11 @@ async fn item_get_has_every_required_key() {
     assert_eq!(item["error"], Value::Null);
     assert_eq!(item["billed_products"], json!(["transactions"]));
     assert_eq!(item["update_type"], "background");
-    for key in [
-        "available_products",
-        "products",
-        "consent_expiration_time",
-        "auth_method",
-        "created_at",
-    ] {
+    for key in ["available_products", "products", "consent_expiration_time", "auth_method", "created_at"] {
         assert!(item.get(key).is_some(), "{key}");
     }
-    assert!(
-        v["status"]["transactions"]
-            .get("last_successful_update")
-            .is_some()
-    );
-    assert!(
-        v["status"]["transactions"]
-            .get("last_failed_update")
-            .is_some()
-    );
+    assert!(v["status"]["transactions"].get("last_successful_update").is_some());
+    assert!(v["status"]["transactions"].get("last_failed_update").is_some());
     assert!(v["status"].get("last_webhook").is_some());
 }
 
@@ -274,19 +180,13 @@ async fn item_get_has_every_required_key() {
 async fn user_good_accounts_and_balances() {
     let emu = emulator().await;
     let (token, _) = emu.item(None).await;
-    let r = emu
-        .plaid("/accounts/get", json!({"access_token": token}))
-        .await;
+    let r = emu.plaid("/accounts/get", json!({"access_token": token})).await;
     let v = r.ok();
     let accounts = v["accounts"].as_array().unwrap();
     let by_mask = |m: &str| accounts.iter().find(|a| a["mask"] == m).unwrap().clone();
     let checking = by_mask("0000");
     assert_eq!(
-        (
-            checking["name"].as_str(),
-            checking["type"].as_str(),
-            checking["subtype"].as_str()
-        ),
+        (checking["name"].as_str(), checking["type"].as_str(), checking["subtype"].as_str()),
         (Some("Plaid Checking"), Some("depository"), Some("checking"))
     );
     assert_eq!(
@@ -295,33 +195,18 @@ async fn user_good_accounts_and_balances() {
     );
     let saving = by_mask("1111");
     assert_eq!(
-        (
-            saving["balances"]["available"].as_f64(),
-            saving["balances"]["current"].as_f64()
-        ),
+        (saving["balances"]["available"].as_f64(), saving["balances"]["current"].as_f64()),
         (Some(200.0), Some(210.0))
     );
     assert_eq!(by_mask("2222")["subtype"], "cd");
     let card = by_mask("3333");
-    assert_eq!(
-        (card["type"].as_str(), card["subtype"].as_str()),
-        (Some("credit"), Some("credit card"))
-    );
-    assert_eq!(
-        (
-            card["balances"]["current"].as_f64(),
-            card["balances"]["limit"].as_f64()
-        ),
-        (Some(410.0), Some(2000.0))
-    );
+    assert_eq!((card["type"].as_str(), card["subtype"].as_str()), (Some("credit"), Some("credit card")));
+    assert_eq!((card["balances"]["current"].as_f64(), card["balances"]["limit"].as_f64()), (Some(410.0), Some(2000.0)));
     assert_eq!(by_mask("4444")["subtype"], "money market");
     assert_eq!(by_mask("5555")["subtype"], "ira");
     assert_eq!(by_mask("6666")["subtype"], "401k");
     assert_eq!(
-        (
-            by_mask("7777")["type"].as_str(),
-            by_mask("7777")["subtype"].as_str()
-        ),
+        (by_mask("7777")["type"].as_str(), by_mask("7777")["subtype"].as_str()),
         (Some("loan"), Some("student"))
     );
     assert_eq!(by_mask("8888")["subtype"], "mortgage");
@@ -330,23 +215,11 @@ async fn user_good_accounts_and_balances() {
 
     // options.account_ids filters; an unknown id is INVALID_ACCOUNT_ID.
     let id = checking["account_id"].as_str().unwrap();
-    let r = emu
-        .plaid(
-            "/accounts/get",
-            json!({"access_token": token, "options": {"account_ids": [id]}}),
-        )
-        .await;
+    let r = emu.plaid("/accounts/get", json!({"access_token": token, "options": {"account_ids": [id]}})).await;
     assert_eq!(r.ok()["accounts"].as_array().unwrap().len(), 1);
-    let r = emu
-        .plaid(
-            "/accounts/get",
-            json!({"access_token": token, "options": {"account_ids": ["nope"]}}),
-        )
-        .await;
+    let r = emu.plaid("/accounts/get", json!({"access_token": token, "options": {"account_ids": ["nope"]}})).await;
     r.err(400, "INVALID_INPUT", "INVALID_ACCOUNT_ID");
-    let r = emu
-        .plaid("/accounts/balance/get", json!({"access_token": token}))
-        .await;
+    let r = emu.plaid("/accounts/balance/get", json!({"access_token": token})).await;
     assert_eq!(r.ok()["accounts"].as_array().unwrap().len(), 9);
 }
 
@@ -380,46 +253,22 @@ async fn institutions() {
     ] {
         assert!(inst.get(key).is_some(), "{key}");
     }
-    assert_eq!(
-        get("ins_132241", json!({})).await.ok()["institution"]["oauth"],
-        true
-    );
-    assert_eq!(
-        get("ins_109508", json!({})).await.ok()["institution"]["oauth"],
-        false
-    );
-    let healthy = get(
-        "ins_109508",
-        json!({"include_status": true, "include_optional_metadata": true}),
-    )
-    .await;
+    assert_eq!(get("ins_132241", json!({})).await.ok()["institution"]["oauth"], true);
+    assert_eq!(get("ins_109508", json!({})).await.ok()["institution"]["oauth"], false);
+    let healthy = get("ins_109508", json!({"include_status": true, "include_optional_metadata": true})).await;
     let healthy = healthy.ok()["institution"].clone();
     assert_eq!(healthy["status"]["item_logins"]["status"], "HEALTHY");
-    assert!(
-        healthy.get("url").is_some()
-            && healthy.get("logo").is_some()
-            && healthy.get("primary_color").is_some()
-    );
+    assert!(healthy.get("url").is_some() && healthy.get("logo").is_some() && healthy.get("primary_color").is_some());
     let degraded = get("ins_132363", json!({"include_status": true})).await;
-    assert_eq!(
-        degraded.ok()["institution"]["status"]["item_logins"]["status"],
-        "DEGRADED"
-    );
+    assert_eq!(degraded.ok()["institution"]["status"]["item_logins"]["status"], "DEGRADED");
     let down = get("ins_132361", json!({"include_status": true})).await;
     let down = down.ok()["institution"]["status"].clone();
     assert_eq!(down["item_logins"]["status"], "DOWN");
     assert_eq!(down["transactions_updates"]["status"], "DOWN");
-    for key in [
-        "success",
-        "error_plaid",
-        "error_institution",
-        "refresh_interval",
-    ] {
+    for key in ["success", "error_plaid", "error_institution", "refresh_interval"] {
         assert!(down["item_logins"]["breakdown"].get(key).is_some(), "{key}");
     }
-    get("ins_999999", json!({}))
-        .await
-        .err(400, "INVALID_INPUT", "INVALID_INSTITUTION");
+    get("ins_999999", json!({})).await.err(400, "INVALID_INPUT", "INVALID_INSTITUTION");
     // Unsupported Platypus Bank cannot serve transactions.
     let r = emu
         .plaid(
@@ -457,4 +306,26 @@ async fn error_passwords_fail_the_login() {
         )
         .await;
     r.err(400, "ITEM_ERROR", "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn login_errors_carry_plaids_display_messages() {
+    let emu = emulator().await;
+    let r = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": "ins_109508", "initial_products": ["transactions"],
+                   "options": {"override_password": "error_INVALID_CREDENTIALS"}}),
+        )
+        .await;
+    let e = r.err(400, "ITEM_ERROR", "INVALID_CREDENTIALS");
+    assert_eq!(e["display_message"], "The provided credentials were not correct. Please try again.");
+    let r = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": "ins_109508", "initial_products": ["transactions"],
+                   "options": {"override_password": "error_ITEM_LOGIN_REQUIRED"}}),
+        )
+        .await;
+    assert_eq!(r.err(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED")["display_message"], Value::Null);
 }

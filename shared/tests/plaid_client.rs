@@ -2,10 +2,12 @@
 //! refresh on INVALID_API_KEYS, timeouts, and no secret in any log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use plaid_emulator::{CreateItem, CustomError, Emulator, EmulatorConfig, FaultKind, FaultSpec, LinkCompletion, RunningEmulator};
+use plaid_emulator::{
+    CreateItem, CustomError, Emulator, EmulatorConfig, FaultKind, FaultSpec, LinkCompletion, RunningEmulator,
+};
 use secrecy::SecretString;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use weft::domain::{AccessToken, InstitutionId, PublicToken};
 use weft::plaid::types::{
@@ -152,7 +154,8 @@ async fn every_endpoint_against_the_emulator() {
     let unknown = plaid.webhook_verification_key_get("no-such-kid").await.unwrap_err();
     assert_eq!(unknown.error_code(), Some("INVALID_WEBHOOK_VERIFICATION_KEY_ID"));
 
-    let options = ItemRemoveRequestOptions { reason_code: Some(ItemRemoveReasonCode::Other), reason_note: Some("test".into()) };
+    let options =
+        ItemRemoveRequestOptions { reason_code: Some(ItemRemoveReasonCode::Other), reason_note: Some("test".into()) };
     plaid.item_remove_with(&token, &options).await.unwrap();
     let gone = plaid.item_get(&token).await.unwrap_err();
     assert!(gone.is_item_not_found(), "{gone:?}");
@@ -320,7 +323,8 @@ struct RotatedSecret {
 #[async_trait::async_trait]
 impl CredentialSource for RotatedSecret {
     async fn current(&self) -> Result<Arc<PlaidCredentials>, CredentialError> {
-        let secret = if self.refreshed.load(Ordering::SeqCst) > 0 { self.new_secret.clone() } else { "old-secret".into() };
+        let secret =
+            if self.refreshed.load(Ordering::SeqCst) > 0 { self.new_secret.clone() } else { "old-secret".into() };
         Ok(Arc::new(PlaidCredentials { client_id: CLIENT_ID.into(), secret: SecretString::from(secret) }))
     }
     async fn refresh(&self) -> Result<Arc<PlaidCredentials>, CredentialError> {

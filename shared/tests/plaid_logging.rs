@@ -80,7 +80,11 @@ fn logs_carry_request_ids_and_never_a_token_or_secret() {
                 account_subtypes: None,
             };
             let public = emu.control().complete_link(&completion).unwrap().public_token.unwrap();
-            let token = plaid.item_public_token_exchange(&PublicToken::parse(public.clone()).unwrap()).await.unwrap().access_token;
+            let token = plaid
+                .item_public_token_exchange(&PublicToken::parse(public.clone()).unwrap())
+                .await
+                .unwrap()
+                .access_token;
             plaid.item_get(&token).await.unwrap();
             plaid.transactions_sync(&token, None, 50).await.unwrap();
             let _ = plaid.item_public_token_exchange(&PublicToken::parse(public.clone()).unwrap()).await;

@@ -7,8 +7,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use weft::webhook::{FixedClock, VerifyError, WebhookEvent, WebhookVerifier, WebhookVerifierConfig};
 use webhook_support::{CountingKeys, TestKey, b64, claims, plaid_body, sample_body};
+use weft::webhook::{FixedClock, VerifyError, WebhookEvent, WebhookVerifier, WebhookVerifierConfig};
 
 const NOW: i64 = 1_700_000_000;
 const ITEM: &str = "eVBnVMp7zdTJLkRNr33Rs6zr7KNJqBFL9DrE6";
@@ -37,7 +37,10 @@ async fn a_genuine_webhook_is_accepted() {
     let v = s.verifier.verify(Some(&s.key.plaid_header(&body, NOW - 10)), &body).await.unwrap();
     assert_eq!(v.item_id.as_str(), ITEM);
     assert_eq!(v.environment.as_deref(), Some("sandbox"));
-    assert_eq!(v.event, WebhookEvent::SyncUpdatesAvailable { initial_update_complete: true, historical_update_complete: false });
+    assert_eq!(
+        v.event,
+        WebhookEvent::SyncUpdatesAvailable { initial_update_complete: true, historical_update_complete: false }
+    );
     assert_eq!(v.issued_at.unix_timestamp(), NOW - 10);
     // Up to 60 s ahead is clock skew, accepted.
     assert!(s.verifier.verify(Some(&s.key.plaid_header(&body, NOW + 60)), &body).await.is_ok());
@@ -70,9 +73,12 @@ async fn malformed_headers() {
 async fn alg_none_is_refused_before_any_key_lookup() {
     let s = setup();
     let body = sample_body(ITEM);
-    for alg in [json!("none"), json!("None"), json!("NONE"), json!(null), json!("es256"), json!("ES384"), json!("EdDSA")] {
+    for alg in
+        [json!("none"), json!("None"), json!("NONE"), json!(null), json!("es256"), json!("ES384"), json!("EdDSA")]
+    {
         let header = json!({"alg": alg, "kid": s.key.kid, "typ": "JWT"});
-        let token = format!("{}.{}.", b64(header.to_string().as_bytes()), b64(claims(&body, NOW).to_string().as_bytes()));
+        let token =
+            format!("{}.{}.", b64(header.to_string().as_bytes()), b64(claims(&body, NOW).to_string().as_bytes()));
         let e = refused(&s, Some(&token), &body).await;
         assert!(matches!(e, VerifyError::BadAlg), "{alg}: {e:?}");
     }
@@ -103,7 +109,12 @@ async fn rs256_is_refused() {
     let s = setup();
     let body = sample_body(ITEM);
     let header = json!({"alg": "RS256", "kid": s.key.kid, "typ": "JWT"});
-    let token = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(claims(&body, NOW).to_string().as_bytes()), b64(&[7; 256]));
+    let token = format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims(&body, NOW).to_string().as_bytes()),
+        b64(&[7; 256])
+    );
     assert!(matches!(refused(&s, Some(&token), &body).await, VerifyError::BadAlg));
 }
 
@@ -196,7 +207,8 @@ async fn body_changed_by_one_byte() {
     assert!(matches!(e, VerifyError::BodyMismatch), "{e:?}");
     assert_eq!(e.reason(), "body_mismatch");
     // A claim that is not a hex SHA-256 at all.
-    let token = s.key.sign(&json!({"alg": "ES256", "kid": s.key.kid}), &json!({"iat": NOW, "request_body_sha256": "zz"}));
+    let token =
+        s.key.sign(&json!({"alg": "ES256", "kid": s.key.kid}), &json!({"iat": NOW, "request_body_sha256": "zz"}));
     assert!(matches!(refused(&s, Some(&token), &body).await, VerifyError::BodyMismatch));
 }
 
@@ -277,7 +289,8 @@ async fn item_webhooks_are_typed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_for_a_new_kid_fetches_the_key_once() {
     let key = Arc::new(TestKey::new("33333333-2222-4333-8444-555555555555"));
-    let keys = Arc::new(CountingKeys { delay: Some(Duration::from_millis(100)), ..CountingKeys::with([key.jwk(None)]) });
+    let keys =
+        Arc::new(CountingKeys { delay: Some(Duration::from_millis(100)), ..CountingKeys::with([key.jwk(None)]) });
     let verifier = Arc::new(WebhookVerifier::new(keys.clone()).with_clock(Arc::new(FixedClock::at_unix(NOW))));
     let barrier = Arc::new(tokio::sync::Barrier::new(100));
     let tasks: Vec<_> = (0..100)
@@ -313,4 +326,32 @@ async fn a_flood_of_made_up_kids_cannot_flood_plaid() {
     }
     assert_eq!(s.keys.fetches(), 20, "at most 20 key fetches a minute");
     assert_eq!(retryable, 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_during_a_plaid_outage_fetches_once_and_is_retryable() {
+    let key = Arc::new(TestKey::new("44444444-2222-4333-8444-555555555555"));
+    let keys = Arc::new(CountingKeys {
+        delay: Some(Duration::from_millis(100)),
+        fail: true,
+        ..CountingKeys::with([key.jwk(None)])
+    });
+    let verifier = Arc::new(WebhookVerifier::new(keys.clone()).with_clock(Arc::new(FixedClock::at_unix(NOW))));
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (verifier, key, barrier) = (verifier.clone(), key.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let body = sample_body(ITEM);
+                let header = key.plaid_header(&body, NOW);
+                barrier.wait().await;
+                verifier.verify(Some(&header), &body).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert!(e.is_retryable(), "{e:?}");
+    }
+    assert_eq!(keys.fetches(), 1, "the queued webhooks share the failed fetch");
 }

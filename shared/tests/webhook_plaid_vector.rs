@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use std::sync::Arc;
+use webhook_support::CountingKeys;
 use weft::plaid::types::WebhookVerificationKey;
 use weft::webhook::{FixedClock, VerifyError, WebhookEvent, WebhookVerifier};
-use webhook_support::CountingKeys;
 
 #[derive(Deserialize)]
 struct Vector {
@@ -41,10 +41,8 @@ fn verifier(v: &Vector, now: i64) -> WebhookVerifier {
 #[tokio::test]
 async fn plaids_own_webhook_is_accepted() {
     let v = vector();
-    let verified = verifier(&v, v.claims.iat + 60)
-        .verify(Some(&v.plaid_verification_header), v.body.as_bytes())
-        .await
-        .unwrap();
+    let verified =
+        verifier(&v, v.claims.iat + 60).verify(Some(&v.plaid_verification_header), v.body.as_bytes()).await.unwrap();
     assert_eq!(verified.item_id.as_str(), "yxQbxDjnD8hr69pKbQpbcKeVn3GL9QuyA7NV3");
     assert_eq!(verified.event, WebhookEvent::HistoricalUpdate { new_transactions: 390 });
     assert_eq!(verified.key_id, "6c5516e1-92dc-479e-a8ff-5a51992e0001");

@@ -43,7 +43,13 @@ impl EmulatorControl {
 
     /// Completes a Link session for `link_token` as a user would; returns Link's outcome
     /// (`status`, `public_token`, `metadata`, `events`, `exit`).
-    pub async fn complete_link(&self, link_token: &str, institution_id: &str, username: &str, password: &str) -> Result<Value, String> {
+    pub async fn complete_link(
+        &self,
+        link_token: &str,
+        institution_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Value, String> {
         self.post(
             "link/complete",
             json!({ "link_token": link_token, "institution_id": institution_id, "username": username, "password": password }),

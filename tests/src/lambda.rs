@@ -30,7 +30,8 @@ impl LambdaServer {
         args.push(port.to_string());
         // An env file, not `--env-var`: that flag splits values at commas (`WEFT_PLAID_PRODUCTS=a,b`).
         let env_file = log.with_extension("env");
-        let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let lines: String =
+            env.iter().map(|(k, v)| format!("{k}=\"{}\"\n", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
         std::fs::write(&env_file, lines).map_err(|e| e.to_string())?;
         args.push("--env-file".into());
         args.push(env_file.display().to_string());

@@ -6,13 +6,13 @@
 //! `infra/template.yaml` (through `infra/local/provision.py`), so what runs locally is what gets deployed.
 //! The `local-stack` binary runs it with a demo; the end-to-end tests in `tests/` start their own.
 
-pub mod procs;
+pub mod app_client;
+pub mod bench;
 pub mod dev_issuer;
 pub mod emulator;
 pub mod lambda;
 pub mod moto;
+pub mod procs;
 pub mod provision;
 pub mod sqs_trigger;
 pub mod stack;
-pub mod app_client;
-pub mod bench;

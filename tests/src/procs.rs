@@ -36,9 +36,10 @@ impl Tethered {
     ) -> std::io::Result<Self> {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         let err = out.try_clone()?;
-        // `"$@" &` runs the program in the background; `read` blocks until our pipe closes; then the whole
-        // process group of the program is terminated.
-        let script = r#"set -m; "$@" </dev/null & pid=$!; read -r _; kill -TERM -- -$pid 2>/dev/null || kill -TERM $pid 2>/dev/null; sleep 0.5; kill -KILL -- -$pid 2>/dev/null; exit 0"#;
+        // The program runs in the background; `read` blocks until our pipe closes; then the program's whole
+        // process group is terminated.
+        // `setsid` makes the program the leader of a new process group, so its children go with it.
+        let script = r#"setsid "$@" </dev/null & pid=$!; read -r _; kill -TERM -- -$pid 2>/dev/null || kill -TERM $pid 2>/dev/null; sleep 0.5; kill -KILL -- -$pid 2>/dev/null; exit 0"#;
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).arg("tether").arg(program).args(args);
         cmd.current_dir(cwd).stdin(Stdio::piped()).stdout(out).stderr(err);

@@ -42,22 +42,19 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, String> {
-        let name = options
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..10]));
-        let log_dir = options
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| crate::procs::repo_root().join("target/test-logs").join(&name));
+        let name =
+            options.name.clone().unwrap_or_else(|| format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..10]));
+        let log_dir =
+            options.log_dir.clone().unwrap_or_else(|| crate::procs::repo_root().join("target/test-logs").join(&name));
         std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
 
         let moto = Moto::shared()?;
         let endpoint = moto.endpoint.clone();
         let prefix = name.clone();
-        let resources = tokio::task::spawn_blocking(move || provision(&endpoint, &prefix, PLAID_CLIENT_ID, PLAID_SECRET))
-            .await
-            .map_err(|e| e.to_string())??;
+        let resources =
+            tokio::task::spawn_blocking(move || provision(&endpoint, &prefix, PLAID_CLIENT_ID, PLAID_SECRET))
+                .await
+                .map_err(|e| e.to_string())??;
 
         let mut emulator_config = EmulatorConfig::new(PLAID_CLIENT_ID, PLAID_SECRET);
         emulator_config.state_file = options.emulator_state_file.clone();
@@ -128,7 +125,13 @@ impl LocalStack {
     }
 
     /// Completes a Link session in the emulator, as the user would in Plaid Link.
-    pub async fn complete_link(&self, link_token: &str, institution_id: &str, username: &str, password: &str) -> Result<serde_json::Value, String> {
+    pub async fn complete_link(
+        &self,
+        link_token: &str,
+        institution_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<serde_json::Value, String> {
         self.emulator().complete_link(link_token, institution_id, username, password).await
     }
 

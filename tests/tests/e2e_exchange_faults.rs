@@ -28,7 +28,8 @@ async fn exchange_faults_and_leaks() {
     let (public_token, metadata) = link(&app, &stack, "ins_109508").await;
     emulator.fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "500", "count": 1 })).await.unwrap();
     let before = calls_of(&emulator.calls().await.unwrap(), "/item/public_token/exchange");
-    let answer = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let after = calls_of(&emulator.calls().await.unwrap(), "/item/public_token/exchange");
     assert_eq!(after - before, 2, "one failed call and one retry");
@@ -47,7 +48,8 @@ async fn exchange_faults_and_leaks() {
     let (public_token, metadata) = link(&app2, &stack, "ins_109509").await;
     let kms = aws_sdk_kms::Client::new(&stack.sdk);
     kms.disable_key().key_id(&stack.resources.kms_key_id).send().await.unwrap();
-    let answer = app2.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app2.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     kms.enable_key().key_id(&stack.resources.kms_key_id).send().await.unwrap();
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.code(), "INTERNAL");
@@ -66,7 +68,12 @@ async fn exchange_faults_and_leaks() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let logs = std::fs::read_to_string(stack.log_dir.join("lambda.log")).unwrap();
     assert!(logs.contains("public token exchanged"), "the logs were captured");
-    for (needle, what) in [("access-sandbox", "an access token"), ("public-sandbox", "a public token"), (PLAID_SECRET, "the Plaid secret"), ("eyJ", "a JWT")] {
+    for (needle, what) in [
+        ("access-sandbox", "an access token"),
+        ("public-sandbox", "a public token"),
+        (PLAID_SECRET, "the Plaid secret"),
+        ("eyJ", "a JWT"),
+    ] {
         assert!(!logs.contains(needle), "{what} reached the logs");
     }
 }

@@ -32,7 +32,8 @@ async fn link(app: &AppClient, stack: &LocalStack, institution: &str) -> (String
 
 async fn link_and_exchange(app: &AppClient, stack: &LocalStack, institution: &str) -> String {
     let (public_token, metadata) = link(app, stack, institution).await;
-    let answer = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.body["item"]["item_id"].as_str().unwrap().to_owned()
 }
@@ -41,7 +42,8 @@ async fn link_and_exchange(app: &AppClient, stack: &LocalStack, institution: &st
 async fn link_token_for_a_new_link() {
     let stack = stack();
     let app = AppClient::new(stack, &user());
-    let answer = app.post("link-token", "/link/token", &json!({ "products": ["transactions"], "country_codes": ["US"] })).await;
+    let answer =
+        app.post("link-token", "/link/token", &json!({ "products": ["transactions"], "country_codes": ["US"] })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let token = answer.body["link_token"].as_str().unwrap();
     assert!(token.starts_with("link-sandbox-"), "{token}");
@@ -78,7 +80,8 @@ async fn exchange_stores_the_item_and_never_returns_the_token() {
     let stack = stack();
     let app = AppClient::new(stack, &user());
     let (public_token, metadata) = link(&app, stack, "ins_109508").await;
-    let answer = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(!answer.text.contains("access-sandbox"), "the access token leaked: {}", answer.text);
     let item = &answer.body["item"];
@@ -87,13 +90,15 @@ async fn exchange_stores_the_item_and_never_returns_the_token() {
     assert!(!item["accounts"].as_array().unwrap().is_empty());
 
     // A retried request (same public token) gets the same item, without a second exchange.
-    let again = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let again =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body["item"]["item_id"], item["item_id"]);
 
     let list = app.get("items", "/items").await;
     assert_eq!(list.status, 200, "{}", list.text);
-    let ids: Vec<&str> = list.body["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        list.body["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![item["item_id"].as_str().unwrap()]);
 }
 
@@ -103,7 +108,8 @@ async fn duplicate_institution_is_refused_before_exchanging() {
     let app = AppClient::new(stack, &user());
     let first = link_and_exchange(&app, stack, "ins_109508").await;
     let (public_token, metadata) = link(&app, stack, "ins_109508").await;
-    let answer = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 409, "{}", answer.text);
     assert_eq!(answer.code(), "DUPLICATE_ITEM");
     assert_eq!(answer.body["error"]["item_id"], first.as_str());
@@ -124,7 +130,8 @@ async fn duplicate_accounts_at_another_institution_are_refused() {
     let first = link_and_exchange(&app, stack, "ins_109508").await;
     // user_good has the same account names and masks at every sandbox institution.
     let (public_token, metadata) = link(&app, stack, "ins_109509").await;
-    let answer = app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 409, "{}", answer.text);
     assert_eq!(answer.code(), "DUPLICATE_ITEM");
     assert_eq!(answer.body["error"]["item_id"], first.as_str());
@@ -136,11 +143,17 @@ async fn bad_and_used_public_tokens_are_refused() {
     let app = AppClient::new(stack, &user());
     let (_, metadata) = link(&app, stack, "ins_109510").await;
     let bad = app
-        .post("exchange", "/items/exchange", &json!({ "public_token": "public-sandbox-00000000-0000-0000-0000-000000000000", "metadata": metadata }))
+        .post(
+            "exchange",
+            "/items/exchange",
+            &json!({ "public_token": "public-sandbox-00000000-0000-0000-0000-000000000000", "metadata": metadata }),
+        )
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert_eq!(bad.code(), "INVALID_PUBLIC_TOKEN");
-    let malformed = app.post("exchange", "/items/exchange", &json!({ "public_token": "access-sandbox-x", "metadata": metadata })).await;
+    let malformed = app
+        .post("exchange", "/items/exchange", &json!({ "public_token": "access-sandbox-x", "metadata": metadata }))
+        .await;
     assert_eq!(malformed.status, 400, "{}", malformed.text);
     assert_eq!(malformed.code(), "INVALID_REQUEST");
     let missing = app.post("exchange", "/items/exchange", &json!({ "metadata": metadata })).await;
@@ -165,7 +178,8 @@ async fn update_mode_token_for_own_item_only() {
     assert_eq!(outcome["status"], "success", "{outcome}");
     assert!(outcome["public_token"].is_null(), "{outcome}");
 
-    let products = owner.post("link-token", "/link/token", &json!({ "item_id": item_id, "products": ["transactions"] })).await;
+    let products =
+        owner.post("link-token", "/link/token", &json!({ "item_id": item_id, "products": ["transactions"] })).await;
     assert_eq!(products.status, 400, "{}", products.text);
 
     let stranger = AppClient::new(stack, &user());

@@ -27,10 +27,7 @@ pub fn fast_webhooks() -> WebhookConfig {
 }
 
 pub fn config() -> EmulatorConfig {
-    EmulatorConfig {
-        webhooks: fast_webhooks(),
-        ..EmulatorConfig::new(CLIENT_ID, SECRET)
-    }
+    EmulatorConfig { webhooks: fast_webhooks(), ..EmulatorConfig::new(CLIENT_ID, SECRET) }
 }
 
 pub async fn emulator() -> Emu {
@@ -52,22 +49,14 @@ pub struct Answer {
 
 impl Answer {
     pub fn ok(&self) -> &Value {
-        assert_eq!(
-            self.status, 200,
-            "expected 200, got {}: {}",
-            self.status, self.body
-        );
+        assert_eq!(self.status, 200, "expected 200, got {}: {}", self.status, self.body);
         &self.body
     }
 
     /// Asserts a Plaid error with this status, type and code; returns the body.
     pub fn err(&self, status: u16, error_type: &str, code: &str) -> &Value {
         assert_eq!(
-            (
-                self.status,
-                self.body["error_type"].as_str(),
-                self.body["error_code"].as_str()
-            ),
+            (self.status, self.body["error_type"].as_str(), self.body["error_code"].as_str()),
             (status, Some(error_type), Some(code)),
             "{}",
             self.body
@@ -79,9 +68,7 @@ impl Answer {
 
 /// Every key of Plaid's error object is there, with the right types.
 pub fn assert_plaid_error_shape(v: &Value) {
-    let obj = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"));
+    let obj = v.as_object().unwrap_or_else(|| panic!("not an object: {v}"));
     for key in [
         "display_message",
         "documentation_url",
@@ -93,12 +80,7 @@ pub fn assert_plaid_error_shape(v: &Value) {
     ] {
         assert!(obj.contains_key(key), "missing {key} in {v}");
     }
-    for key in [
-        "error_code",
-        "error_message",
-        "error_type",
-        "documentation_url",
-    ] {
+    for key in ["error_code", "error_message", "error_type", "documentation_url"] {
         assert!(v[key].is_string(), "{key} not a string in {v}");
     }
     let rid = v["request_id"].as_str().unwrap();
@@ -148,12 +130,8 @@ impl Emu {
     pub async fn answer(resp: reqwest::Response) -> Answer {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "non-JSON answer ({status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("non-JSON answer ({status}): {}", String::from_utf8_lossy(&bytes)));
         Answer { status, body }
     }
 
@@ -164,15 +142,7 @@ impl Emu {
 
     /// POST on a control route.
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        Self::answer(
-            self.http
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        Self::answer(self.http.post(self.url(path)).json(&body).send().await.unwrap()).await
     }
 
     pub async fn delete(&self, path: &str) -> Answer {
@@ -198,21 +168,15 @@ impl Emu {
     /// Creates an Item through `/sandbox/public_token/create` and exchanges it.
     /// Returns (access_token, item_id).
     pub async fn item(&self, webhook: Option<&str>) -> (String, String) {
-        let mut body =
-            json!({"institution_id": "ins_109508", "initial_products": ["transactions"]});
+        let mut body = json!({"institution_id": "ins_109508", "initial_products": ["transactions"]});
         if let Some(w) = webhook {
             body["options"] = json!({"webhook": w});
         }
         let pt = self.plaid("/sandbox/public_token/create", body).await;
         let pt = pt.ok()["public_token"].as_str().unwrap().to_owned();
-        let ex = self
-            .plaid("/item/public_token/exchange", json!({"public_token": pt}))
-            .await;
+        let ex = self.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
         let ex = ex.ok();
-        (
-            ex["access_token"].as_str().unwrap().to_owned(),
-            ex["item_id"].as_str().unwrap().to_owned(),
-        )
+        (ex["access_token"].as_str().unwrap().to_owned(), ex["item_id"].as_str().unwrap().to_owned())
     }
 
     /// Every page of `/transactions/sync` from `cursor`; returns (added, modified, removed, cursor).
@@ -254,10 +218,7 @@ impl Received {
         serde_json::from_slice(&self.body).unwrap()
     }
     pub fn code(&self) -> String {
-        self.json()["webhook_code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["webhook_code"].as_str().unwrap_or_default().to_owned()
     }
 }
 
@@ -280,27 +241,18 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(ReceiverState::default()));
-        let app = axum::Router::new()
-            .fallback(receive)
-            .with_state(Arc::clone(&state));
+        let app = axum::Router::new().fallback(receive).with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver {
-            url: format!("http://{addr}/plaid/webhook"),
-            state,
-        }
+        Receiver { url: format!("http://{addr}/plaid/webhook"), state }
     }
 
     /// Answers the next webhooks with these statuses.
     pub fn script(&self, statuses: &[u16]) {
-        self.state
-            .lock()
-            .unwrap()
-            .script
-            .extend(statuses.iter().copied());
+        self.state.lock().unwrap().script.extend(statuses.iter().copied());
     }
 
     pub fn set_delay(&self, delay: Option<Duration>) {
@@ -314,34 +266,20 @@ impl Receiver {
     /// Waits until a webhook with this code has been received `n` times.
     pub async fn wait_for(&self, code: &str, n: usize) -> Vec<Received> {
         for _ in 0..500 {
-            let got: Vec<Received> = self
-                .received()
-                .into_iter()
-                .filter(|r| r.code() == code)
-                .collect();
+            let got: Vec<Received> = self.received().into_iter().filter(|r| r.code() == code).collect();
             if got.len() >= n {
                 return got;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!(
-            "no {code} webhook received ({} received in total)",
-            self.received().len()
-        );
+        panic!("no {code} webhook received ({} received in total)", self.received().len());
     }
 }
 
-async fn receive(
-    State(state): State<Arc<Mutex<ReceiverState>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let (status, delay) = {
         let mut s = state.lock().unwrap();
-        s.received.push(Received {
-            headers,
-            body: body.to_vec(),
-        });
+        s.received.push(Received { headers, body: body.to_vec() });
         (s.script.pop_front().unwrap_or(200), s.delay)
     };
     if let Some(d) = delay {

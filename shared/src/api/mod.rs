@@ -14,7 +14,8 @@ use lambda_http::Request;
 /// The verified caller. The deployed API Gateway authorizer checks the token too, but the function never
 /// trusts an identity it has not verified itself.
 pub async fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
-    let token = bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
+    let token =
+        bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
     let user = app.authenticate(token).await.map_err(|e| {
         tracing::info!(reason = %e, "bearer token refused");
         ApiError::unauthenticated("the bearer token is not valid")

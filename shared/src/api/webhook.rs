@@ -1,7 +1,7 @@
 //! `POST /webhooks/plaid`: Plaid's webhooks. No user auth; only a valid Plaid JWT gets in.
 
-use crate::http::{ApiError, ErrorCode, finish, json_response, request_id};
 use crate::http::request::body_bytes;
+use crate::http::{ApiError, ErrorCode, finish, json_response, request_id};
 use crate::services::App;
 use crate::services::webhook::{IntakeError, intake};
 use lambda_http::{Body, Request, Response};

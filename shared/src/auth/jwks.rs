@@ -103,7 +103,9 @@ pub(crate) struct UsableKey {
 pub(crate) fn usable_keys(jwks: Vec<Jwk>) -> HashMap<String, Arc<UsableKey>> {
     let mut out = HashMap::new();
     for jwk in jwks {
-        let Some(kid) = jwk.kid.clone().filter(|k| !k.is_empty()) else { continue };
+        let Some(kid) = jwk.kid.clone().filter(|k| !k.is_empty()) else {
+            continue;
+        };
         if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
             continue;
         }

@@ -285,10 +285,8 @@ impl AuthVerifier {
         let fresh = |set: &KeySet| set.fetched_at.is_some_and(|t| t.elapsed() < self.options.jwks_ttl);
         {
             let set = self.keys.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(k) = set.keys.get(kid) {
-                if fresh(&set) {
-                    return Ok(k.clone());
-                }
+            if let Some(k) = set.keys.get(kid).filter(|_| fresh(&set)) {
+                return Ok(k.clone());
             }
         }
 
@@ -322,7 +320,8 @@ impl AuthVerifier {
                 let keys = usable_keys(jwks);
                 tracing::info!(event = "jwks_fetched", keys = keys.len(), "issuer keys fetched");
                 let found = keys.get(kid).cloned();
-                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet { keys, fetched_at: Some(Instant::now()) };
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
+                    KeySet { keys, fetched_at: Some(Instant::now()) };
                 found.ok_or(AuthError::UnknownKid)
             }
             Err(e) => {
@@ -340,6 +339,7 @@ fn same_issuer(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -66,6 +66,16 @@ impl KmsEnvelope {
         &self.key_id
     }
 
+    /// `GenerateDataKey` calls made so far.
+    pub fn generate_data_key_calls(&self) -> u64 {
+        self.generate_data_key_calls.load(Ordering::Relaxed)
+    }
+
+    /// `Decrypt` calls made so far (cache hits make none).
+    pub fn decrypt_calls(&self) -> u64 {
+        self.decrypt_calls.load(Ordering::Relaxed)
+    }
+
     /// KMS calls made so far.
     pub fn calls(&self) -> KmsCalls {
         KmsCalls {

@@ -151,7 +151,10 @@ mod tests {
         ItemRecord {
             user_id: UserId::parse("u1").unwrap(),
             item_id: ItemId::parse("item1").unwrap(),
-            institution: Institution { institution_id: InstitutionId::parse("ins_109508").unwrap(), name: "First Platypus Bank".into() },
+            institution: Institution {
+                institution_id: InstitutionId::parse("ins_109508").unwrap(),
+                name: "First Platypus Bank".into(),
+            },
             accounts: vec![Account {
                 account_id: AccountId::parse("acc1").unwrap(),
                 name: "Plaid Checking".into(),

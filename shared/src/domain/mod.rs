@@ -6,7 +6,8 @@ mod lifecycle;
 mod transaction;
 
 pub use ids::{
-    AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId, UserId,
+    AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId,
+    UserId,
 };
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView};
 pub use lifecycle::{ItemEvent, Outcome};

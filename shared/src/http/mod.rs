@@ -29,10 +29,8 @@ pub fn json_response<T: Serialize>(status: u16, body: &T) -> Response<Body> {
 pub(crate) fn raw_json(status: u16, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(Body::Binary(bytes));
     *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    resp.headers_mut()
-        .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     resp
 }
 

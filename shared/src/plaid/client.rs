@@ -21,44 +21,11 @@ use std::time::{Duration, Instant};
 /// The API version weft is written against.
 pub const PLAID_VERSION: &str = "2020-09-14";
 
-/// Which Plaid to talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlaidEnvironment {
-    Sandbox,
-    Production,
-    /// Any other base URL (the emulator, a proxy).
-    Custom(String),
-}
-
-impl PlaidEnvironment {
-    pub const SANDBOX_URL: &'static str = "https://sandbox.plaid.com";
-    pub const PRODUCTION_URL: &'static str = "https://production.plaid.com";
-
-    /// `sandbox` / `production`, unless `base_url_override` is set (it wins).
-    pub fn from_name(name: &str, base_url_override: Option<&str>) -> Option<Self> {
-        if let Some(url) = base_url_override.filter(|u| !u.trim().is_empty()) {
-            return Some(Self::Custom(url.trim().to_owned()));
-        }
-        match name {
-            "sandbox" => Some(Self::Sandbox),
-            "production" => Some(Self::Production),
-            _ => None,
-        }
-    }
-
-    pub fn base_url(&self) -> &str {
-        match self {
-            Self::Sandbox => Self::SANDBOX_URL,
-            Self::Production => Self::PRODUCTION_URL,
-            Self::Custom(url) => url,
-        }
-    }
-}
-
 /// Client settings. [`PlaidClientConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct PlaidClientConfig {
-    /// e.g. `https://sandbox.plaid.com` (no trailing slash needed).
+    /// `https://sandbox.plaid.com`, `https://production.plaid.com` or an override such as the emulator's
+    /// (see [`crate::config::PlaidConfig::base_url`]).
     pub base_url: String,
     /// TCP + TLS connect timeout (default 3 s).
     pub connect_timeout: Duration,
@@ -274,7 +241,8 @@ impl PlaidClient {
         let mut retries: u32 = 0;
         loop {
             attempt += 1;
-            let headers = headers(&credentials).map_err(|detail| PlaidClientError::Request { endpoint: path, detail })?;
+            let headers =
+                headers(&credentials).map_err(|detail| PlaidClientError::Request { endpoint: path, detail })?;
             self.inner.calls.add(endpoint);
             let started = Instant::now();
             let sent = self.send(&url, headers, &body).await;
@@ -381,7 +349,11 @@ impl PlaidClient {
             // Secret rotation: refresh once, then repeat the call (not counted as a retry).
             if error.is_invalid_api_keys() && !refreshed {
                 refreshed = true;
-                tracing::warn!(event = "plaid_credentials_refresh", endpoint = path, "INVALID_API_KEYS; reloading credentials");
+                tracing::warn!(
+                    event = "plaid_credentials_refresh",
+                    endpoint = path,
+                    "INVALID_API_KEYS; reloading credentials"
+                );
                 credentials = self.inner.credentials.refresh().await?;
                 continue;
             }
@@ -459,8 +431,8 @@ fn headers(credentials: &PlaidCredentials) -> Result<HeaderMap, String> {
     let mut h = HeaderMap::with_capacity(4);
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert("plaid-version", HeaderValue::from_static(PLAID_VERSION));
-    let client_id =
-        HeaderValue::from_str(&credentials.client_id).map_err(|_| "client_id is not a valid header value".to_owned())?;
+    let client_id = HeaderValue::from_str(&credentials.client_id)
+        .map_err(|_| "client_id is not a valid header value".to_owned())?;
     h.insert("plaid-client-id", client_id);
     let mut secret = HeaderValue::from_str(credentials.secret.expose_secret())
         .map_err(|_| "secret is not a valid header value".to_owned())?;
@@ -560,7 +532,10 @@ struct ItemWebhookUpdate<'a> {
 
 #[async_trait::async_trait]
 impl PlaidApi for PlaidClient {
-    async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidClientError> {
+    async fn link_token_create(
+        &self,
+        req: &LinkTokenCreateRequest,
+    ) -> Result<LinkTokenCreateResponse, PlaidClientError> {
         self.call(Endpoint::LinkTokenCreate, req).await
     }
 
@@ -588,7 +563,8 @@ impl PlaidApi for PlaidClient {
         access_token: &AccessToken,
         account_ids: Option<&[AccountId]>,
     ) -> Result<AccountsGetResponse, PlaidClientError> {
-        let options = account_ids.map(|ids| AccountsGetOptions { account_ids: ids.iter().map(AccountId::as_str).collect() });
+        let options =
+            account_ids.map(|ids| AccountsGetOptions { account_ids: ids.iter().map(AccountId::as_str).collect() });
         self.call(Endpoint::AccountsGet, &AccountsGet { access_token: access_token.expose(), options }).await
     }
 
@@ -638,19 +614,9 @@ impl PlaidApi for PlaidClient {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn environments_and_override() {
-        assert_eq!(PlaidEnvironment::from_name("sandbox", None).unwrap().base_url(), "https://sandbox.plaid.com");
-        assert_eq!(PlaidEnvironment::from_name("production", Some("")).unwrap(), PlaidEnvironment::Production);
-        assert_eq!(
-            PlaidEnvironment::from_name("sandbox", Some("http://127.0.0.1:9")).unwrap().base_url(),
-            "http://127.0.0.1:9"
-        );
-        assert!(PlaidEnvironment::from_name("development", None).is_none());
-    }
 
     #[test]
     fn decode_detail_never_quotes_values() {

@@ -22,5 +22,5 @@ mod client;
 mod error;
 pub mod types;
 
-pub use client::{PLAID_VERSION, PlaidClient, PlaidClientConfig, PlaidEnvironment};
+pub use client::{PLAID_VERSION, PlaidClient, PlaidClientConfig};
 pub use error::{PlaidClientError, PlaidError};

@@ -4,6 +4,7 @@
 //! [`crate::plaid::PlaidClient`] is the adapter; tests use doubles. Request and response types live in
 //! [`crate::plaid::types`] (serde, lenient on responses); failures are [`PlaidClientError`].
 
+use crate::config::secrets::SecretCache;
 use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
 use crate::plaid::PlaidClientError;
 use crate::plaid::types::{
@@ -12,7 +13,6 @@ use crate::plaid::types::{
     LinkTokenCreateResponse, PublicTokenExchangeResponse, TransactionsSyncOptions, TransactionsSyncResponse,
     WebhookVerificationKeyGetResponse,
 };
-use crate::config::secrets::SecretCache;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -85,7 +85,10 @@ impl CredentialSource for StaticCredentials {
 #[async_trait::async_trait]
 pub trait PlaidApi: Send + Sync {
     /// `/link/token/create`.
-    async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidClientError>;
+    async fn link_token_create(
+        &self,
+        req: &LinkTokenCreateRequest,
+    ) -> Result<LinkTokenCreateResponse, PlaidClientError>;
 
     /// `/item/public_token/exchange`. Not retried once the request may have reached Plaid (a public token is
     /// single use); see [`crate::plaid`].

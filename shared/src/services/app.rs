@@ -50,26 +50,15 @@ impl App {
             crate::plaid::PlaidClient::new(config.plaid.base_url.clone(), secrets.clone())
                 .map_err(|e| InitError::Plaid(Box::new(e)))?,
         );
-        let store = Arc::new(crate::store::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.table_name.clone(),
-        ));
+        let store =
+            Arc::new(crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()));
         let vault = Arc::new(crate::crypto::KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone()));
         let queue: Option<Arc<dyn SyncQueue>> = config.sync_queue_url.as_ref().map(|url| {
             Arc::new(crate::queue::SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())) as Arc<dyn SyncQueue>
         });
         let auth = AuthVerifier::new(config.auth.clone());
         let webhooks = WebhookVerifier::new(plaid.clone());
-        Ok(Self {
-            config,
-            plaid,
-            store,
-            vault,
-            queue,
-            auth,
-            webhooks,
-            institution_health: HealthCache::default(),
-        })
+        Ok(Self { config, plaid, store, vault, queue, auth, webhooks, institution_health: HealthCache::default() })
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -90,21 +79,15 @@ impl App {
 
     /// The item's data key, unwrapped (cached briefly by the vault).
     pub async fn open_item_key(&self, item: &ItemRecord) -> Result<ItemKey, ServiceError> {
-        let sealed = self
-            .store
-            .load_sealed(&item.user_id, &item.item_id)
-            .await?
-            .ok_or(ServiceError::NotFound("item"))?;
+        let sealed =
+            self.store.load_sealed(&item.user_id, &item.item_id).await?.ok_or(ServiceError::NotFound("item"))?;
         Ok(self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?)
     }
 
     /// The item's data key and its access token (in memory only for the call that needs it).
     pub async fn open_item_secrets(&self, item: &ItemRecord) -> Result<(ItemKey, AccessToken), ServiceError> {
-        let sealed = self
-            .store
-            .load_sealed(&item.user_id, &item.item_id)
-            .await?
-            .ok_or(ServiceError::NotFound("item"))?;
+        let sealed =
+            self.store.load_sealed(&item.user_id, &item.item_id).await?.ok_or(ServiceError::NotFound("item"))?;
         let key = self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?;
         let token = key.open_access_token(&sealed.access_token)?;
         Ok((key, token))

@@ -69,7 +69,12 @@ pub struct Candidate {
 }
 
 /// Why an item is churned, if it is.
-pub fn reason(policy: &ChurnPolicy, item: &ItemRecord, user_last_active: Option<time::OffsetDateTime>, now: time::OffsetDateTime) -> Option<&'static str> {
+pub fn reason(
+    policy: &ChurnPolicy,
+    item: &ItemRecord,
+    user_last_active: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+) -> Option<&'static str> {
     if item.status == ItemStatus::Revoked {
         return None;
     }
@@ -93,7 +98,10 @@ pub fn reason(policy: &ChurnPolicy, item: &ItemRecord, user_last_active: Option<
 pub async fn run(app: &App, input: ChurnInput, deadline: Instant) -> Result<ChurnSummary, ServiceError> {
     let policy = app.config.churn_policy();
     let now = app.now();
-    let run_id = input.run_id.clone().unwrap_or_else(|| format!("{}-{}", now.unix_timestamp(), &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let run_id = input
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", now.unix_timestamp(), &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let mut checkpoint = match &input.run_id {
         Some(id) => app.store.get_churn_checkpoint(id).await?.unwrap_or_default(),
         None => ChurnCheckpoint::default(),
@@ -127,7 +135,8 @@ pub async fn run(app: &App, input: ChurnInput, deadline: Instant) -> Result<Chur
                 // Prompt counts can exceed the limit on young errors, so the whole error shard is read.
                 ChurnIndex::InError => now,
             };
-            let page = app.store.churn_candidates(index, checkpoint.shard, cutoff, checkpoint.page_token.as_deref()).await?;
+            let page =
+                app.store.churn_candidates(index, checkpoint.shard, cutoff, checkpoint.page_token.as_deref()).await?;
             let mut work: Vec<(ItemRecord, &'static str)> = Vec::new();
             for c in page.candidates {
                 summary.scanned += 1;
@@ -139,13 +148,17 @@ pub async fn run(app: &App, input: ChurnInput, deadline: Instant) -> Result<Chur
             if input.dry_run {
                 for (item, r) in &work {
                     *summary.by_reason.entry((*r).to_owned()).or_default() += 1;
-                    summary.candidates.push(Candidate { user_id: item.user_id.to_string(), item_id: item.item_id.to_string(), reason: r });
+                    summary.candidates.push(Candidate {
+                        user_id: item.user_id.to_string(),
+                        item_id: item.item_id.to_string(),
+                        reason: r,
+                    });
                 }
             } else {
                 use futures::StreamExt;
-                let results: Vec<(&'static str, Result<(), ServiceError>)> = futures::stream::iter(work.into_iter().map(|(item, r)| async move {
-                    (r, remove_with_backoff(app, &item).await)
-                }))
+                let results: Vec<(&'static str, Result<(), ServiceError>)> = futures::stream::iter(
+                    work.into_iter().map(|(item, r)| async move { (r, remove_with_backoff(app, &item).await) }),
+                )
                 .buffer_unordered(concurrency)
                 .collect()
                 .await;
@@ -177,7 +190,9 @@ pub async fn run(app: &App, input: ChurnInput, deadline: Instant) -> Result<Chur
             }
             let out_of_items = input.max_items.is_some_and(|m| removed_this_call >= m);
             let out_of_time = Instant::now() + Duration::from_secs(60) > deadline;
-            if (out_of_items || out_of_time) && !(index == ChurnIndex::InError && checkpoint.shard >= crate::ports::CHURN_SHARDS) {
+            if (out_of_items || out_of_time)
+                && !(index == ChurnIndex::InError && checkpoint.shard >= crate::ports::CHURN_SHARDS)
+            {
                 summary.status = RunStatus::Paused;
                 break 'indexes;
             }

@@ -47,6 +47,9 @@ impl From<&ServiceError> for ApiError {
             ServiceError::Conflict => ApiError::new(ErrorCode::Conflict, "the item changed concurrently; retry"),
             ServiceError::InvalidPublicToken(m) => ApiError::new(ErrorCode::InvalidPublicToken, m.clone()),
             ServiceError::Plaid(p) => plaid_to_api(p),
+            ServiceError::Store(e) if e.is_invalid_cursor() => {
+                ApiError::invalid("the cursor is not valid for this list")
+            }
             ServiceError::Store(_) | ServiceError::Crypto(_) | ServiceError::Queue(_) => ApiError::internal(),
         }
     }
@@ -54,7 +57,10 @@ impl From<&ServiceError> for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        if matches!(e, ServiceError::Store(_) | ServiceError::Crypto(_) | ServiceError::Queue(_) | ServiceError::Plaid(_)) {
+        if matches!(
+            e,
+            ServiceError::Store(_) | ServiceError::Crypto(_) | ServiceError::Queue(_) | ServiceError::Plaid(_)
+        ) {
             tracing::error!(error = %e, "service failed");
         }
         ApiError::from(&e)
@@ -64,7 +70,8 @@ impl From<ServiceError> for ApiError {
 fn plaid_to_api(e: &crate::plaid::PlaidClientError) -> ApiError {
     match e.api_error() {
         Some(p) if p.status == Some(429) || p.error_type == "RATE_LIMIT_EXCEEDED" => {
-            ApiError::new(ErrorCode::RateLimited, "rate limited by Plaid; retry later").with("plaid_error_code", p.error_code.clone())
+            ApiError::new(ErrorCode::RateLimited, "rate limited by Plaid; retry later")
+                .with("plaid_error_code", p.error_code.clone())
         }
         Some(p) if p.error_type == "ITEM_ERROR" => ApiError::new(
             ErrorCode::ItemError,
@@ -72,7 +79,8 @@ fn plaid_to_api(e: &crate::plaid::PlaidClientError) -> ApiError {
         )
         .with("plaid_error_code", p.error_code.clone()),
         Some(p) if p.error_type == "INVALID_REQUEST" || p.error_type == "INVALID_INPUT" => {
-            ApiError::new(ErrorCode::InvalidRequest, "Plaid refused the request").with("plaid_error_code", p.error_code.clone())
+            ApiError::new(ErrorCode::InvalidRequest, "Plaid refused the request")
+                .with("plaid_error_code", p.error_code.clone())
         }
         _ => ApiError::new(ErrorCode::UpstreamUnavailable, "Plaid is unavailable; retry later"),
     }

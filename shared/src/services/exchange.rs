@@ -72,10 +72,8 @@ const STORE_ATTEMPTS: u32 = 3;
 
 pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<ItemSummary, ServiceError> {
     let public_token = PublicToken::parse(req.public_token).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-    let institution = req
-        .metadata
-        .institution
-        .ok_or_else(|| ServiceError::Invalid("metadata.institution is required".into()))?;
+    let institution =
+        req.metadata.institution.ok_or_else(|| ServiceError::Invalid("metadata.institution is required".into()))?;
     let institution = Institution {
         institution_id: InstitutionId::parse(institution.institution_id)
             .map_err(|e| ServiceError::Invalid(format!("metadata.institution: {e}")))?,
@@ -90,7 +88,8 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
         .into_iter()
         .map(|a| {
             Ok(Account {
-                account_id: AccountId::parse(a.id).map_err(|e| ServiceError::Invalid(format!("metadata.accounts: {e}")))?,
+                account_id: AccountId::parse(a.id)
+                    .map_err(|e| ServiceError::Invalid(format!("metadata.accounts: {e}")))?,
                 name: a.name,
                 official_name: None,
                 mask: a.mask,
@@ -117,9 +116,9 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
             return Err(ServiceError::Duplicate { existing: item.item_id.clone(), reason: "same institution" });
         }
         let same_accounts = accounts.iter().any(|new| {
-            item.accounts
-                .iter()
-                .any(|old| old.revoked_at.is_none() && old.name == new.name && old.mask == new.mask && old.mask.is_some())
+            item.accounts.iter().any(|old| {
+                old.revoked_at.is_none() && old.name == new.name && old.mask == new.mask && old.mask.is_some()
+            })
         });
         if same_accounts {
             return Err(ServiceError::Duplicate { existing: item.item_id.clone(), reason: "same accounts" });

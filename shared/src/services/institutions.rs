@@ -23,11 +23,8 @@ pub async fn health(app: &App, institution_id: &str) -> Result<Value, ServiceErr
             return Ok(v.clone());
         }
     }
-    let institution = app
-        .plaid
-        .institutions_get_by_id(&id, &app.config.plaid.country_codes, true)
-        .await
-        .map_err(|e| {
+    let institution =
+        app.plaid.institutions_get_by_id(&id, &app.config.plaid.country_codes, true).await.map_err(|e| {
             if e.api_error().is_some_and(|p| p.error_code == "INVALID_INSTITUTION") {
                 ServiceError::NotFound("institution")
             } else {

@@ -153,7 +153,12 @@ pub async fn record_link_events(app: &App, user: &UserId, events: Vec<LinkEventI
     Ok(records.len())
 }
 
-async fn complete_update_mode(app: &App, user: &UserId, link_token: &str, at: time::OffsetDateTime) -> Result<(), ServiceError> {
+async fn complete_update_mode(
+    app: &App,
+    user: &UserId,
+    link_token: &str,
+    at: time::OffsetDateTime,
+) -> Result<(), ServiceError> {
     let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
     let Some(item_id) = record.item_id else { return Ok(()) };
     if app.store.get_item(user, &item_id).await?.is_none() {
@@ -197,7 +202,9 @@ pub async fn conversion_report(app: &App, from: time::Date, to: time::Date) -> R
     let mut session_institution: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     for e in &events {
         if let Some(ins) = &e.institution_id {
-            session_institution.entry(e.link_session_id.to_string()).or_insert((ins.clone(), e.institution_name.clone()));
+            session_institution
+                .entry(e.link_session_id.to_string())
+                .or_insert((ins.clone(), e.institution_name.clone()));
         }
     }
     let sessions: std::collections::HashSet<&str> = events.iter().map(|e| e.link_session_id.as_str()).collect();

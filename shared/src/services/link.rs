@@ -2,7 +2,9 @@
 
 use super::{App, ServiceError};
 use crate::domain::{ItemId, ItemStatus, LinkToken, UserId};
-use crate::plaid::types::{AccountFilters, LinkTokenCreateRequest, LinkTokenUpdate, LinkTokenUser, LinkTokenTransactions};
+use crate::plaid::types::{
+    AccountFilters, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
+};
 use crate::ports::LinkTokenRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -134,11 +136,8 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
 
 /// The newest unexpired link token of `user`, for re-initialising Link after an OAuth redirect.
 pub async fn resume(app: &App, user: &UserId) -> Result<LinkTokenCreated, ServiceError> {
-    let record = app
-        .store
-        .latest_link_token(user, app.now())
-        .await?
-        .ok_or(ServiceError::NotFound("link token to resume"))?;
+    let record =
+        app.store.latest_link_token(user, app.now()).await?.ok_or(ServiceError::NotFound("link token to resume"))?;
     Ok(LinkTokenCreated {
         link_token: record.link_token,
         expiration: record.expiration,

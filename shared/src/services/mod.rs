@@ -2,8 +2,8 @@
 //! event edge; the end-to-end tests drive them through the functions.
 
 mod app;
-mod error;
 pub mod churn;
+mod error;
 pub mod exchange;
 pub mod institutions;
 pub mod items;

@@ -81,7 +81,8 @@ async fn run(
                 Err(e) if e.is_item_error() => {
                     // The item needs the user (e.g. ITEM_LOGIN_REQUIRED): record it, nothing to sync until repaired.
                     if let Some(p) = e.api_error() {
-                        let event = ItemEvent::Error { error_type: p.error_type.clone(), error_code: p.error_code.clone() };
+                        let event =
+                            ItemEvent::Error { error_type: p.error_type.clone(), error_code: p.error_code.clone() };
                         super::webhook::apply_item_event(app, item_id, &event, app.now()).await?;
                     }
                     return Ok(SyncReport { skipped: Some("login_required"), ..report });

@@ -90,8 +90,11 @@ async fn handle(
                 tracing::warn!(item_id = %item_id, "webhook for an unknown item (removed?) acknowledged");
                 return Ok(Handled::UnknownItem);
             }
-            let request =
-                SyncRequest { item_id: item_id.clone(), reason: event.code().to_owned(), dedup_key: dedup_key.to_owned() };
+            let request = SyncRequest {
+                item_id: item_id.clone(),
+                reason: event.code().to_owned(),
+                dedup_key: dedup_key.to_owned(),
+            };
             app.queue()?.request_sync(&request).await?;
             return Ok(Handled::SyncQueued);
         }

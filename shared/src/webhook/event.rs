@@ -193,6 +193,7 @@ struct Removed {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -229,20 +230,32 @@ mod tests {
             json!({"initial_update_complete": true, "historical_update_complete": false}),
         )
         .unwrap();
-        assert_eq!(e, WebhookEvent::SyncUpdatesAvailable { initial_update_complete: true, historical_update_complete: false });
+        assert_eq!(
+            e,
+            WebhookEvent::SyncUpdatesAvailable { initial_update_complete: true, historical_update_complete: false }
+        );
 
-        let e = WebhookEvent::from_value("TRANSACTIONS", "TRANSACTIONS_REMOVED", json!({"removed_transactions": ["a", "b"]}))
-            .unwrap();
+        let e = WebhookEvent::from_value(
+            "TRANSACTIONS",
+            "TRANSACTIONS_REMOVED",
+            json!({"removed_transactions": ["a", "b"]}),
+        )
+        .unwrap();
         assert_eq!(e.code(), "TRANSACTIONS_REMOVED");
 
         let e = WebhookEvent::from_value("AUTH", "AUTOMATICALLY_VERIFIED", json!({})).unwrap();
-        assert_eq!(e, WebhookEvent::Unknown { webhook_type: "AUTH".into(), webhook_code: "AUTOMATICALLY_VERIFIED".into() });
+        assert_eq!(
+            e,
+            WebhookEvent::Unknown { webhook_type: "AUTH".into(), webhook_code: "AUTOMATICALLY_VERIFIED".into() }
+        );
         assert_eq!((e.webhook_type(), e.code()), ("AUTH", "AUTOMATICALLY_VERIFIED"));
     }
 
     #[test]
     fn a_known_code_with_bad_fields_is_an_error() {
         assert!(WebhookEvent::from_value("ITEM", "USER_ACCOUNT_REVOKED", json!({})).is_err());
-        assert!(WebhookEvent::from_value("ITEM", "PENDING_EXPIRATION", json!({"consent_expiration_time": "soon"})).is_err());
+        assert!(
+            WebhookEvent::from_value("ITEM", "PENDING_EXPIRATION", json!({"consent_expiration_time": "soon"})).is_err()
+        );
     }
 }

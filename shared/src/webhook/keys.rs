@@ -38,7 +38,9 @@ impl<T: PlaidApi + ?Sized> WebhookKeySource for T {
         match self.webhook_verification_key_get(kid).await {
             Ok(r) => Ok(Some(r.key)),
             Err(e) if e.error_code() == Some("INVALID_WEBHOOK_VERIFICATION_KEY_ID") => Ok(None),
-            Err(e) => Err(KeyFetchError { message: "webhook_verification_key/get failed".into(), source: Some(Box::new(e)) }),
+            Err(e) => {
+                Err(KeyFetchError { message: "webhook_verification_key/get failed".into(), source: Some(Box::new(e)) })
+            }
         }
     }
 }
@@ -84,6 +86,9 @@ pub(crate) struct KeyCache {
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     unknown: Mutex<HashMap<String, Instant>>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When a fetch for a kid last failed: the webhooks that queued behind it fail with it rather than
+    /// each trying again.
+    failed: Mutex<HashMap<String, Instant>>,
     fetches: Mutex<VecDeque<Instant>>,
 }
 
@@ -98,6 +103,7 @@ impl KeyCache {
             keys: RwLock::default(),
             unknown: Mutex::default(),
             inflight: Mutex::default(),
+            failed: Mutex::default(),
             fetches: Mutex::default(),
         }
     }
@@ -121,7 +127,11 @@ impl KeyCache {
 
         // One fetch per kid at a time: the others wait for it and then read the cache.
         let gate = lock(&self.inflight).entry(kid.to_owned()).or_default().clone();
+        let queued_at = Instant::now();
         let _turn = gate.lock().await;
+        if stale.is_none() && lock(&self.failed).get(kid).is_some_and(|at| *at >= queued_at) {
+            return Lookup::Failed(KeyFetchError::new("the key fetch this webhook waited for failed"));
+        }
         let stale = match self.cached(kid) {
             Some(k) if k.fetched.elapsed() < self.limits.key_ttl => return Lookup::Found(k),
             Some(k) => Some(k),
@@ -129,6 +139,17 @@ impl KeyCache {
             None => stale,
         };
         let result = self.fetch(kid, source, stale).await;
+        {
+            let mut failed = lock(&self.failed);
+            if matches!(result, Lookup::Failed(_)) {
+                if failed.len() >= MAX_UNKNOWN {
+                    failed.clear();
+                }
+                failed.insert(kid.to_owned(), Instant::now());
+            } else {
+                failed.remove(kid);
+            }
+        }
         lock(&self.inflight).remove(kid);
         result
     }

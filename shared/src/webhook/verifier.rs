@@ -215,11 +215,13 @@ impl WebhookVerifier {
             return Err(VerifyError::Malformed("too long"));
         }
         let mut parts = token.split('.');
-        let (Some(header_b64), Some(_payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(header_b64), Some(_payload), Some(_signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(VerifyError::Malformed("not three dot-separated parts"));
         };
-        let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| VerifyError::Malformed("header is not base64url"))?;
+        let header_json =
+            URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| VerifyError::Malformed("header is not base64url"))?;
         let jws: JwsHeader =
             serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed("header is not a JSON object"))?;
 
@@ -257,7 +259,8 @@ impl WebhookVerifier {
             }
         };
 
-        let iat = OffsetDateTime::from_unix_timestamp(claims.iat).map_err(|_| VerifyError::Malformed("iat out of range"))?;
+        let iat =
+            OffsetDateTime::from_unix_timestamp(claims.iat).map_err(|_| VerifyError::Malformed("iat out of range"))?;
         if now - iat > self.config.max_age {
             return Err(VerifyError::Stale);
         }
@@ -304,6 +307,7 @@ fn parse_body(body: &[u8]) -> Result<(ItemId, Option<String>, WebhookEvent), Ver
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -16,6 +16,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use weft::domain::{
+    Account, AccountId, Balances, Institution, InstitutionId, ItemId, ItemRecord, ItemStatus, Transaction,
+    TransactionDetails, TransactionId, UserId,
+};
 
 struct Moto {
     endpoint: String,
@@ -164,12 +169,6 @@ pub async fn scan_all(
 }
 
 // ---- domain fixtures ---------------------------------------------------------------------------------
-
-use time::OffsetDateTime;
-use weft::domain::{
-    Account, AccountId, Balances, Institution, InstitutionId, ItemId, ItemRecord, ItemStatus, Transaction,
-    TransactionDetails, TransactionId, UserId,
-};
 
 /// A fresh store on a fresh table.
 pub async fn store() -> (SdkConfig, String, weft::store::DynamoStore) {

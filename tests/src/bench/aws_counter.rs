@@ -27,7 +27,11 @@ pub struct AwsCounter {
 impl AwsCounter {
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
-        let proxy = Proxy { upstream: upstream.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), counts: counts.clone() };
+        let proxy = Proxy {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            counts: counts.clone(),
+        };
         let app = Router::new().fallback(forward).with_state(proxy);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);

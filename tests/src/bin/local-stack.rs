@@ -30,10 +30,22 @@ async fn run(args: Args) -> Result<(), String> {
     let stack = LocalStack::start(StackOptions { name: Some("local".into()), ..Default::default() }).await?;
     println!();
     println!("  AWS (moto)        {}", stack.moto.endpoint);
-    println!("  Plaid emulator    {}   (Link page: {}/__emulator/link?token=<link_token>)", stack.plaid.base_url(), stack.plaid.base_url());
-    println!("  OIDC dev issuer   {}   (POST /token {{\"sub\": \"alice\"}} for a bearer token)", stack.issuer.issuer_url());
+    println!(
+        "  Plaid emulator    {}   (Link page: {}/__emulator/link?token=<link_token>)",
+        stack.plaid.base_url(),
+        stack.plaid.base_url()
+    );
+    println!(
+        "  OIDC dev issuer   {}   (POST /token {{\"sub\": \"alice\"}} for a bearer token)",
+        stack.issuer.issuer_url()
+    );
     println!("  functions         {}/lambda-url/<function>/...", stack.lambda.base_url);
-    println!("  table {}, KMS key {}, logs in {}", stack.resources.table_name, stack.resources.kms_key_id, stack.log_dir.display());
+    println!(
+        "  table {}, KMS key {}, logs in {}",
+        stack.resources.table_name,
+        stack.resources.kms_key_id,
+        stack.log_dir.display()
+    );
     println!();
     if !args.no_demo {
         demo(&stack).await?;
@@ -46,7 +58,13 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn call(stack: &LocalStack, method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> Result<Value, String> {
+async fn call(
+    stack: &LocalStack,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
     let mut req = stack.http.request(method.clone(), url).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -65,7 +83,8 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
     let token = stack.token(&user);
     println!("demo: user {user} signs in (bearer token from the dev issuer)");
 
-    let created = call(stack, reqwest::Method::POST, &stack.api("link-token", "/link/token"), &token, Some(json!({}))).await?;
+    let created =
+        call(stack, reqwest::Method::POST, &stack.api("link-token", "/link/token"), &token, Some(json!({}))).await?;
     let link_token = created["link_token"].as_str().unwrap_or_default().to_owned();
     println!("1. POST /link/token            -> link_token {link_token} (expires {})", created["expiration"]);
 
@@ -89,7 +108,9 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
     )
     .await?;
     let item_id = exchanged["item"]["item_id"].as_str().unwrap_or_default().to_owned();
-    println!("3. POST /items/exchange        -> item {item_id} stored; its access token only as KMS-envelope ciphertext");
+    println!(
+        "3. POST /items/exchange        -> item {item_id} stored; its access token only as KMS-envelope ciphertext"
+    );
 
     println!("4. Plaid sends SYNC_UPDATES_AVAILABLE (signed); the webhook function verifies it and queues a sync...");
     let mut count = 0;
@@ -106,7 +127,12 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
         if count > 0 {
             println!("5. GET /items/{{id}}/transactions -> newest of the synced history:");
             for t in page["transactions"].as_array().into_iter().flatten() {
-                println!("     {}  {:>9}  {}", t["date"].as_str().unwrap_or(""), t["amount"], t["name"].as_str().unwrap_or(""));
+                println!(
+                    "     {}  {:>9}  {}",
+                    t["date"].as_str().unwrap_or(""),
+                    t["amount"],
+                    t["name"].as_str().unwrap_or("")
+                );
             }
             break;
         }

@@ -1,0 +1,154 @@
+//! A development OIDC issuer for the local stack and the tests: an ES256 key, its JWKS and discovery
+//! document served over HTTP on a loopback port, and tokens minted on demand (also expired ones and ones
+//! claiming another issuer, for the tests that must see them refused).
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::EncodePrivateKey;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Keys {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+/// A running dev issuer.
+pub struct DevIssuer {
+    url: String,
+    audience: String,
+    keys: Arc<Keys>,
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+#[derive(Clone)]
+struct Served {
+    url: String,
+    audience: String,
+    keys: Arc<Keys>,
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    sub: String,
+    ttl_seconds: Option<i64>,
+}
+
+impl DevIssuer {
+    /// Starts the issuer on a free loopback port (on the current tokio runtime).
+    pub async fn spawn(audience: &str) -> Result<Self, String> {
+        Self::bind(([127, 0, 0, 1], 0).into(), audience).await
+    }
+
+    /// Starts the issuer on `addr` (on the current tokio runtime).
+    pub async fn bind(addr: std::net::SocketAddr, audience: &str) -> Result<Self, String> {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let der = secret.to_pkcs8_der().map_err(|e| e.to_string())?;
+        let point = secret.public_key().to_encoded_point(false);
+        let (x, y) = match (point.x(), point.y()) {
+            (Some(x), Some(y)) => (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y)),
+            _ => return Err("could not encode the public key".into()),
+        };
+        let kid = format!("dev-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let jwk = json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": x, "y": y });
+        let keys = Arc::new(Keys { kid, encoding: EncodingKey::from_ec_der(der.as_bytes()), jwk });
+
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let served = Served { url: url.clone(), audience: audience.to_owned(), keys: keys.clone() };
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/.well-known/jwks.json", get(jwks))
+            .route("/token", post(token))
+            .with_state(served);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self { url, audience: audience.to_owned(), keys, stop: std::sync::Mutex::new(Some(stop)) })
+    }
+
+    /// Where its JWKS is served.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.url)
+    }
+
+    /// The `aud` of the tokens it mints.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Stops serving.
+    pub fn shutdown(&self) {
+        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+    }
+
+    /// The issuer URL (`iss`); its JWKS is at `<issuer>/.well-known/jwks.json`.
+    pub fn issuer_url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// A valid token for `sub`, living `ttl_seconds`.
+    pub fn mint(&self, sub: &str, ttl_seconds: i64) -> String {
+        sign(&self.keys, &self.url, &self.audience, sub, ttl_seconds)
+    }
+
+    /// A token that expired ten minutes ago.
+    pub fn mint_expired(&self, sub: &str) -> String {
+        sign(&self.keys, &self.url, &self.audience, sub, -600)
+    }
+
+    /// A token signed with the right key that claims another issuer.
+    pub fn mint_with_issuer(&self, sub: &str, issuer: &str) -> String {
+        sign(&self.keys, issuer, &self.audience, sub, 3600)
+    }
+
+    /// A token for another audience.
+    pub fn mint_with_audience(&self, sub: &str, audience: &str) -> String {
+        sign(&self.keys, &self.url, audience, sub, 3600)
+    }
+}
+
+fn sign(keys: &Keys, issuer: &str, audience: &str, sub: &str, ttl_seconds: i64) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (iat, exp) =
+        if ttl_seconds < 0 { (now + ttl_seconds - 3600, now + ttl_seconds) } else { (now, now + ttl_seconds) };
+    let claims = json!({ "iss": issuer, "sub": sub, "aud": audience, "iat": iat, "nbf": iat, "exp": exp });
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(keys.kid.clone());
+    // Signing with a key we just made cannot fail; an empty token would be refused anyway.
+    jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap_or_default()
+}
+
+async fn discovery(State(s): State<Served>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "issuer": s.url,
+        "jwks_uri": format!("{}/.well-known/jwks.json", s.url),
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint": format!("{}/token", s.url),
+    }))
+}
+
+async fn jwks(State(s): State<Served>) -> axum::Json<Value> {
+    axum::Json(json!({ "keys": [s.keys.jwk] }))
+}
+
+async fn token(State(s): State<Served>, axum::Json(req): axum::Json<TokenRequest>) -> axum::Json<Value> {
+    let ttl = req.ttl_seconds.unwrap_or(3600).clamp(1, 86_400);
+    let token = sign(&s.keys, &s.url, &s.audience, &req.sub, ttl);
+    axum::Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl }))
+}
