@@ -99,6 +99,30 @@ def test_body_not_a_json_object(base_url, body):
     expect_raw_error(resp, 400, "INVALID_REQUEST", "INVALID_BODY")
 
 
+def test_wrong_content_type_is_invalid_body(base_url, client):
+    """errors/invalid-request, INVALID_BODY, common causes: "The request content-type was not of type
+    application/json"."""
+    import json as _json
+    import requests as _requests
+    access_token, _ = create_item(client)
+    resp = _requests.post(base_url + "/item/get", data=_json.dumps({"access_token": access_token}),
+                          headers={"Content-Type": "text/plain", "PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET},
+                          timeout=15)
+    expect_raw_error(resp, 400, "INVALID_REQUEST", "INVALID_BODY")
+
+
+def test_missing_content_type_is_invalid_headers(base_url, client):
+    """errors/invalid-request, INVALID_HEADERS: "The request was missing a header, typically the Content-Type
+    header"."""
+    import json as _json
+    import requests as _requests
+    access_token, _ = create_item(client)
+    resp = _requests.post(base_url + "/item/get", data=_json.dumps({"access_token": access_token}).encode(),
+                          headers={"PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET}, timeout=15)
+    assert "Content-Type" not in resp.request.headers
+    expect_raw_error(resp, 400, "INVALID_REQUEST", "INVALID_HEADERS")
+
+
 def test_wrong_field_type(base_url, client):
     access_token, _ = create_item(client)
     resp = raw_post(base_url, "/transactions/sync", {"access_token": access_token, "count": "ten"},

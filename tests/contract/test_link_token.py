@@ -187,8 +187,8 @@ def test_link_completion_applies_account_filters(client, control):
         ("depository", "checking"), ("depository", "savings")]
 
 
-def test_update_mode_completion_repairs_login(client, control):
-    access_token, item_id = create_item(client)
+def test_update_mode_completion_repairs_login(client, control, webhook_receiver):
+    access_token, item_id = create_item(client, webhook=webhook_receiver.url)
     from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
     client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=access_token))
     assert client.item_get(ItemGetRequest(access_token=access_token))["item"]["error"]["error_code"] == \
@@ -199,6 +199,12 @@ def test_update_mode_completion_repairs_login(client, control):
     assert item["item_id"] == item_id
     assert item["error"] is None
     strict(client.accounts_get(AccountsGetRequest(access_token=access_token)))
+    # LOGIN_REPAIRED is for an Item that left ITEM_LOGIN_REQUIRED *without* update mode in your app
+    # (plaid/model/item_login_repaired_webhook.py); repairing it through your own update-mode Link must not fire it.
+    import time
+    time.sleep(2)
+    codes = [d.json.get("webhook_code") for d in webhook_receiver.deliveries]
+    assert "LOGIN_REPAIRED" not in codes, codes
 
 
 def test_expired_link_token_cannot_complete(spawn_emulator, make_client):

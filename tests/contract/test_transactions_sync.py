@@ -162,6 +162,27 @@ def test_cursors_are_opaque_strings_and_final_cursor_is_quiet(client):
     assert len(set(cursors)) == len(cursors)
 
 
+def test_cursor_shape(client):
+    """Spec (TransactionsSyncRequest.cursor): at most 256 characters of base64."""
+    import re
+    access_token, _ = create_item(client)
+    for page in sync_all(client, access_token, count=60).pages:
+        c = page["next_cursor"]
+        assert len(c) <= 256 and re.fullmatch(r"[A-Za-z0-9+/_=-]+", c), c
+
+
+def test_cursor_now_fast_forwards(client, control):
+    """Spec (TransactionsSyncRequest.cursor): the special value "now" fast-forwards to the current state."""
+    access_token, _ = create_item(client)
+    sync_all(client, access_token, count=500)  # history ready
+    page = sync_page(client, access_token, cursor="now")
+    assert (page["added"], page["modified"], page["removed"], page["has_more"]) == ([], [], [], False)
+    assert page["next_cursor"] and page["next_cursor"] != "now"
+    new_id = control.add_transaction(access_token, amount=3.21, name="After now")["transaction_id"]
+    delta = sync_all(client, access_token, cursor=page["next_cursor"])
+    assert set(delta.added) == {new_id} and not delta.modified and not delta.removed
+
+
 def test_garbled_cursor_is_refused(client):
     access_token, _ = create_item(client)
     try:

@@ -152,3 +152,57 @@ async fn token(State(s): State<Served>, axum::Json(req): axum::Json<TokenRequest
     let token = sign(&s.keys, &s.url, &s.audience, &req.sub, ttl);
     axum::Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl }))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use weft::auth::{AuthError, AuthVerifier};
+
+    fn verifier(issuer: &DevIssuer) -> AuthVerifier {
+        AuthVerifier::new(weft::config::AuthConfig {
+            issuer: issuer.issuer_url(),
+            audiences: vec![issuer.audience().to_owned()],
+            jwks_url: issuer.jwks_url(),
+        })
+    }
+
+    #[tokio::test]
+    async fn weft_accepts_its_tokens_over_http_and_refuses_the_bad_ones() {
+        let issuer = DevIssuer::spawn("weft-test-app").await.unwrap();
+        let auth = verifier(&issuer);
+        assert_eq!(auth.verify(&issuer.mint("alice", 3600)).await.unwrap().as_str(), "alice");
+        assert!(matches!(auth.verify(&issuer.mint_expired("alice")).await, Err(AuthError::Expired)));
+        let wrong_iss = issuer.mint_with_issuer("alice", "https://evil.example.com");
+        assert!(matches!(auth.verify(&wrong_iss).await, Err(AuthError::WrongIssuer)));
+        let wrong_aud = issuer.mint_with_audience("alice", "another-app");
+        assert!(matches!(auth.verify(&wrong_aud).await, Err(AuthError::WrongAudience)));
+        // Another issuer's key: its kid is unknown here.
+        let other = DevIssuer::spawn("weft-test-app").await.unwrap();
+        assert!(matches!(auth.verify(&other.mint("alice", 60)).await, Err(AuthError::UnknownKid)));
+        assert_eq!(auth.jwks_fetches(), 1);
+        other.shutdown();
+    }
+
+    #[tokio::test]
+    async fn serves_discovery_jwks_and_token() {
+        let issuer = DevIssuer::spawn("weft-test-app").await.unwrap();
+        let http = reqwest::Client::new();
+        let base = issuer.issuer_url();
+        let conf: Value =
+            http.get(format!("{base}/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(conf["issuer"], base);
+        assert_eq!(conf["jwks_uri"], issuer.jwks_url());
+        let minted: Value = http
+            .post(format!("{base}/token"))
+            .json(&json!({"sub": "bob", "ttl_seconds": 120}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let user = verifier(&issuer).verify(minted["access_token"].as_str().unwrap()).await.unwrap();
+        assert_eq!(user.as_str(), "bob");
+    }
+}

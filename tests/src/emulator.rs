@@ -57,7 +57,8 @@ impl EmulatorControl {
         .await
     }
 
-    /// Arms a fault: the next `count` calls of `endpoint` answer `kind` (`500`, `503`, `429`, `stall`, ...).
+    /// Arms a fault: the next `count` calls of `endpoint` answer `kind` (`internal_server_error`,
+    /// `planned_maintenance`, `rate_limit`, `stall`, `error`).
     pub async fn fault(&self, spec: Value) -> Result<Value, String> {
         self.post("faults", spec).await
     }

@@ -15,7 +15,7 @@ async fn link(app: &AppClient, stack: &LocalStack, institution: &str) -> (String
 }
 
 fn calls_of(calls: &Value, endpoint: &str) -> u64 {
-    calls[endpoint].as_u64().or_else(|| calls["calls"][endpoint].as_u64()).unwrap_or(0)
+    calls["total"][endpoint].as_u64().unwrap_or(0)
 }
 
 #[tokio::test]
@@ -23,17 +23,37 @@ async fn exchange_faults_and_leaks() {
     let stack = LocalStack::start(StackOptions::default()).await.unwrap();
     let emulator = stack.emulator();
 
-    // 1. Plaid answers 500 once: the client retries and the exchange succeeds.
+    // 1. Plaid answers 503 (planned maintenance: the exchange surely did not happen) once: the client retries
+    //    by itself and the exchange succeeds.
     let app = AppClient::new(&stack, "fault-user-1");
     let (public_token, metadata) = link(&app, &stack, "ins_109508").await;
-    emulator.fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "500", "count": 1 })).await.unwrap();
-    let before = calls_of(&emulator.calls().await.unwrap(), "/item/public_token/exchange");
+    let exchange_calls = || async { calls_of(&emulator.calls().await.unwrap(), "/item/public_token/exchange") };
+    emulator
+        .fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "planned_maintenance", "count": 1 }))
+        .await
+        .unwrap();
+    let before = exchange_calls().await;
     let answer =
         app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let after = calls_of(&emulator.calls().await.unwrap(), "/item/public_token/exchange");
-    assert_eq!(after - before, 2, "one failed call and one retry");
+    assert_eq!(exchange_calls().await - before, 2, "one failed call and the client's own retry");
     let good_item = answer.body["item"]["item_id"].as_str().unwrap().to_owned();
+
+    //    Plaid answers 500 once: the exchange may have happened there, so the client does not retry blindly;
+    //    the app gets a retryable 502, retries, and the exchange succeeds.
+    let app3 = AppClient::new(&stack, "fault-user-3");
+    let (public_token, metadata) = link(&app3, &stack, "ins_109510").await;
+    emulator
+        .fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "internal_server_error", "count": 1 }))
+        .await
+        .unwrap();
+    let body = json!({ "public_token": public_token, "metadata": metadata });
+    let first = app3.post("exchange", "/items/exchange", &body).await;
+    assert_eq!(first.status, 502, "{}", first.text);
+    assert_eq!(first.code(), "UPSTREAM_UNAVAILABLE");
+    let retried = app3.post("exchange", "/items/exchange", &body).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(retried.body["item"]["institution"]["institution_id"], "ins_109510");
 
     // 2. The raw table holds no access token in plain text.
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
@@ -42,25 +62,25 @@ async fn exchange_faults_and_leaks() {
     assert!(dump.contains(&good_item), "the item is stored");
     assert!(!dump.contains("access-sandbox"), "an access token is stored in plain text");
 
-    // 3. Storing fails after Plaid created the item (the KMS key is disabled, so no data key can be made):
-    //    the item is removed at Plaid, not orphaned (and billed) there.
-    let app2 = AppClient::new(&stack, "fault-user-2");
-    let (public_token, metadata) = link(&app2, &stack, "ins_109509").await;
-    let kms = aws_sdk_kms::Client::new(&stack.sdk);
-    kms.disable_key().key_id(&stack.resources.kms_key_id).send().await.unwrap();
+    // 3. Storing fails after Plaid created the item (here KMS cannot make a data key: the functions of a second
+    //    stack point at a key that does not exist): the item is removed at Plaid, not orphaned (and billed).
+    let broken = LocalStack::start(StackOptions {
+        env: vec![("WEFT_KMS_KEY_ID".into(), "alias/weft-no-such-key".into())],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let app2 = AppClient::new(&broken, "fault-user-2");
+    let (public_token, metadata) = link(&app2, &broken, "ins_109509").await;
     let answer =
         app2.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
-    kms.enable_key().key_id(&stack.resources.kms_key_id).send().await.unwrap();
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.code(), "INTERNAL");
-    let items = emulator.get("items").await.unwrap();
-    let live: Vec<&Value> = items["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["institution_id"] == "ins_109509" && !i["removed"].as_bool().unwrap_or(false))
-        .collect();
-    assert!(live.is_empty(), "an orphaned item is still live at Plaid: {live:?}");
+    let items = broken.emulator().get("items").await.unwrap();
+    let exchanged: Vec<&Value> =
+        items["items"].as_array().unwrap().iter().filter(|i| i["exchanged"].as_bool().unwrap_or(false)).collect();
+    assert_eq!(exchanged.len(), 1, "Plaid did create the item: {items}");
+    assert_eq!(exchanged[0]["removed"], true, "an orphaned item is still live (and billed) at Plaid: {items}");
     assert!(app2.get("items", "/items").await.body["items"].as_array().unwrap().is_empty());
 
     // 4. Nothing secret reached a log line.
