@@ -49,7 +49,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 pub fn path_segments(req: &Request) -> Vec<String> {
     let path = req.raw_http_path();
     let path = if path.is_empty() { req.uri().path() } else { path };
-    let mut segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s)).collect();
+    let mut segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     if segs.first().map(String::as_str) == Some("lambda-url") && segs.len() >= 2 {
         segs.drain(..2);
     }

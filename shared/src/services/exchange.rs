@@ -103,10 +103,10 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
 
     // A retried request (same public token) gets the same answer, without a second exchange.
     let idempotency_key = hex::encode(Sha256::digest(public_token.expose().as_bytes()));
-    if let Some(item_id) = app.store.get_exchange(user, &idempotency_key).await? {
-        if let Some(item) = app.store.get_item(user, &item_id).await? {
-            return Ok(ItemSummary::from(&item));
-        }
+    if let Some(item_id) = app.store.get_exchange(user, &idempotency_key).await?
+        && let Some(item) = app.store.get_item(user, &item_id).await?
+    {
+        return Ok(ItemSummary::from(&item));
     }
 
     // Duplicates are refused before the public token is exchanged, so Plaid never creates (and bills) them.

@@ -59,10 +59,10 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         },
         other => return Err(ServiceError::Invalid(format!("platform {other:?} must be web, ios or android"))),
     };
-    if let Some(d) = req.days_requested {
-        if !(1..=730).contains(&d) {
-            return Err(ServiceError::Invalid("days_requested must be between 1 and 730".into()));
-        }
+    if let Some(d) = req.days_requested
+        && !(1..=730).contains(&d)
+    {
+        return Err(ServiceError::Invalid("days_requested must be between 1 and 730".into()));
     }
 
     let mut plaid_req = LinkTokenCreateRequest {
