@@ -83,7 +83,17 @@ async fn exchange_faults_and_leaks() {
     assert_eq!(exchanged[0]["removed"], true, "an orphaned item is still live (and billed) at Plaid: {items}");
     assert!(app2.get("items", "/items").await.body["items"].as_array().unwrap().is_empty());
 
-    // 4. Nothing secret reached a log line.
+    // 4. A public token older than its 30 minutes is refused (Plaid's clock moves on; webhooks signed after
+    //    this would carry a future iat, which is why this comes last).
+    let app4 = AppClient::new(&stack, "fault-user-4");
+    let (public_token, metadata) = link(&app4, &stack, "ins_109511").await;
+    emulator.advance_clock(31 * 60).await.unwrap();
+    let expired =
+        app4.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    assert_eq!(expired.status, 400, "{}", expired.text);
+    assert_eq!(expired.code(), "INVALID_PUBLIC_TOKEN");
+
+    // 5. Nothing secret reached a log line.
     drop(stack.token("x"));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let logs = std::fs::read_to_string(stack.log_dir.join("lambda.log")).unwrap();

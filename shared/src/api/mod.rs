@@ -7,7 +7,7 @@ pub mod link_token;
 pub mod webhook;
 
 use crate::domain::UserId;
-use crate::http::{ApiError, bearer_token};
+use crate::http::{ApiError, ErrorCode, bearer_token};
 use crate::services::App;
 use lambda_http::Request;
 
@@ -17,7 +17,12 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> 
     let token =
         bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
     let user = app.authenticate(token).await.map_err(|e| {
-        tracing::info!(reason = %e, "bearer token refused");
+        if e.is_retryable() {
+            // The issuer's keys could not be fetched: the token was not checked, not found bad.
+            tracing::error!(reason = e.reason(), "bearer token could not be checked");
+            return ApiError::new(ErrorCode::UpstreamUnavailable, "the identity provider is unavailable; retry");
+        }
+        tracing::info!(reason = e.reason(), "bearer token refused");
         ApiError::unauthenticated("the bearer token is not valid")
     })?;
     // Last activity feeds the churn remover; failing to record it must not fail the request.

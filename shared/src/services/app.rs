@@ -56,7 +56,7 @@ impl App {
         let queue: Option<Arc<dyn SyncQueue>> = config.sync_queue_url.as_ref().map(|url| {
             Arc::new(crate::queue::SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())) as Arc<dyn SyncQueue>
         });
-        let auth = AuthVerifier::new(config.auth.clone());
+        let auth = AuthVerifier::with_http_client(config.auth.clone(), plaid.http_client().clone());
         let webhooks = WebhookVerifier::new(plaid.clone());
         Ok(Self { config, plaid, store, vault, queue, auth, webhooks, institution_health: HealthCache::default() })
     }
