@@ -262,7 +262,13 @@ async fn churn_checkpoints() {
         removed: 30,
         skipped: 88,
         failed: 2,
-        by_reason: BTreeMap::from([("user_inactive".to_owned(), 20), ("error_unresolved".to_owned(), 10)]),
+        by_reason: BTreeMap::from([
+            ("user_inactive.removed".to_owned(), 20),
+            ("error_unresolved.removed".to_owned(), 10),
+        ]),
+        started_at: Some(datetime!(2026-11-30 06:00 UTC)),
+        dry_run: false,
+        page_done: vec!["item-1".into(), "item-2".into()],
     };
     store.put_churn_checkpoint("run-1", &checkpoint).await.unwrap();
     assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), Some(checkpoint));

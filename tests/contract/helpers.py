@@ -23,7 +23,7 @@ from plaid.model.sandbox_public_token_create_request_options import SandboxPubli
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions  # noqa: F401
 from plaid_errors import DOCUMENTED
-from plaid.model_utils import ModelComposed, ModelNormal, ModelSimple, OpenApiModel, validate_and_convert_types
+from plaid.model_utils import ModelComposed, ModelNormal, ModelSimple, validate_and_convert_types
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9]{15}$")
@@ -167,6 +167,8 @@ def expect_raw_error(resp: requests.Response, status: int, error_type: str, erro
         body = resp.json()
     except ValueError as err:
         raise AssertionError(f"non-JSON body ({resp.status_code}): {resp.text[:300]!r}") from err
+    assert resp.status_code >= 400, (
+        f"expected {status} {error_type}/{error_code}, request succeeded ({resp.status_code}): {resp.text[:300]}")
     assert "application/json" in resp.headers.get("Content-Type", ""), resp.headers.get("Content-Type")
     check_error_body(body, resp.status_code)
     assert (resp.status_code, body["error_type"], body["error_code"]) == (status, error_type, error_code), (

@@ -1,7 +1,6 @@
 """/link/token/create (+ Link completion through the emulator's control route)."""
 import datetime as dt
 
-import pytest
 from plaid.model.country_code import CountryCode
 from plaid.model.credit_account_subtype import CreditAccountSubtype
 from plaid.model.credit_account_subtypes import CreditAccountSubtypes

@@ -1,8 +1,6 @@
 """Webhook delivery, body bytes, signatures (independent verifier), retries, /item/webhook/update,
 /sandbox/item/reset_login, /sandbox/item/fire_webhook, /webhook_verification_key/get, key rotation."""
 import base64
-import hashlib
-import json
 
 import jwt
 import pytest

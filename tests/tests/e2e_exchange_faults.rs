@@ -2,6 +2,8 @@
 //! created the item leaves no orphan; the raw table holds no access token; the logs hold no token, secret
 //! or JWT. One stack of its own, since these tests break it on purpose.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use serde_json::{Value, json};
 use weft_tests::app_client::AppClient;
 use weft_tests::stack::{LocalStack, PLAID_SECRET, StackOptions};

@@ -1,6 +1,8 @@
 //! End to end over HTTP against the local stack: link tokens (new, update mode, OAuth resume, bad input),
 //! exchange (success, duplicates, bad or expired public token), and authentication.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use serde_json::{Value, json};
 use weft_tests::app_client::AppClient;
 use weft_tests::stack::{LocalStack, StackOptions, shared_stack};

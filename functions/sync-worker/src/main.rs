@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handle(app: &weft::services::App, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
+    // Requests by item, in arrival order: one sync serves all of an item's requests in the batch (it starts
+    // after each of them was made). SQS FIFO hands one item's messages to one batch at a time.
+    let mut groups: Vec<(weft::domain::ItemId, Vec<String>, Vec<weft::ports::SyncRequest>)> = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let request: Result<weft::ports::SyncRequest, _> =
@@ -30,13 +32,27 @@ async fn handle(app: &weft::services::App, event: SqsEvent) -> SqsBatchResponse 
                 continue;
             }
         };
-        match weft::services::sync::sync_item(app, &request.item_id).await {
-            Ok(report) => tracing::info!(item_id = %request.item_id, reason = %request.reason, ?report, "sync done"),
+        match groups.iter_mut().find(|(item, _, _)| *item == request.item_id) {
+            Some((_, ids, requests)) => {
+                ids.push(id);
+                requests.push(request);
+            }
+            None => groups.push((request.item_id.clone(), vec![id], vec![request])),
+        }
+    }
+    let mut failures = Vec::new();
+    for (item_id, ids, requests) in groups {
+        let reasons: Vec<&str> = requests.iter().map(|r| r.reason.as_str()).collect();
+        match weft::services::sync::sync_requested(app, &item_id, &requests).await {
+            Ok(report) => tracing::info!(item_id = %item_id, ?reasons, ?report, "sync done"),
             Err(e) => {
-                tracing::warn!(item_id = %request.item_id, error = %e, "sync failed; will be retried");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failures.push(failure);
+                // Every message of the item is retried (FIFO: none may overtake a failed one).
+                tracing::warn!(item_id = %item_id, error = %e, "sync failed; will be retried");
+                for id in ids {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    failures.push(failure);
+                }
             }
         }
     }

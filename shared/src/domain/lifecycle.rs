@@ -119,12 +119,16 @@ impl ItemRecord {
             }
         }
         self.status = self.derived_status();
-        let mut after = self.clone();
-        after.event_times = before.event_times;
-        if after == before {
+        if *self == before {
             return Outcome::Unchanged;
         }
-        self.updated_at = at.max(self.updated_at);
+        // A newer event that confirms the current state changes only the part times; they must be saved
+        // all the same, or an older event delivered after it could still apply.
+        let mut visible = self.clone();
+        visible.event_times = before.event_times;
+        if visible != before {
+            self.updated_at = at.max(self.updated_at);
+        }
         Outcome::Changed
     }
 
@@ -208,6 +212,20 @@ mod tests {
     }
 
     #[test]
+    fn a_repair_that_changes_nothing_visible_still_outdates_an_older_error() {
+        // The ERROR is delayed; LOGIN_REPAIRED (newer) arrives first at a healthy item.
+        let mut stored = item();
+        let mut it = stored.clone();
+        assert_eq!(it.apply(&ItemEvent::LoginRepaired, at(40)), Outcome::Changed, "its time must be saved");
+        assert_eq!(it.status, ItemStatus::Healthy);
+        assert_eq!(it.updated_at, stored.updated_at, "nothing visible changed");
+        stored = it;
+        let mut it = stored.clone();
+        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged);
+        assert_eq!(it.status, ItemStatus::Healthy);
+    }
+
+    #[test]
     fn redelivery_changes_nothing() {
         let mut it = item();
         assert_eq!(it.apply(&login_required(), at(10)), Outcome::Changed);
@@ -280,8 +298,15 @@ mod tests {
                 events.into_iter().enumerate().map(|(i, (e, t))| (e, t * 100 + i as i64)).collect();
             let mut sorted = events.clone();
             sorted.sort_by_key(|e| e.1);
+            // The caller saves the item only when `apply` says it changed: model that.
+            let apply = |stored: &mut ItemRecord, e: &ItemEvent, t: i64| {
+                let mut next = stored.clone();
+                if next.apply(e, at(t)) != Outcome::Unchanged {
+                    *stored = next;
+                }
+            };
             let mut in_order = item();
-            for (e, t) in &sorted { in_order.apply(e, at(*t)); }
+            for (e, t) in &sorted { apply(&mut in_order, e, *t); }
             let mut shuffled = events.clone();
             for (i, k) in order.iter().enumerate().take(shuffled.len()) {
                 let j = k % shuffled.len();
@@ -289,7 +314,7 @@ mod tests {
             }
             shuffled.extend(events.iter().cloned()); // every event delivered twice
             let mut any_order = item();
-            for (e, t) in &shuffled { any_order.apply(e, at(*t)); }
+            for (e, t) in &shuffled { apply(&mut any_order, e, *t); }
             prop_assert_eq!(in_order.status, any_order.status);
             prop_assert_eq!(&in_order.error.as_ref().map(|e| &e.error_code), &any_order.error.as_ref().map(|e| &e.error_code));
             prop_assert_eq!(in_order.consent_expiration_time, any_order.consent_expiration_time);

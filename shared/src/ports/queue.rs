@@ -10,9 +10,14 @@ pub struct SyncRequest {
     pub item_id: ItemId,
     /// The webhook code that asked for it (`SYNC_UPDATES_AVAILABLE`, …) or `exchange` for a new item.
     pub reason: String,
-    /// Requests with the same key within five minutes are one request (e.g. the SHA-256 of the webhook
-    /// body, so a redelivered webhook does not queue a second sync).
+    /// Requests with the same key within five minutes are one request (a retried hand-off of one request
+    /// queues it once).
     pub dedup_key: String,
+    /// The dedup key of the webhook that asked for it: the worker forgets that webhook once the sync
+    /// starts, so an identical delivery after that point queues a new sync (Plaid sends byte-identical
+    /// `SYNC_UPDATES_AVAILABLE` bodies for every change of an item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::store::DynamoStore`].
 
 use crate::crypto::CryptoError;
-use crate::domain::{ItemId, ItemRecord, LinkSessionId, LinkToken, Transaction, TransactionId, UserId};
+use crate::domain::{AccountId, ItemId, ItemRecord, LinkSessionId, LinkToken, Transaction, TransactionId, UserId};
 use crate::ports::{ItemKey, WrappedKey};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -130,8 +130,19 @@ pub struct ChurnCheckpoint {
     pub removed: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Counters by reason and outcome, keyed `<reason>.<outcome>` (e.g. `user_inactive.removed`).
     #[serde(default)]
     pub by_reason: BTreeMap<String, u64>,
+    /// When the run began: every invocation of the run measures the thresholds from this instant.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// A dry run's checkpoint never continues a real run, nor the other way round.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Item ids of the current page already handled: a run that stops inside a page reads it again and
+    /// skips these (bounded by the page size).
+    #[serde(default)]
+    pub page_done: Vec<String>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -279,6 +290,10 @@ pub trait ItemStore: Send + Sync {
     /// Deletes transactions by id (no key needed).
     async fn delete_transactions(&self, item_id: &ItemId, ids: &[TransactionId]) -> Result<(), StoreError>;
 
+    /// Deletes every stored transaction of one account of the item (the user revoked access to it);
+    /// returns how many.
+    async fn delete_account_transactions(&self, item_id: &ItemId, account_id: &AccountId) -> Result<usize, StoreError>;
+
     /// The item's transactions by date, newest first, opened with `key`. `limit` is clamped to 1..=500.
     async fn list_transactions(
         &self,
@@ -330,11 +345,16 @@ pub trait ItemStore: Send + Sync {
 
     async fn get_exchange(&self, user: &UserId, key: &str) -> Result<Option<ItemId>, StoreError>;
 
-    /// Whether a webhook keyed `key` (e.g. hex SHA-256 of its body) was handled in the last three days.
+    /// Whether a webhook keyed `key` (e.g. hex SHA-256 of its body and its `iat`) was handled in the last
+    /// three days.
     async fn webhook_seen(&self, key: &str) -> Result<bool, StoreError>;
 
     /// Marks the webhook handled for three days. Returns whether it was new (`false`: already marked).
     async fn mark_webhook_seen(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Forgets a webhook marked seen (the sync it queued has started: an identical delivery from now on
+    /// may carry news that sync missed). Nothing happens if it is not marked.
+    async fn forget_webhook(&self, key: &str) -> Result<(), StoreError>;
 
     // ---- churn -----------------------------------------------------------------------------------------
 

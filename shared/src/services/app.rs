@@ -44,12 +44,17 @@ impl App {
             aws_sdk_secretsmanager::Client::new(&sdk),
             config.plaid_secret_id.clone(),
         ));
-        // The secret is the only I/O init needs; fetch it now so the first request does not wait.
+        // The secret is the only I/O init needs; fetch it now so the first request does not wait. Building
+        // the HTTP client is blocking CPU work (it parses the system's root certificates, a few ms): on the
+        // blocking pool it overlaps the fetch instead of stalling this single-threaded runtime before it.
+        let build_plaid = {
+            let (base_url, secrets) = (config.plaid.base_url.clone(), secrets.clone());
+            tokio::task::spawn_blocking(move || crate::plaid::PlaidClient::new(base_url, secrets))
+        };
         secrets.current().await.map_err(|e| InitError::Secrets(Box::new(e)))?;
-        let plaid = Arc::new(
-            crate::plaid::PlaidClient::new(config.plaid.base_url.clone(), secrets.clone())
-                .map_err(|e| InitError::Plaid(Box::new(e)))?,
-        );
+        let plaid =
+            build_plaid.await.map_err(|e| InitError::Plaid(Box::new(e)))?.map_err(|e| InitError::Plaid(Box::new(e)))?;
+        let plaid = Arc::new(plaid);
         let store =
             Arc::new(crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()));
         let vault = Arc::new(crate::crypto::KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone()));

@@ -47,6 +47,9 @@ impl From<&ServiceError> for ApiError {
             ServiceError::Conflict => ApiError::new(ErrorCode::Conflict, "the item changed concurrently; retry"),
             ServiceError::InvalidPublicToken(m) => ApiError::new(ErrorCode::InvalidPublicToken, m.clone()),
             ServiceError::Plaid(p) => plaid_to_api(p),
+            ServiceError::Store(e) if e.is_conflict() => {
+                ApiError::new(ErrorCode::Conflict, "the item changed concurrently; retry")
+            }
             ServiceError::Store(e) if e.is_invalid_cursor() => {
                 ApiError::invalid("the cursor is not valid for this list")
             }

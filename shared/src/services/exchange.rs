@@ -49,6 +49,9 @@ pub struct ItemSummary {
     pub institution: Institution,
     pub accounts: Vec<Account>,
     pub status: ItemStatus,
+    /// `"action": "healthy" | "needs_login" | "expiring" | "new_accounts" | "unavailable"`, with `"on"` (the
+    /// date) for `expiring`.
+    #[serde(flatten)]
     pub action: crate::domain::ItemView,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
@@ -160,7 +163,10 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
             tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
         }
         match store_new_item(app, user, &record, &exchanged.access_token, &idempotency_key).await {
-            Ok(()) => return Ok(ItemSummary::from(&record)),
+            Ok(()) => {
+                queue_first_sync(app, &item_id).await;
+                return Ok(ItemSummary::from(&record));
+            }
             Err(e) => {
                 tracing::warn!(item_id = %item_id, attempt, error = %e, "storing the new item failed");
                 last_error = Some(e);
@@ -173,6 +179,22 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
         Err(e) => tracing::error!(item_id = %item_id, error = %e, "new item could not be stored NOR removed at Plaid"),
     }
     Err(last_error.unwrap_or(ServiceError::Conflict))
+}
+
+/// Queues the new item's first sync. Plaid's first TRANSACTIONS webhooks may arrive before the item is
+/// stored (they are then acknowledged as for an unknown item), so the exchange does not rely on them.
+/// Best effort: a later webhook syncs the item anyway.
+async fn queue_first_sync(app: &App, item_id: &crate::domain::ItemId) {
+    let Some(queue) = &app.queue else { return };
+    let request = crate::ports::SyncRequest {
+        item_id: item_id.clone(),
+        reason: "exchange".into(),
+        dedup_key: format!("exchange-{item_id}"),
+        webhook_key: None,
+    };
+    if let Err(e) = queue.request_sync(&request).await {
+        tracing::warn!(item_id = %item_id, error = %e, "could not queue the first sync; a webhook will");
+    }
 }
 
 async fn store_new_item(

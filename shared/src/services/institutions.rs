@@ -18,10 +18,10 @@ pub struct HealthCache {
 
 pub async fn health(app: &App, institution_id: &str) -> Result<Value, ServiceError> {
     let id = InstitutionId::parse(institution_id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-    if let Some((at, v)) = app.institution_health.entries.lock().await.get(&id) {
-        if at.elapsed() < TTL {
-            return Ok(v.clone());
-        }
+    if let Some((at, v)) = app.institution_health.entries.lock().await.get(&id)
+        && at.elapsed() < TTL
+    {
+        return Ok(v.clone());
     }
     let institution =
         app.plaid.institutions_get_by_id(&id, &app.config.plaid.country_codes, true).await.map_err(|e| {

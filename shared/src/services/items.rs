@@ -55,8 +55,13 @@ pub async fn transactions(
         return Err(ServiceError::Invalid("limit must be between 1 and 500".into()));
     }
     let key = app.open_item_key(&item).await?;
-    let TransactionPage { transactions, next_cursor } =
+    let TransactionPage { mut transactions, next_cursor } =
         app.store.list_transactions(&item.item_id, &key, cursor.as_deref(), limit).await?;
+    // A revoked account's transactions are deleted when the revocation arrives; one a sync was writing at
+    // that moment is not shown either.
+    let revoked: Vec<&crate::domain::AccountId> =
+        item.accounts.iter().filter(|a| a.revoked_at.is_some()).map(|a| &a.account_id).collect();
+    transactions.retain(|t| !revoked.contains(&&t.account_id));
     Ok(TransactionsPage { transactions, next_cursor })
 }
 
@@ -125,10 +130,10 @@ pub async fn record_link_events(app: &App, user: &UserId, events: Vec<LinkEventI
                 .map_err(|_| ServiceError::Invalid(format!("events[{i}].timestamp must be RFC 3339")))?,
             None => now,
         };
-        if e.kind == "SUCCESS" {
-            if let Some(token) = &e.link_token {
-                complete_update_mode(app, user, token, at).await?;
-            }
+        if e.kind == "SUCCESS"
+            && let Some(token) = &e.link_token
+        {
+            complete_update_mode(app, user, token, at).await?;
         }
         tracing::info!(link_session_id = %session, link_token = ?e.link_token, request_id = ?e.request_id, kind = %e.kind, event_name = ?e.event_name, error_code = ?e.error_code, "link event");
         records.push(LinkEventRecord {
@@ -228,20 +233,20 @@ pub async fn conversion_report(app: &App, from: time::Date, to: time::Date) -> R
             ("EXIT", _) => Some("exited"),
             _ => None,
         };
-        if let Some(code) = &e.error_code {
-            if seen.insert((format!("{session}/{code}"), "error")) {
-                *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
-                *report.errors_by_code.entry(code.clone()).or_default() += 1;
-            }
+        if let Some(code) = &e.error_code
+            && seen.insert((format!("{session}/{code}"), "error"))
+        {
+            *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
+            *report.errors_by_code.entry(code.clone()).or_default() += 1;
         }
-        if let Some(stage) = stage {
-            if seen.insert((session.clone(), stage)) {
-                match stage {
-                    "selected" => funnel.selected += 1,
-                    "submitted" => funnel.submitted_credentials += 1,
-                    "succeeded" => funnel.succeeded += 1,
-                    _ => funnel.exited += 1,
-                }
+        if let Some(stage) = stage
+            && seen.insert((session.clone(), stage))
+        {
+            match stage {
+                "selected" => funnel.selected += 1,
+                "submitted" => funnel.submitted_credentials += 1,
+                "succeeded" => funnel.succeeded += 1,
+                _ => funnel.exited += 1,
             }
         }
     }

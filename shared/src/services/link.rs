@@ -118,12 +118,8 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         oauth: plaid_req.redirect_uri.is_some(),
     };
     app.store.put_link_token(user, &record).await?;
-    if let Some(mut item) = update_item.clone() {
-        // The user acted on the re-link prompt.
-        if item.ignored_prompts != 0 {
-            item.ignored_prompts = 0;
-            app.store.update_item(&mut item).await?;
-        }
+    if let Some(item) = &update_item {
+        reset_prompts(app, item).await;
     }
     tracing::info!(link_token = %created.link_token, mode, item_id = ?update_item.as_ref().map(|i| i.item_id.as_str()), "link token created");
     Ok(LinkTokenCreated {
@@ -132,6 +128,28 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         mode,
         item_id: update_item.map(|i| i.item_id),
     })
+}
+
+/// The user acted on the re-link prompt: its count goes back to zero. Best effort (the token is made
+/// already, and a webhook or sync may be updating the item at the same moment: re-read and retry).
+async fn reset_prompts(app: &App, item: &crate::domain::ItemRecord) {
+    let mut current = Some(item.clone());
+    for _ in 0..5 {
+        let Some(mut item) = current.take() else { return };
+        if item.ignored_prompts == 0 {
+            return;
+        }
+        item.ignored_prompts = 0;
+        match app.store.update_item(&mut item).await {
+            Ok(()) => return,
+            Err(e) if e.is_conflict() => match app.store.get_item(&item.user_id, &item.item_id).await {
+                Ok(fresh) => current = fresh,
+                Err(e) => return tracing::warn!(item_id = %item.item_id, error = %e, "could not reset re-link prompts"),
+            },
+            Err(e) => return tracing::warn!(item_id = %item.item_id, error = %e, "could not reset re-link prompts"),
+        }
+    }
+    tracing::warn!(item_id = %item.item_id, "could not reset re-link prompts: the item kept changing");
 }
 
 /// The newest unexpired link token of `user`, for re-initialising Link after an OAuth redirect.

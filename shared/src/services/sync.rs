@@ -8,13 +8,14 @@
 //!   only while the lease is still its own.
 
 use super::{App, ServiceError};
-use crate::domain::{ItemEvent, ItemId, ItemStatus, TransactionId};
-use crate::ports::{LeaseError, TransactionChange};
+use crate::domain::{AccountId, ItemEvent, ItemId, ItemStatus, TransactionId};
+use crate::ports::{LeaseError, SyncRequest, TransactionChange};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Page size asked of Plaid (its maximum).
-const PAGE_SIZE: u32 = 500;
+/// Page size asked of Plaid: its maximum, unless `WEFT_SYNC_PAGE_SIZE` (1..=500) says otherwise (tests use
+/// small pages to exercise pagination without thousands of transactions).
+const MAX_PAGE_SIZE: u32 = 500;
 /// How often a sync restarts after mutations during pagination before giving up (and being retried).
 const MAX_RESTARTS: u32 = 5;
 /// How long a sync may hold an item before another worker may take over.
@@ -32,7 +33,36 @@ pub struct SyncReport {
     pub skipped: Option<&'static str>,
 }
 
+/// The page size this container asks for (read once).
+pub fn page_size() -> u32 {
+    static SIZE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| match std::env::var("WEFT_SYNC_PAGE_SIZE") {
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                tracing::warn!(value = %v, "WEFT_SYNC_PAGE_SIZE must be 1..=500; using 500");
+                MAX_PAGE_SIZE
+            }
+        },
+        Err(_) => MAX_PAGE_SIZE,
+    })
+}
+
+/// Runs the queued sync requests of one item (one batch may hold several: one sync serves them all, since
+/// it starts after every one of them was made).
+pub async fn sync_requested(app: &App, item_id: &ItemId, requests: &[SyncRequest]) -> Result<SyncReport, ServiceError> {
+    let keys: Vec<&str> = requests.iter().filter_map(|r| r.webhook_key.as_deref()).collect();
+    sync(app, item_id, &keys).await
+}
+
+/// Syncs an item's transactions from its stored cursor.
 pub async fn sync_item(app: &App, item_id: &ItemId) -> Result<SyncReport, ServiceError> {
+    sync(app, item_id, &[]).await
+}
+
+/// `webhook_keys`: the webhooks that queued this sync, forgotten once the sync holds the item (see
+/// [`super::webhook`]).
+async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<SyncReport, ServiceError> {
     let Some(item) = app.store.find_item(item_id).await? else {
         tracing::warn!(item_id = %item_id, "sync asked for an unknown item; skipped");
         return Ok(SyncReport { skipped: Some("unknown_item"), ..Default::default() });
@@ -46,6 +76,11 @@ pub async fn sync_item(app: &App, item_id: &ItemId) -> Result<SyncReport, Servic
         Err(LeaseError::Held) => return Err(ServiceError::Conflict),
         Err(LeaseError::Store(e)) => return Err(e.into()),
     };
+    for key in webhook_keys {
+        if let Err(e) = app.store.forget_webhook(key).await {
+            tracing::warn!(item_id = %item_id, error = %e, "could not forget the webhook that queued this sync");
+        }
+    }
     let result = run(app, &item, &owner, start_cursor).await;
     if let Err(e) = app.store.release_sync_lease(&item.user_id, item_id, &owner).await {
         tracing::warn!(item_id = %item_id, error = %e, "releasing the sync lease failed; it expires by itself");
@@ -62,13 +97,24 @@ async fn run(
     let item_id = &item.item_id;
     let (key, token) = app.open_item_secrets(item).await?;
     let mut report = SyncReport::default();
+    // Accounts the user revoked: their transactions are not kept.
+    let revoked: Vec<&AccountId> =
+        item.accounts.iter().filter(|a| a.revoked_at.is_some()).map(|a| &a.account_id).collect();
+    let upsert = |t: crate::domain::Transaction| {
+        if revoked.contains(&&t.account_id) {
+            TransactionChange::Remove(t.transaction_id)
+        } else {
+            TransactionChange::Upsert(Box::new(t))
+        }
+    };
 
     let (changes, next_cursor) = 'restart: loop {
         // Net effect per transaction id, in Plaid's order: the last change wins.
         let mut changes: BTreeMap<TransactionId, TransactionChange> = BTreeMap::new();
         let mut cursor = start_cursor.clone();
         loop {
-            let page = match app.plaid.transactions_sync(&token, cursor.as_deref(), PAGE_SIZE).await {
+            let asked_at = app.now();
+            let page = match app.plaid.transactions_sync(&token, cursor.as_deref(), page_size()).await {
                 Ok(page) => page,
                 Err(e) if e.is_mutation_during_pagination() => {
                     report.restarts += 1;
@@ -83,7 +129,7 @@ async fn run(
                     if let Some(p) = e.api_error() {
                         let event =
                             ItemEvent::Error { error_type: p.error_type.clone(), error_code: p.error_code.clone() };
-                        super::webhook::apply_item_event(app, item_id, &event, app.now()).await?;
+                        super::webhook::apply_item_event(app, item_id, &event, observed_before(asked_at)).await?;
                     }
                     return Ok(SyncReport { skipped: Some("login_required"), ..report });
                 }
@@ -96,12 +142,12 @@ async fn run(
             for t in page.added {
                 report.added += 1;
                 let t = t.into_domain(item_id).map_err(ServiceError::Invalid)?;
-                changes.insert(t.transaction_id.clone(), TransactionChange::Upsert(Box::new(t)));
+                changes.insert(t.transaction_id.clone(), upsert(t));
             }
             for t in page.modified {
                 report.modified += 1;
                 let t = t.into_domain(item_id).map_err(ServiceError::Invalid)?;
-                changes.insert(t.transaction_id.clone(), TransactionChange::Upsert(Box::new(t)));
+                changes.insert(t.transaction_id.clone(), upsert(t));
             }
             for r in page.removed {
                 report.removed += 1;
@@ -131,4 +177,26 @@ async fn run(
     }
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
     Ok(report)
+}
+
+/// When a sync saw an item error, for the item's last-writer-wins state: a second before the whole second
+/// in which the failing call was made. Plaid's webhooks carry whole seconds (`iat`), so a LOGIN_REPAIRED
+/// signed after that call always outdates what the call saw, whichever is applied first; a sync's
+/// observation never outdates Plaid's own word (a new error after a repair comes with its own webhook).
+fn observed_before(asked_at: time::OffsetDateTime) -> time::OffsetDateTime {
+    asked_at.replace_nanosecond(0).unwrap_or(asked_at) - time::Duration::SECOND
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_observation_is_older_than_any_webhook_signed_after_the_call() {
+        let asked = time::macros::datetime!(2026-11-24 10:00:05.900 UTC);
+        let repaired_iat = time::macros::datetime!(2026-11-24 10:00:05 UTC); // signed at 05.950
+        assert!(observed_before(asked) < repaired_iat);
+        assert_eq!(observed_before(asked), time::macros::datetime!(2026-11-24 10:00:04 UTC));
+    }
 }

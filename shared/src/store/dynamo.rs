@@ -3,7 +3,7 @@
 
 use super::convert::{Attrs, n};
 use super::keys::*;
-use crate::domain::{ItemId, ItemRecord, Transaction, TransactionId, UserId};
+use crate::domain::{AccountId, ItemId, ItemRecord, Transaction, TransactionId, UserId};
 use crate::ports::{
     ChurnCheckpoint, ChurnIndex, ChurnPage, ItemKey, ItemStore, LeaseError, LinkEventRecord, LinkTokenRecord,
     SealedItem, StoreError, TransactionChange, TransactionPage, UserProfile,
@@ -302,6 +302,9 @@ impl ItemStore for DynamoStore {
         let changes: Vec<TransactionChange> = ids.iter().cloned().map(TransactionChange::Remove).collect();
         self.apply_transaction_changes_impl(item_id, None, &changes).await
     }
+    async fn delete_account_transactions(&self, item_id: &ItemId, account_id: &AccountId) -> Result<usize, StoreError> {
+        self.delete_account_transactions_impl(item_id, account_id).await
+    }
     async fn list_transactions(
         &self,
         item_id: &ItemId,
@@ -353,6 +356,9 @@ impl ItemStore for DynamoStore {
     }
     async fn mark_webhook_seen(&self, key: &str) -> Result<bool, StoreError> {
         self.mark_webhook_seen_impl(key).await
+    }
+    async fn forget_webhook(&self, key: &str) -> Result<(), StoreError> {
+        self.forget_webhook_impl(key).await
     }
     async fn churn_candidates(
         &self,

@@ -123,12 +123,36 @@ impl DynamoStore {
         Ok(Some(SealedItem { wrapped_key: WrappedKey::from_bytes(wrapped_key), access_token }))
     }
 
-    /// Transactions first, then the item record (and with it the wrapped key), then whatever a concurrent
-    /// sync wrote in between. A retry after a failure anywhere finishes the job.
+    /// Transactions first, then the user's records that name the item (its update-mode Link tokens, the
+    /// exchange idempotency record), then the item record (and with it the wrapped key), then whatever a
+    /// concurrent sync wrote in between. A retry after a failure anywhere finishes the job.
     pub(super) async fn delete_item_impl(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
         self.delete_item_partition(item_id).await?;
+        self.delete_item_references(user, item_id).await?;
         self.delete(item_key(user, item_id)).await?;
         self.delete_item_partition(item_id).await
+    }
+
+    /// Deletes the records in the user's partition, other than the item record, whose `item_id` is the item.
+    async fn delete_item_references(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk")
+            .filter_expression("item_id = :item")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":item", s(item_id.as_str()))
+            .projection_expression("PK, SK")
+            .consistent_read(true);
+        let item_sk = item_sk(item_id);
+        let deletes = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            // The item record goes last (key conditions only: a filter cannot name the sort key).
+            .filter(|row| get_s(row, SK) != Some(item_sk.as_str()))
+            .map(|row| delete_request(row.into_iter().filter(|(k, _)| k == PK || k == SK).collect()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(deletes).await
     }
 
     /// Deletes every record in the item's own partition (its transactions), page by page.

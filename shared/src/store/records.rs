@@ -294,6 +294,11 @@ impl DynamoStore {
         self.put_if_absent(attrs, Some(now)).await
     }
 
+    pub(super) async fn forget_webhook_impl(&self, key_: &str) -> Result<(), StoreError> {
+        check_key_part(key_, "webhook dedup key")?;
+        self.delete(key(webhook_pk(key_), WEBHOOK_SK)).await
+    }
+
     // ---- churn ------------------------------------------------------------------------------------------
 
     pub(super) async fn churn_candidates_impl(

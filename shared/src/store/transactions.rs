@@ -86,6 +86,31 @@ impl DynamoStore {
         self.batch_write(writes.into_values().collect()).await
     }
 
+    pub(super) async fn delete_account_transactions_impl(
+        &self,
+        item_id: &ItemId,
+        account_id: &AccountId,
+    ) -> Result<usize, StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :txn)")
+            .filter_expression("account_id = :account")
+            .expression_attribute_values(":pk", s(item_partition(item_id)))
+            .expression_attribute_values(":txn", s(TXN_PREFIX))
+            .expression_attribute_values(":account", s(account_id.as_str()))
+            .projection_expression("PK, SK")
+            .consistent_read(true);
+        let deletes = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .map(|row| delete_request(row.into_iter().filter(|(k, _)| k == PK || k == SK).collect()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = deletes.len();
+        self.batch_write(deletes).await?;
+        Ok(n)
+    }
+
     pub(super) async fn list_transactions_impl(
         &self,
         item_id: &ItemId,

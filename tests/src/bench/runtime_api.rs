@@ -16,9 +16,12 @@ struct Pending {
     reply: oneshot::Sender<(Vec<u8>, bool)>,
 }
 
+/// Where a function's answer to one event goes: its body, and whether it was an error.
+type Reply = oneshot::Sender<(Vec<u8>, bool)>;
+
 struct Shared {
     queue: Mutex<mpsc::Receiver<Pending>>,
-    waiting: Mutex<std::collections::HashMap<String, oneshot::Sender<(Vec<u8>, bool)>>>,
+    waiting: Mutex<std::collections::HashMap<String, Reply>>,
     first_next: Mutex<Option<Instant>>,
 }
 

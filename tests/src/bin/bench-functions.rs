@@ -1,0 +1,537 @@
+//! `bench-functions`: cold starts, memory, warm latency and the calls every request makes, for each function's
+//! release binary run the way Lambda runs it.
+//!
+//! Each function binary (`target/release/<fn>`, built first with
+//! `cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker`) is started with the
+//! Lambda environment and its own minimal Runtime API ([`weft_tests::bench::runtime_api`]), against moto
+//! (behind a proxy counting every AWS call by operation), the Plaid emulator in-process (counting calls per
+//! endpoint) and the dev OIDC issuer (its JWKS behind a counting proxy too). Per function it measures:
+//! init (spawn to the first `next` request) over `--cold-starts` fresh processes, each then serving one
+//! first request; then `--requests` warm requests on the last process; peak RSS (VmHWM) after them; and
+//! the Plaid / KMS / DynamoDB / Secrets Manager / SQS / JWKS calls of init, first and warm requests.
+//!
+//! The flow is the product's: a link token per user, Link completed in the emulator, the public token
+//! exchanged (one user per exchange), each new item's first sync from an SQS event, a signed
+//! SYNC_UPDATES_AVAILABLE webhook per item, and the item list. Prints the tables; `--write-docs` also puts
+//! them in the "Functions" section of `docs/benchmarks.md`. Nothing here asserts on a time.
+
+use axum::Router;
+use clap::Parser;
+use plaid_emulator::{Emulator, EmulatorConfig, LinkCompletion, RateLimits, TransactionMutation};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use weft_tests::bench::aws_counter::AwsCounter;
+use weft_tests::bench::calls::{Counters, Service, Tally};
+use weft_tests::bench::events;
+use weft_tests::bench::process::FunctionProcess;
+use weft_tests::bench::runtime_api::Invocation;
+use weft_tests::bench::stats::{Samples, ms};
+use weft_tests::dev_issuer::DevIssuer;
+use weft_tests::moto::Moto;
+use weft_tests::procs::repo_root;
+use weft_tests::stack::{AUTH_AUDIENCE, PLAID_CLIENT_ID, PLAID_SECRET};
+
+#[derive(Parser)]
+#[command(about = "Benchmark the functions' release binaries: init, memory, warm latency, calls per request")]
+struct Args {
+    /// Fresh processes per function (init is their median; each serves one first request).
+    #[arg(long, default_value_t = 10)]
+    cold_starts: usize,
+    /// Warm requests per function, on one process.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Warm requests for the sync worker (each is a new item's first sync, ~300 transactions written).
+    #[arg(long, default_value_t = 50)]
+    sync_requests: usize,
+    /// Where the function binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Also write the tables into the "Functions" section of docs/benchmarks.md.
+    #[arg(long)]
+    write_docs: bool,
+}
+
+const FUNCTIONS: [&str; 5] = ["link-token", "exchange", "items", "webhook", "sync-worker"];
+const BUILD: &str = "cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker";
+const RUN: &str = "cargo run --release -p weft-tests --bin bench-functions -- --write-docs";
+
+/// One function's figures.
+struct Report {
+    function: &'static str,
+    request: &'static str,
+    binary_bytes: u64,
+    init: Samples,
+    rss_at_init_kib: Vec<u64>,
+    first: Samples,
+    warm: Samples,
+    peak_rss_kib: Option<u64>,
+    init_calls: Tally,
+    first_calls: Tally,
+    warm_calls: Tally,
+}
+
+/// What every run shares.
+struct Bench<'a> {
+    args: &'a Args,
+    bin_dir: PathBuf,
+    log_dir: PathBuf,
+    env: Vec<(String, String)>,
+    counters: Counters<'a>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args).await {
+        eprintln!("bench-functions failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let root = repo_root();
+    let bin_dir = if args.bin_dir.is_absolute() { args.bin_dir.clone() } else { root.join(&args.bin_dir) };
+    for f in FUNCTIONS {
+        if !bin_dir.join(f).exists() {
+            return Err(format!("{} is missing: build the functions first with `{BUILD}`", bin_dir.join(f).display()));
+        }
+    }
+    let machine = Machine::read();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let log_dir = root.join("target/bench-logs").join(format!("functions-{run_id}"));
+    std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
+
+    eprintln!("starting moto, provisioning, the Plaid emulator, the dev issuer and the counting proxies...");
+    let moto = Moto::shared()?;
+    let endpoint = moto.endpoint.clone();
+    let prefix = format!("bench{run_id}");
+    let resources = tokio::task::spawn_blocking(move || {
+        weft_tests::provision::provision(&endpoint, &prefix, PLAID_CLIENT_ID, PLAID_SECRET)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let aws = AwsCounter::start(&moto.endpoint).await.map_err(|e| format!("AWS counter: {e}"))?;
+    let issuer = DevIssuer::spawn(AUTH_AUDIENCE).await?;
+    let issuer_counter = AwsCounter::start(&issuer.issuer_url()).await.map_err(|e| format!("JWKS counter: {e}"))?;
+    let sink = webhook_sink().await?;
+    let mut emulator_config = EmulatorConfig::new(PLAID_CLIENT_ID, PLAID_SECRET);
+    emulator_config.rate_limits = RateLimits::unlimited();
+    let plaid = Emulator::spawn(emulator_config).await.map_err(|e| format!("plaid emulator: {e}"))?;
+
+    // The variables tests/src/stack.rs gives the functions, with AWS and the JWKS behind the counters.
+    let mut env: Vec<(String, String)> =
+        weft_tests::moto::AWS_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.extend(
+        [
+            ("AWS_ENDPOINT_URL", aws.endpoint.as_str()),
+            ("RUST_LOG", "info"),
+            ("WEFT_PLAID_ENV", "sandbox"),
+            ("WEFT_PLAID_PRODUCTS", "transactions"),
+            ("WEFT_PLAID_COUNTRY_CODES", "US"),
+            ("WEFT_PLAID_CLIENT_NAME", "weft local"),
+            ("WEFT_PLAID_LANGUAGE", "en"),
+            ("WEFT_AUTH_AUDIENCE", AUTH_AUDIENCE),
+            ("WEFT_CHURN_FUNCTION_NAME", "churn-remover"),
+            ("WEFT_METRICS_NAMESPACE", "weft/bench"),
+            ("WEFT_TABLE_NAME", resources.table_name.as_str()),
+            ("WEFT_KMS_KEY_ID", resources.kms_key_id.as_str()),
+            ("WEFT_PLAID_SECRET_ID", resources.secret_id.as_str()),
+            ("WEFT_SYNC_QUEUE_URL", resources.sync_queue_url.as_str()),
+            ("WEFT_PLAID_WEBHOOK_URL", sink.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    env.push(("WEFT_PLAID_BASE_URL".into(), plaid.base_url()));
+    env.push(("WEFT_AUTH_ISSUER".into(), issuer.issuer_url()));
+    env.push(("WEFT_AUTH_JWKS_URL".into(), format!("{}/.well-known/jwks.json", issuer_counter.endpoint)));
+
+    let control = plaid.control().clone();
+    let bench = Bench {
+        args,
+        bin_dir,
+        log_dir: log_dir.clone(),
+        env,
+        counters: Counters { plaid: &control, aws: &aws, issuer: &issuer_counter },
+    };
+    let cold = args.cold_starts.max(1);
+    let users: Vec<String> = (0..cold + args.requests).map(|i| format!("bench-{run_id}-{i:04}")).collect();
+    let bearer: Vec<String> = users.iter().map(|u| issuer.mint(u, 4 * 3600)).collect();
+    let mut reports = Vec::new();
+
+    // link-token: one new link per user.
+    let evs: Vec<Value> =
+        bearer.iter().map(|t| events::app_request("POST", "/link/token", t, Some(&json!({})))).collect();
+    let (report, answers) = bench.function("link-token", "POST /link/token (new link)", &evs, expect_http(200)).await?;
+    reports.push(report);
+    let mut exchanges = Vec::new();
+    for answer in &answers {
+        let (_, body) = events::http_response(&answer.body)?;
+        let link_token = body["link_token"].as_str().ok_or_else(|| format!("no link_token in {body}"))?;
+        let completion = LinkCompletion { link_token: link_token.to_owned(), ..Default::default() };
+        let outcome = control.complete_link(&completion).map_err(|e| format!("Link: {e}"))?;
+        let public_token = outcome.public_token.ok_or_else(|| format!("Link did not succeed: {:?}", outcome.exit))?;
+        exchanges.push(json!({ "public_token": public_token, "metadata": outcome.metadata }));
+    }
+
+    // exchange: each user's public token (one item per user, so no duplicate refusals).
+    let evs: Vec<Value> = bearer
+        .iter()
+        .zip(&exchanges)
+        .map(|(t, body)| events::app_request("POST", "/items/exchange", t, Some(body)))
+        .collect();
+    let (report, answers) = bench.function("exchange", "POST /items/exchange", &evs, expect_http(200)).await?;
+    reports.push(report);
+    let mut items = Vec::new();
+    for answer in &answers {
+        let (_, body) = events::http_response(&answer.body)?;
+        items.push(body["item"]["item_id"].as_str().ok_or_else(|| format!("no item_id in {body}"))?.to_owned());
+    }
+
+    // sync-worker: each new item's first /transactions/sync, as the SQS hand-off delivers it.
+    let queue_name = resources.sync_queue_url.rsplit('/').next().unwrap_or_default();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}");
+    let syncs = (cold + args.sync_requests).min(items.len());
+    let evs: Vec<Value> = items[..syncs]
+        .iter()
+        .map(|item| {
+            let request =
+                json!({ "item_id": item, "reason": "SYNC_UPDATES_AVAILABLE", "dedup_key": format!("bench-{item}") });
+            events::sqs(&queue_arn, &[request.to_string()])
+        })
+        .collect();
+    let (report, _) =
+        bench.function("sync-worker", "SQS batch of 1: a new item's first sync", &evs, expect_no_failures).await?;
+    reports.push(report);
+
+    // webhook: a freshly signed SYNC_UPDATES_AVAILABLE per item, redelivered byte for byte.
+    let mut evs = Vec::new();
+    for item in &items {
+        control.hold_webhooks(item, true).map_err(|e| e.to_string())?;
+        let mutation = TransactionMutation { generate: 1, webhook: Some(true), ..Default::default() };
+        control.mutate_transactions(item, &mutation).map_err(|e| e.to_string())?;
+        let delivery = control
+            .deliveries(Some(item), Some("SYNC_UPDATES_AVAILABLE"))
+            .pop()
+            .ok_or_else(|| format!("no SYNC_UPDATES_AVAILABLE webhook for {item}"))?;
+        let headers =
+            [("content-type", "application/json"), ("plaid-verification", delivery.plaid_verification.as_str())];
+        evs.push(events::http("POST", "/webhooks/plaid", "", &headers, Some(&delivery.body)));
+    }
+    let (report, _) =
+        bench.function("webhook", "POST /webhooks/plaid (SYNC_UPDATES_AVAILABLE)", &evs, expect_http(200)).await?;
+    reports.push(report);
+
+    // items: each user's item list.
+    let evs: Vec<Value> = bearer.iter().map(|t| events::app_request("GET", "/items", t, None)).collect();
+    let (report, _) = bench.function("items", "GET /items", &evs, expect_http(200)).await?;
+    reports.push(report);
+
+    let machine = machine.finish();
+    let text = render(&reports, &machine, args, &aws.latencies());
+    println!("{text}");
+    if args.write_docs {
+        let path = root.join("docs/benchmarks.md");
+        write_section(&path, "Functions", &text)?;
+        eprintln!("wrote the Functions section of {}", path.display());
+    }
+    eprintln!("function logs: {}", log_dir.display());
+    Ok(())
+}
+
+impl Bench<'_> {
+    /// Cold starts, first requests and warm requests of one function. `events` holds one event per cold
+    /// start (its first request) and then the warm requests; every answer goes through `check`.
+    async fn function(
+        &self,
+        function: &'static str,
+        request: &'static str,
+        events: &[Value],
+        check: impl Fn(&Invocation) -> Result<(), String>,
+    ) -> Result<(Report, Vec<Invocation>), String> {
+        let binary = self.bin_dir.join(function);
+        let log = self.log_dir.join(format!("{function}.log"));
+        let cold = self.args.cold_starts.max(1).min(events.len());
+        let mut report = Report {
+            function,
+            request,
+            binary_bytes: std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0),
+            init: Samples::default(),
+            rss_at_init_kib: Vec::new(),
+            first: Samples::default(),
+            warm: Samples::default(),
+            peak_rss_kib: None,
+            init_calls: Tally::default(),
+            first_calls: Tally::default(),
+            warm_calls: Tally::default(),
+        };
+        let mut answers = Vec::with_capacity(events.len());
+        eprintln!("{function}: {cold} cold starts, {} warm requests", events.len() - cold);
+        for (i, event) in events[..cold].iter().enumerate() {
+            let before = self.counters.snapshot();
+            let process = FunctionProcess::start(&binary, function, &self.env, &log).await?;
+            let ready = self.counters.snapshot();
+            report.init.push(process.init);
+            report.init_calls.push(ready.since(&before));
+            report.rss_at_init_kib.extend(process.rss_at_init_kib);
+            let answer = process.invoke(event).await?;
+            check(&answer).map_err(|e| format!("{function} first request: {e}"))?;
+            report.first.push(answer.elapsed);
+            report.first_calls.push(self.counters.snapshot().since(&ready));
+            answers.push(answer);
+            if i + 1 < cold {
+                process.stop();
+                continue;
+            }
+            for event in &events[cold..] {
+                let before = self.counters.snapshot();
+                let answer = process.invoke(event).await?;
+                check(&answer).map_err(|e| format!("{function} warm request: {e}"))?;
+                report.warm.push(answer.elapsed);
+                report.warm_calls.push(self.counters.snapshot().since(&before));
+                answers.push(answer);
+            }
+            report.peak_rss_kib = process.peak_rss_kib();
+            process.stop();
+        }
+        Ok((report, answers))
+    }
+}
+
+fn expect_http(status: u16) -> impl Fn(&Invocation) -> Result<(), String> {
+    move |answer| {
+        if answer.is_error {
+            return Err(format!("invocation error: {}", String::from_utf8_lossy(&answer.body)));
+        }
+        let (got, body) = events::http_response(&answer.body)?;
+        if got != status { Err(format!("HTTP {got} (expected {status}): {body}")) } else { Ok(()) }
+    }
+}
+
+fn expect_no_failures(answer: &Invocation) -> Result<(), String> {
+    let body: Value = serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
+    let failures = body["batchItemFailures"].as_array().map_or(0, Vec::len);
+    if answer.is_error || failures > 0 { Err(format!("sync failed: {body}")) } else { Ok(()) }
+}
+
+/// Where the items' webhooks go while they are not being measured: a receiver that accepts everything.
+async fn webhook_sink() -> Result<String, String> {
+    let app = Router::new().fallback(|| async { "{}" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}/webhooks/plaid", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+/// The machine the figures come from.
+struct Machine {
+    cpu: String,
+    cores: usize,
+    kernel: String,
+    rustc: String,
+    date: String,
+    load_before: String,
+    load_after: String,
+}
+
+impl Machine {
+    fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_owned()))
+            .unwrap_or_else(|| "unknown CPU".into());
+        let rustc = std::process::Command::new("rustc")
+            .arg("-V")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        let now = time::OffsetDateTime::now_utc();
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            rustc,
+            date: format!("{} {:02}:{:02} UTC", now.date(), now.hour(), now.minute()),
+            load_before: loadavg(),
+            load_after: String::new(),
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.load_after = loadavg();
+        self
+    }
+}
+
+fn loadavg() -> String {
+    let raw = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    raw.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("–".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+/// The section's text: machine, method, the two tables, the targets, the command.
+fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, Vec<Duration>>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Measured {} on {} cores ({}), Linux {}, {}; load average {} before the run, {} after. \
+         Release builds (LTO, one codegen unit, `panic = \"abort\"`, stripped).\n",
+        m.date, m.cores, m.cpu, m.kernel, m.rustc, m.load_before, m.load_after
+    );
+    let _ = writeln!(
+        s,
+        "Each function's binary runs as Lambda runs it: started with the Lambda environment (128 MB declared, \
+         not enforced) against a minimal Runtime API (`tests/src/bench/runtime_api.rs`); AWS is moto behind a \
+         proxy counting every call by operation (`tests/src/bench/aws_counter.rs`), Plaid the emulator \
+         (in-process, counting calls per endpoint), bearer tokens come from the dev OIDC issuer, whose JWKS is \
+         behind a counting proxy too. **Init** is spawn → first `next` request, over {} fresh processes; each \
+         then serves one **first request**. **Warm** is {} further requests on the last process (the sync worker: \
+         {}), timed from the event's hand-over to the function's response; **peak RSS** is VmHWM after them. \
+         Every request is a different user (each had one link token, one exchanged item), so the \
+         once-per-user-per-container activity write (`touch_user`, an `UpdateItem`) is in every warm request.\n",
+        args.cold_starts.max(1),
+        args.requests,
+        args.sync_requests.min(args.requests),
+    );
+    let _ = writeln!(
+        s,
+        "| function | request | binary | init, median (min–max) | RSS at init | first request, median | warm, median | warm, p99 | peak RSS |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for r in reports {
+        let rss_init = {
+            let mut v = r.rss_at_init_kib.clone();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied()
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {:.1} MB | {} ({} – {}) | {} | {} | {} | {} | {} |",
+            r.function,
+            r.request,
+            r.binary_bytes as f64 / 1e6,
+            ms(r.init.median()),
+            ms(r.init.min()),
+            ms(r.init.max()),
+            mib(rss_init),
+            ms(r.first.median()),
+            ms(r.warm.median()),
+            ms(r.warm.quantile(0.99)),
+            mib(r.peak_rss_kib),
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Calls per request (`n: operations`; `×k` = k calls each; a range when requests differed). Init is \
+         everything before the first `next`; the first request is the new container's first; warm is the \
+         steady state.\n"
+    );
+    let columns =
+        [Service::Plaid, Service::Kms, Service::DynamoDb, Service::SecretsManager, Service::Sqs, Service::Jwks];
+    let _ = write!(s, "| function | phase |");
+    for c in columns {
+        let _ = write!(s, " {} |", c.label());
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "|---|---|{}", "---|".repeat(columns.len()));
+    for r in reports {
+        for (phase, tally) in [("init", &r.init_calls), ("first request", &r.first_calls), ("warm", &r.warm_calls)] {
+            let _ = write!(s, "| `{}` | {phase} |", r.function);
+            for c in columns {
+                let _ = write!(s, " {} |", tally.cell(c));
+            }
+            let _ = writeln!(s);
+        }
+        let other = r.warm_calls.range(Service::Other).1 + r.first_calls.range(Service::Other).1;
+        if other > 0 {
+            let _ = writeln!(s, "| `{}` | other calls | {} | | | | | |", r.function, r.warm_calls.cell(Service::Other));
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Targets (call counts, not times):\n");
+    for (target, met) in targets(reports) {
+        let _ = writeln!(s, "- {} {target}", if met { "met:" } else { "**MISSED:**" });
+    }
+    let round_trips: Vec<String> = moto
+        .iter()
+        .map(|(op, samples)| {
+            let mut all = Samples::default();
+            samples.iter().for_each(|d| all.push(*d));
+            format!("{} {}", op.rsplit('.').next().unwrap_or(op), ms(all.median()))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nThe times are the local stack's, not AWS's: every AWS call is a round trip to moto (Python) through the \
+         counting proxy, and Plaid is the emulator on loopback, so request latency here is mostly moto's; init \
+         includes the `GetSecretValue` round trip. moto's answer times in this run (median, proxy hop excluded): \
+         {}. The call counts are what AWS and Plaid would see (and bill). Logs of the function processes go to \
+         `target/bench-logs/`.\n",
+        round_trips.join(", ")
+    );
+    let _ = writeln!(s, "Rerun (moto from `.venv`, see `scripts/bootstrap.sh`):\n");
+    let _ = writeln!(s, "```sh\n{BUILD}\n{RUN}\n```");
+    s
+}
+
+/// The issue's targets, checked on the counts.
+fn targets(reports: &[Report]) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let exactly = |(lo, hi): (u64, u64), n: u64| lo == n && hi == n;
+    if let Some(x) = reports.iter().find(|r| r.function == "exchange") {
+        let w = &x.warm_calls;
+        out.push((
+            "exchange, warm: exactly 1 Plaid call, `/item/public_token/exchange`".to_owned(),
+            exactly(w.range(Service::Plaid), 1)
+                && exactly(w.op_range(Service::Plaid, "/item/public_token/exchange"), 1),
+        ));
+        out.push((
+            "exchange, warm: exactly 1 KMS call, `GenerateDataKey`".to_owned(),
+            exactly(w.range(Service::Kms), 1) && exactly(w.op_range(Service::Kms, "GenerateDataKey"), 1),
+        ));
+    }
+    for r in reports {
+        out.push((
+            format!("`{}`: the Plaid secret fetched once, at init; no Secrets Manager call per request", r.function),
+            exactly(r.init_calls.range(Service::SecretsManager), 1)
+                && r.first_calls.range(Service::SecretsManager).1 == 0
+                && r.warm_calls.range(Service::SecretsManager).1 == 0,
+        ));
+    }
+    out
+}
+
+/// Replaces (or appends) the `## {title}` section of the markdown file at `path`, leaving the others alone.
+fn write_section(path: &Path, title: &str, body: &str) -> Result<(), String> {
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let heading = format!("## {title}");
+    let section = format!("{heading}\n\n{}\n", body.trim_end());
+    let lines: Vec<&str> = existing.lines().collect();
+    let text = match lines.iter().position(|l| l.trim_end() == heading) {
+        Some(start) => {
+            let end =
+                lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
+            let mut out = lines[..start].join("\n");
+            out.push('\n');
+            out.push_str(&section);
+            if end < lines.len() {
+                out.push('\n');
+                out.push_str(&lines[end..].join("\n"));
+                out.push('\n');
+            }
+            out
+        }
+        None => format!("{}\n\n{section}", existing.trim_end()),
+    };
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
