@@ -221,13 +221,13 @@ pub fn set_condition(
     Ok(wh.into_iter().collect())
 }
 
-/// Completes an update-mode Link session: repairs ITEM_LOGIN_REQUIRED (firing LOGIN_REPAIRED),
-/// clears pending expiration/disconnect, and adds the selected new accounts.
-pub fn repair(item: &mut Item, add_new_account_ids: &[String]) -> Vec<Outgoing> {
-    let mut out = Vec::new();
+/// Completes an update-mode Link session: repairs ITEM_LOGIN_REQUIRED, clears pending
+/// expiration/disconnect, and adds the selected new accounts. No LOGIN_REPAIRED: Plaid fires that only
+/// when an Item leaves ITEM_LOGIN_REQUIRED *without* update mode in the app (the app learns of the repair
+/// from Link's onSuccess).
+pub fn repair(item: &mut Item, add_new_account_ids: &[String]) {
     if item.error.as_ref().is_some_and(|e| e.error_code == "ITEM_LOGIN_REQUIRED") {
         item.error = None;
-        out.extend(to_item(item, "ITEM", "LOGIN_REPAIRED", json!({})));
     }
     item.conditions.pending_disconnect = None;
     item.consent_expiration_time = None;
@@ -239,7 +239,6 @@ pub fn repair(item: &mut Item, add_new_account_ids: &[String]) -> Vec<Outgoing> 
             }
         }
     }
-    out
 }
 
 /// Fails product calls (accounts, transactions) of an Item in error.

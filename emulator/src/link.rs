@@ -351,10 +351,10 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
         let Some(item) = state.items.get_mut(item_id).filter(|i| !i.removed) else {
             return Ok(ev.exit(PlaidError::item_not_found(), None));
         };
-        let out = items::repair(item, &new_ids);
+        items::repair(item, &new_ids);
         let accounts: Vec<Value> =
             item.visible_accounts().filter(|a| new_ids.contains(&a.account_id)).map(account_metadata).collect();
-        (None, item_id.clone(), accounts, out)
+        (None, item_id.clone(), accounts, Vec::new())
     } else {
         let masks: Vec<String> = selected.iter().map(|s| s.mask.clone()).collect();
         let pick = |a: &Account| masks.contains(&a.mask);

@@ -65,17 +65,15 @@ pub fn parse_object(bytes: &[u8]) -> Result<Value, PlaidError> {
     if value.is_object() { Ok(value) } else { Err(body_not_json()) }
 }
 
+/// Plaid's documented causes: a missing header (typically Content-Type) is INVALID_HEADERS; a content type
+/// that is not JSON is INVALID_BODY ("body could not be parsed as JSON").
 fn check_content_type(headers: &HeaderMap) -> Result<(), PlaidError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
+        return Err(PlaidError::invalid_headers("the following required headers are missing: Content-Type"));
     };
     let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
     let mime = ct.split(';').next().unwrap_or_default().trim();
-    if mime.is_empty() || mime == "application/json" || mime.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(PlaidError::invalid_headers("Content-Type header must be application/json"))
-    }
+    if mime == "application/json" || mime.ends_with("+json") { Ok(()) } else { Err(body_not_json()) }
 }
 
 /// Credentials from headers (`PLAID-CLIENT-ID`, `PLAID-SECRET`, any case) or body.

@@ -187,6 +187,8 @@ async fn bodies_that_are_not_json_objects() {
             b"{}".to_vec(),
         )
         .await;
+    r.err(400, "INVALID_REQUEST", "INVALID_BODY");
+    let r = emu.raw("/item/get", &[("PLAID-CLIENT-ID", CLIENT_ID), ("PLAID-SECRET", SECRET)], b"{}".to_vec()).await;
     r.err(400, "INVALID_REQUEST", "INVALID_HEADERS");
 }
 
