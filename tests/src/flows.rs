@@ -11,8 +11,19 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// How long an asynchronous effect (webhook delivery, queued sync) may take before a test fails.
-pub const WAIT: Duration = Duration::from_secs(30);
+/// How long an asynchronous effect (webhook delivery, queued sync) may take before a test fails. Generous:
+/// the functions are debug builds served one invocation at a time, on a machine other suites share.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Prepares a test stack's emulator: no rate limits (the suites sync many pages in little time), and a
+/// webhook timeout of a minute instead of Plaid's 10 s, since the one local instance of the webhook function
+/// serves every suite's deliveries in turn (a timed-out delivery would be retried and add to the queue).
+pub async fn relax_emulator(stack: &LocalStack) -> Result<(), String> {
+    let emulator = stack.emulator();
+    emulator.post("rate_limits", json!({ "limits": {}, "replace": true })).await?;
+    emulator.post("webhooks/config", json!({ "timeout_ms": 60_000 })).await?;
+    Ok(())
+}
 
 /// A user id no other test uses.
 pub fn unique_user(prefix: &str) -> String {

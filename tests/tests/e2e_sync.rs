@@ -23,7 +23,7 @@ fn options() -> StackOptions {
 /// The suite's stack, with the emulator's rate limits off (the tests sync many pages in little time).
 async fn stack() -> &'static LocalStack {
     let stack = shared_stack("sync", options);
-    stack.emulator().post("rate_limits", json!({ "limits": {}, "replace": true })).await.unwrap();
+    flows::relax_emulator(stack).await.unwrap();
     stack
 }
 

@@ -1,7 +1,7 @@
 //! The item lifecycle end to end: the emulator puts items in every ITEM condition and delivers the real
 //! signed webhooks to the locally served webhook function; the app sees the result through `GET /items`
-//! (status and action), update mode repairs items (Link's onSuccess posted to `POST /link/events`, or
-//! Plaid's LOGIN_REPAIRED webhook), and delivery quirks (redelivery, reordering, unknown items) change
+//! (status and action), items are repaired (update mode with Link's onSuccess posted to `POST /link/events`,
+//! or Plaid's LOGIN_REPAIRED webhook for a repair made elsewhere), and delivery quirks (redelivery, reordering, unknown items) change
 //! nothing they must not.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
@@ -15,7 +15,7 @@ use weft_tests::stack::{LocalStack, StackOptions, shared_stack};
 
 async fn stack() -> &'static LocalStack {
     let stack = shared_stack("webhooks", StackOptions::default);
-    stack.emulator().post("rate_limits", json!({ "limits": {}, "replace": true })).await.unwrap();
+    flows::relax_emulator(stack).await.unwrap();
     stack
 }
 
@@ -48,6 +48,24 @@ async fn hold(stack: &LocalStack, item_id: &str, hold: bool) {
     stack.emulator().post(&format!("items/{item_id}/webhooks/hold"), json!({ "hold": hold })).await.unwrap();
 }
 
+/// `/sandbox/item/fire_webhook`: Plaid (the emulator) fires `code` for the item, with its effect.
+async fn fire(stack: &LocalStack, item_id: &str, code: &str) {
+    let access_token = stack.emulator().item(item_id).await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let answer = stack
+        .http
+        .post(format!("{}/sandbox/item/fire_webhook", stack.plaid.base_url()))
+        .json(&json!({
+            "client_id": weft_tests::stack::PLAID_CLIENT_ID,
+            "secret": weft_tests::stack::PLAID_SECRET,
+            "access_token": access_token,
+            "webhook_code": code,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap_or_default());
+}
+
 /// `POST /link/token {"item_id"}`: an update-mode link token.
 async fn update_mode_token(app: &AppClient, item_id: &str) -> String {
     let answer = app.post("link-token", "/link/token", &json!({ "item_id": item_id })).await;
@@ -57,21 +75,19 @@ async fn update_mode_token(app: &AppClient, item_id: &str) -> String {
 }
 
 /// Completes Link in update mode in the emulator, then posts Link's onSuccess to the app.
-async fn update_mode(stack: &LocalStack, app: &AppClient, item_id: &str, post_success: bool) -> Value {
+async fn update_mode(stack: &LocalStack, app: &AppClient, item_id: &str) -> Value {
     let token = update_mode_token(app, item_id).await;
     let outcome = stack.emulator().post("link/complete", json!({ "link_token": token })).await.unwrap();
     assert_eq!(outcome["status"], "success", "{outcome}");
-    if post_success {
-        let session = outcome["metadata"]["link_session_id"].as_str().unwrap();
-        let answer = app
-            .post(
-                "items",
-                "/link/events",
-                &json!({ "events": [{ "kind": "SUCCESS", "link_session_id": session, "link_token": token }] }),
-            )
-            .await;
-        assert_eq!(answer.status, 200, "{}", answer.text);
-    }
+    let session = outcome["metadata"]["link_session_id"].as_str().unwrap();
+    let answer = app
+        .post(
+            "items",
+            "/link/events",
+            &json!({ "events": [{ "kind": "SUCCESS", "link_session_id": session, "link_token": token }] }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
     outcome
 }
 
@@ -101,14 +117,14 @@ async fn login_required_then_update_mode_and_link_success_make_it_healthy_and_ca
     stack.emulator().mutate_transactions(&item_id, json!({ "generate": 3, "webhook": true })).await.unwrap();
     wait_for_deliveries(stack, &item_id, "DEFAULT_UPDATE", "delivered", 1).await.unwrap();
 
-    // Only the app's Link onSuccess may repair it here: Plaid's LOGIN_REPAIRED is held back.
+    // The user goes through update mode; as with Plaid, no LOGIN_REPAIRED follows a repair in the app's own
+    // update mode: the app's Link onSuccess is what repairs the item.
     let error = flows::deliveries(stack, &item_id, Some("ERROR")).await.unwrap();
     next_second_after(stack, error.last().unwrap()).await;
-    hold(stack, &item_id, true).await;
-    update_mode(stack, &app, &item_id, true).await;
+    update_mode(stack, &app, &item_id).await;
     let item = wait_for_item(&app, &item_id, "healthy", |i| i["status"] == "healthy").await;
     assert_eq!(item["action"], "healthy", "{item}");
-    assert_eq!(wait_for_deliveries(stack, &item_id, "LOGIN_REPAIRED", "held", 1).await.unwrap().len(), 1);
+    assert!(flows::deliveries(stack, &item_id, Some("LOGIN_REPAIRED")).await.unwrap().is_empty(), "no webhook helped");
 
     // The repair queued a catch-up sync: the transactions added meanwhile are there.
     wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
@@ -123,8 +139,8 @@ async fn login_repaired_webhook_alone_makes_the_item_healthy() {
     let error = flows::deliveries(stack, &item_id, Some("ERROR")).await.unwrap();
     next_second_after(stack, error.last().unwrap()).await;
 
-    // The user completes Link, but the app never reports it: Plaid's webhook does.
-    update_mode(stack, &app, &item_id, false).await;
+    // The login is repaired outside the app (Plaid then says so with LOGIN_REPAIRED).
+    fire(stack, &item_id, "LOGIN_REPAIRED").await;
     wait_for_deliveries(stack, &item_id, "LOGIN_REPAIRED", "delivered", 1).await.unwrap();
     let item = wait_for_item(&app, &item_id, "healthy", |i| i["status"] == "healthy").await;
     assert_eq!(item["action"], "healthy", "{item}");
@@ -152,7 +168,7 @@ async fn pending_expiration_and_pending_disconnect_ask_for_update_mode_with_the_
     assert_same_time(&item["on"], &disconnect);
 
     // Update mode renews consent and prevents the disconnect.
-    update_mode(stack, &app, &item_id, true).await;
+    update_mode(stack, &app, &item_id).await;
     let item = wait_for_item(&app, &item_id, "healthy", |i| i["status"] == "healthy").await;
     assert_eq!(item["action"], "healthy", "{item}");
 }
@@ -171,7 +187,7 @@ async fn new_accounts_available_turns_on_account_selection_in_update_mode() {
     assert_eq!(item["status"], "healthy", "{item}");
 
     // Link (the emulator) offers the waiting account only to a token with update.account_selection_enabled.
-    let outcome = update_mode(stack, &app, &item_id, true).await;
+    let outcome = update_mode(stack, &app, &item_id).await;
     let selected: Vec<&str> =
         outcome["metadata"]["accounts"].as_array().unwrap().iter().filter_map(|a| a["mask"].as_str()).collect();
     assert!(selected.contains(&"9999"), "the new account was offered and selected: {outcome}");
@@ -291,7 +307,7 @@ async fn a_redelivered_webhook_has_no_second_effect() {
     let error = wait_for_deliveries(stack, &item_id, "ERROR", "delivered", 1).await.unwrap().remove(0);
     wait_for_item(&app, &item_id, "login_required", |i| i["status"] == "login_required").await;
     next_second_after(stack, &error).await;
-    update_mode(stack, &app, &item_id, false).await;
+    fire(stack, &item_id, "LOGIN_REPAIRED").await;
     wait_for_item(&app, &item_id, "healthy", |i| i["status"] == "healthy").await;
     let again = flows::redeliver(stack, &error).await.unwrap();
     assert_eq!(again.status, 200, "{:?}", again.body);
@@ -318,7 +334,7 @@ async fn an_older_error_delivered_after_login_repaired_leaves_the_item_healthy()
     stack.emulator().post(&format!("items/{item_id}/reset_login"), json!({})).await.unwrap();
     let error = wait_for_deliveries(stack, &item_id, "ERROR", "held", 1).await.unwrap().remove(0);
     next_second_after(stack, &error).await;
-    update_mode(stack, &app, &item_id, false).await;
+    fire(stack, &item_id, "LOGIN_REPAIRED").await;
     let repaired = wait_for_deliveries(stack, &item_id, "LOGIN_REPAIRED", "held", 1).await.unwrap().remove(0);
 
     // Delivered newest first. (A sync that ran into the login error may already have marked the item; the

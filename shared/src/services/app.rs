@@ -39,22 +39,24 @@ impl App {
     /// fetched from Secrets Manager (concurrently with everything else that does I/O), one HTTP client.
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
+        // Building an HTTP client is blocking CPU work (each one parses the system's root certificates, a few
+        // ms): the Plaid one is built on the blocking pool while this thread builds the AWS one and fetches the
+        // secret, instead of after them.
+        let plaid_config = crate::plaid::PlaidClientConfig::new(config.plaid.base_url.clone());
+        let plaid_http = {
+            let plaid_config = plaid_config.clone();
+            tokio::task::spawn_blocking(move || plaid_config.http_client())
+        };
         let sdk = crate::config::aws::load_sdk_config().await;
         let secrets = Arc::new(crate::config::secrets::SecretCache::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             config.plaid_secret_id.clone(),
         ));
-        // The secret is the only I/O init needs; fetch it now so the first request does not wait. Building
-        // the HTTP client is blocking CPU work (it parses the system's root certificates, a few ms): on the
-        // blocking pool it overlaps the fetch instead of stalling this single-threaded runtime before it.
-        let build_plaid = {
-            let (base_url, secrets) = (config.plaid.base_url.clone(), secrets.clone());
-            tokio::task::spawn_blocking(move || crate::plaid::PlaidClient::new(base_url, secrets))
-        };
+        // The secret is the only I/O init needs; fetch it now so the first request does not wait.
         secrets.current().await.map_err(|e| InitError::Secrets(Box::new(e)))?;
-        let plaid =
-            build_plaid.await.map_err(|e| InitError::Plaid(Box::new(e)))?.map_err(|e| InitError::Plaid(Box::new(e)))?;
-        let plaid = Arc::new(plaid);
+        let http =
+            plaid_http.await.map_err(|e| InitError::Plaid(Box::new(e)))?.map_err(|e| InitError::Plaid(Box::new(e)))?;
+        let plaid = Arc::new(crate::plaid::PlaidClient::with_http_client(plaid_config, http, secrets.clone()));
         let store =
             Arc::new(crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()));
         let vault = Arc::new(crate::crypto::KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone()));
