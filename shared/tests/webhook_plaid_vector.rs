@@ -25,7 +25,7 @@ struct Claims {
     iat: i64,
 }
 
-/// `/work/shared/test-vectors` beside the repository (override with `WEFT_TEST_VECTORS`).
+/// `shared/test-vectors` beside the repository (override with `WEFT_TEST_VECTORS`).
 fn vector() -> Vector {
     let dir = std::env::var("WEFT_TEST_VECTORS")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/test-vectors").to_owned());

@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import json
+import os
 import time
 
 import jwt
@@ -10,7 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from verify_webhook import WebhookVerificationError, WebhookVerifier
 
-VECTOR_PATH = "/work/shared/test-vectors/plaid-webhook-2020.json"
+# `shared/test-vectors` beside the repository (override with WEFT_TEST_VECTORS).
+VECTOR_PATH = os.path.join(
+    os.environ.get("WEFT_TEST_VECTORS")
+    or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "test-vectors"),
+    "plaid-webhook-2020.json",
+)
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
