@@ -268,8 +268,9 @@ COMMON_ENV = {
 }
 EXTRA_ENV = {
     "link-token": set(),
-    "exchange": set(),
-    "items": set(),
+    # exchange queues a new item's first sync; items queues a catch-up sync after a repair.
+    "exchange": {"WEFT_SYNC_QUEUE_URL"},
+    "items": {"WEFT_SYNC_QUEUE_URL"},
     "sync-worker": set(),
     "webhook": {"WEFT_SYNC_QUEUE_URL"},
     "churn-remover": {
