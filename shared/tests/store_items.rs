@@ -229,6 +229,19 @@ async fn deleting_an_item_removes_all_its_data() {
         store.upsert_transactions(&r.item_id, &key, &txns).await.unwrap();
     }
 
+    // Records of the user's that name the item: an update-mode Link token and the exchange record.
+    let now = OffsetDateTime::now_utc();
+    let link = weft::ports::LinkTokenRecord {
+        link_token: weft::domain::LinkToken::parse("link-sandbox-6f1a2b3c-0000-4000-8000-000000000001").unwrap(),
+        expiration: now + time::Duration::minutes(30),
+        created_at: now,
+        item_id: Some(record.item_id.clone()),
+        oauth: false,
+    };
+    store.put_link_token(&record.user_id, &link).await.unwrap();
+    assert!(store.put_exchange(&record.user_id, &"cd".repeat(32), &record.item_id).await.unwrap());
+    assert!(store.put_exchange(&keep.user_id, &"ef".repeat(32), &keep.item_id).await.unwrap());
+
     store.delete_item(&record.user_id, &record.item_id).await.unwrap();
     store.delete_item(&record.user_id, &record.item_id).await.unwrap(); // idempotent
 
@@ -239,5 +252,5 @@ async fn deleting_an_item_removes_all_its_data() {
     assert_eq!(store.load_sealed(&record.user_id, &record.item_id).await.unwrap(), None);
     // The other item is untouched.
     let others = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g2"))).count();
-    assert_eq!(others, 61);
+    assert_eq!(others, 62, "the other item, its transactions and its exchange record");
 }

@@ -28,6 +28,11 @@ async fn webhook_dedup() {
     let marks = futures::future::join_all((0..5).map(|_| store.mark_webhook_seen(&other))).await;
     assert_eq!(marks.into_iter().filter(|m| *m.as_ref().unwrap()).count(), 1);
     assert!(matches!(store.mark_webhook_seen("a#b").await, Err(StoreError::Invalid(_))));
+    // Forgotten (its sync started): the same key is new again; forgetting an unknown key is fine.
+    store.forget_webhook(key).await.unwrap();
+    assert!(!store.webhook_seen(key).await.unwrap());
+    assert!(store.mark_webhook_seen(key).await.unwrap());
+    store.forget_webhook(&"bb".repeat(32)).await.unwrap();
 }
 
 #[tokio::test]

@@ -105,3 +105,24 @@ async fn changes_apply_idempotently_last_change_wins() {
     store.delete_transactions(&item, &[TransactionId::parse("t1").unwrap()]).await.unwrap();
     assert!(store.list_transactions(&item, &key, None, 10).await.unwrap().transactions.is_empty());
 }
+
+#[tokio::test]
+async fn a_revoked_accounts_transactions_are_deleted_and_no_others() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let item = item_id("item_r1");
+    let (key, _) = vault.new_item_key(&item).await.unwrap();
+    let mut txns: Vec<_> = (0..40)
+        .map(|n| transaction("item_r1", &format!("t{n}"), &format!("2026-03-{:02}", 1 + n % 28), n as f64))
+        .collect();
+    for t in txns.iter_mut().filter(|t| (t.details.amount as u32).is_multiple_of(3)) {
+        t.account_id = weft::domain::AccountId::parse("acc_card").unwrap();
+    }
+    store.upsert_transactions(&item, &key, &txns).await.unwrap();
+    let card = weft::domain::AccountId::parse("acc_card").unwrap();
+    assert_eq!(store.delete_account_transactions(&item, &card).await.unwrap(), 14);
+    assert_eq!(store.delete_account_transactions(&item, &card).await.unwrap(), 0, "idempotent");
+    let left = store.list_transactions(&item, &key, None, 100).await.unwrap().transactions;
+    assert_eq!(left.len(), 26);
+    assert!(left.iter().all(|t| t.account_id.as_str() == "acc_checking"));
+}

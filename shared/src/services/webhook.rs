@@ -235,3 +235,22 @@ async fn catch_up(app: &App, item_id: &ItemId) {
         tracing::warn!(item_id = %item_id, error = %e, "could not queue the catch-up sync after a repair");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_dedup_key_tells_a_redelivery_from_a_new_event_with_the_same_body() {
+        let body = br#"{"item_id": "x", "webhook_code": "SYNC_UPDATES_AVAILABLE"}"#;
+        let t = datetime!(2026-11-24 10:00:00 UTC);
+        assert_eq!(dedup_key(body, t), dedup_key(body, t), "the same signed request");
+        assert_ne!(dedup_key(body, t), dedup_key(body, t + time::Duration::SECOND), "a later event");
+        assert_ne!(dedup_key(body, t), dedup_key(b"{}", t));
+        // A valid key part for the store: 1 to 128 of [A-Za-z0-9_.:-].
+        let key = dedup_key(body, t);
+        assert!(key.len() <= 128 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b)));
+    }
+}

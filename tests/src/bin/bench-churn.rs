@@ -15,7 +15,7 @@
 //! ```sh
 //! cargo build -p weft-tests --bin bench-churn
 //! target/debug/bench-churn --items 10000                  # emulator's Sandbox limits (/item/remove 500/min per client)
-//! target/debug/bench-churn --items 2000 --rate-limits off --removals-per-minute 100000
+//! target/debug/bench-churn --items 2000 --rate-limits off --removals-per-minute 100000   # the remover's own bound
 //! ```
 
 use clap::{Parser, ValueEnum};
@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     items: usize,
     /// Churned items per round.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_000)]
     round: usize,
     /// Items per inactive user (many items share few users).
     #[arg(long, default_value_t = 10)]

@@ -9,14 +9,15 @@
 //! 3. the held DEFAULT_UPDATE (the webhook that hands the sync off) is posted to the webhook function, timed
 //!    from the POST to its 200 (**hand-off latency**), and the clock starts for the **sync**: until the worker
 //!    logs the sync done and the table holds every transaction of the item;
-//! 4. while that sync runs, `--samples` more real signed webhooks (SYNC_UPDATES_AVAILABLE of a second item,
-//!    each signed in a new second, so none is a duplicate and each queues a sync) are posted and timed:
-//!    **intake latency under load**; then as many again once the worker is idle.
+//! 4. intake latency: real signed webhooks (SYNC_UPDATES_AVAILABLE of a second item, each signed in a new
+//!    second, so none is a duplicate and each queues a sync) posted and timed, `--samples` of them before the
+//!    big change, while its sync runs, and after it;
+//! 5. the floor: a request refused before any I/O (no header), through the same HTTP and cargo-lambda path.
 //!
 //! Webhook verification throughput (warm key cache, per core) is `shared/examples/bench_webhook_verify.rs`:
 //! `cargo run --release -p weft --example bench_webhook_verify`.
 //!
-//! `cargo run -p weft-tests --bin bench-webhook [-- --transactions 10000 --samples 20]` (the bench itself may
+//! `cargo run -p weft-tests --bin bench-webhook [-- --transactions 10000 --samples 15]` (the bench itself may
 //! run in release; the functions it measures are what `cargo lambda watch` serves). Asserts nothing about time.
 
 use clap::Parser;
@@ -32,8 +33,8 @@ struct Args {
     /// Transactions the emulator adds to the item in one change.
     #[arg(long, default_value_t = 10_000)]
     transactions: usize,
-    /// Timed webhooks during the sync, and again after it.
-    #[arg(long, default_value_t = 20)]
+    /// Timed webhooks before the sync, during it (at most), and after it.
+    #[arg(long, default_value_t = 15)]
     samples: usize,
 }
 
@@ -103,6 +104,28 @@ async fn timed_webhook(stack: &LocalStack, item_id: &str, access_token: &str) ->
     Ok(answer.elapsed)
 }
 
+/// The webhook function's item look-up (a `GSI1` query) against moto, timed from here.
+async fn gsi_lookups(stack: &LocalStack, item_id: &str, n: usize) -> Result<Vec<Duration>, String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        let start = Instant::now();
+        dynamo
+            .query()
+            .table_name(&stack.resources.table_name)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK = :sk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("ITEM#{item_id}")))
+            .expression_attribute_values(":sk", AttributeValue::S("ITEM".into()))
+            .send()
+            .await
+            .map_err(|e| format!("query: {e:?}"))?;
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let started = Instant::now();
     let stack = LocalStack::start(StackOptions::default()).await?;
@@ -119,8 +142,14 @@ async fn run(args: Args) -> Result<(), String> {
         stack.emulator().item(&other_item).await?["access_token"].as_str().ok_or("no access token")?.to_owned();
     hold(&stack, &item_id).await?;
     hold(&stack, &other_item).await?;
-    // Warm the path once (the function instances and the key cache are warm from the initial webhooks).
+    // Warm the path once (the function instances and the key cache are warm from the initial webhooks), then
+    // time intake with the worker idle and a small table.
     timed_webhook(&stack, &other_item, &other_token).await?;
+    let mut before = Vec::new();
+    for _ in 0..args.samples {
+        before.push(timed_webhook(&stack, &other_item, &other_token).await?);
+    }
+    let lookups_before = gsi_lookups(&stack, &other_item, args.samples).await?;
 
     let mutated = stack
         .emulator()
@@ -171,6 +200,8 @@ async fn run(args: Args) -> Result<(), String> {
         idle.push(timed_webhook(&stack, &other_item, &other_token).await?);
     }
 
+    let lookups_after = gsi_lookups(&stack, &other_item, args.samples).await?;
+
     // The floor: a request refused before any I/O (no Plaid-Verification header), through the same HTTP and
     // cargo-lambda path.
     let mut floor = Vec::new();
@@ -192,8 +223,15 @@ async fn run(args: Args) -> Result<(), String> {
         sync_logged.as_secs_f64(),
         sync_stored.as_secs_f64()
     );
-    println!("  intake (SYNC_UPDATES_AVAILABLE -> sync queued) during that sync: {}", summary(&during));
-    println!("  intake with the worker idle:                                      {}", summary(&idle));
+    println!("  intake (SYNC_UPDATES_AVAILABLE -> sync queued), POST to 200:");
+    println!("    before, worker idle, ~{} rows in the table: {}", 2 * initial.len(), summary(&before));
+    println!("    during that sync:                           {}", summary(&during));
+    println!("    after it, worker idle, ~{} rows:          {}", expected + initial.len(), summary(&idle));
+    println!(
+        "  moto alone, the item look-up (GSI1 query) from here: before {}; after {}",
+        summary(&lookups_before),
+        summary(&lookups_after)
+    );
     println!("  refused before any I/O (no header, 401), the HTTP + cargo-lambda floor: {}", summary(&floor));
     println!("  total bench time {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
