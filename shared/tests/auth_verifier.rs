@@ -343,3 +343,22 @@ async fn a_cold_burst_fetches_the_jwks_once() {
     }
     assert_eq!(keys.fetches(), 1);
 }
+
+#[tokio::test]
+async fn keys_prefetched_at_init_serve_the_first_token() {
+    let s = setup();
+    assert_eq!(s.auth.prefetch().await.unwrap(), 2);
+    assert_eq!(s.auth.verify(&s.ec.mint(&claims("alice"))).await.unwrap().as_str(), "alice");
+    assert_eq!(s.keys.fetches(), 1, "the first token used the prefetched keys");
+}
+
+#[tokio::test]
+async fn a_failed_prefetch_does_not_hold_back_the_first_token() {
+    let s = setup();
+    s.keys.fail.store(true, Ordering::SeqCst);
+    assert!(matches!(s.auth.prefetch().await, Err(AuthError::JwksUnavailable(_))));
+    s.keys.fail.store(false, Ordering::SeqCst);
+    // The issuer is back: the first token fetches at once, not after the refetch interval.
+    assert_eq!(s.auth.verify(&s.ec.mint(&claims("alice"))).await.unwrap().as_str(), "alice");
+    assert_eq!(s.keys.fetches(), 2);
+}

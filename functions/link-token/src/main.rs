@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     weft::telemetry::init();
-    let app = Arc::new(weft::services::App::from_env().await?);
+    let app = Arc::new(weft::services::App::from_env_serving_users().await?);
     run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(weft::api::link_token::handle(&app, req).await) }

@@ -192,6 +192,23 @@ impl AuthVerifier {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Fetches the issuer's keys ahead of the first token (at init, so the first request does not pay the
+    /// round trip). Best effort: on failure nothing is recorded and the first token fetches as usual.
+    pub async fn prefetch(&self) -> Result<usize, AuthError> {
+        let mut last_try = self.fetching.lock().await;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let jwks = self.source.fetch().await.map_err(|e| {
+            tracing::warn!(event = "jwks_prefetch_failed", error = %e, "issuer keys could not be fetched at init");
+            AuthError::JwksUnavailable(e)
+        })?;
+        *last_try = Some(Instant::now());
+        let keys = usable_keys(jwks);
+        let count = keys.len();
+        tracing::info!(event = "jwks_fetched", keys = count, "issuer keys fetched");
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet { keys, fetched_at: Some(Instant::now()) };
+        Ok(count)
+    }
+
     /// Verifies an `Authorization` header value (`Bearer <token>`, scheme case-insensitive).
     pub async fn verify_authorization(&self, header: Option<&str>) -> Result<UserId, AuthError> {
         let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(AuthError::MissingToken)?;

@@ -124,8 +124,6 @@ pub struct Config {
     pub plaid: PlaidConfig,
     pub auth: AuthConfig,
     pub churn: ChurnConfig,
-    /// `WEFT_SYNC_FUNCTION_NAME`: the sync worker, for the webhook's hand-off.
-    pub sync_function_name: Option<String>,
     /// `WEFT_SYNC_QUEUE_URL`: the sync queue, for the webhook's hand-off.
     pub sync_queue_url: Option<String>,
 }
@@ -249,16 +247,7 @@ impl Config {
             Some(u) => Some(url("WEFT_SYNC_QUEUE_URL", &u, false)?),
             None => None,
         };
-        Ok(Self {
-            table_name,
-            kms_key_id,
-            plaid_secret_id,
-            plaid,
-            auth,
-            churn,
-            sync_function_name: vars.optional("WEFT_SYNC_FUNCTION_NAME"),
-            sync_queue_url,
-        })
+        Ok(Self { table_name, kms_key_id, plaid_secret_id, plaid, auth, churn, sync_queue_url })
     }
 
     /// The churn remover's thresholds, in the form its service takes.
@@ -445,7 +434,7 @@ mod tests {
             ("WEFT_PLAID_LINK_CUSTOMIZATION", "default"),
             ("WEFT_AUTH_JWKS_URL", "https://keys.example.com/jwks"),
             ("WEFT_CHURN_INACTIVE_DAYS", "90"),
-            ("WEFT_SYNC_FUNCTION_NAME", "weft-dev-sync-worker"),
+            ("WEFT_SYNC_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/weft-sync.fifo"),
             ("WEFT_PLAID_CLIENT_NAME", ""),
         ]);
         let c = load(&vars).unwrap();
@@ -458,7 +447,10 @@ mod tests {
         assert_eq!(c.plaid.client_name, "weft", "empty means default");
         assert_eq!(c.auth.jwks_url, "https://keys.example.com/jwks");
         assert_eq!(c.churn.inactive_days, 90);
-        assert_eq!(c.sync_function_name.as_deref(), Some("weft-dev-sync-worker"));
+        assert_eq!(
+            c.sync_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/weft-sync.fifo")
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::webhook::WebhookVerifier;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+/// Longest init waits for the issuer's keys before leaving them to the first request.
+const ISSUER_KEYS_INIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The ports and settings the services run against.
 pub struct App {
     pub config: Config,
@@ -37,7 +40,19 @@ pub enum InitError {
 impl App {
     /// Builds the app from the environment: one AWS SDK config for every client, the Plaid credentials
     /// fetched from Secrets Manager (concurrently with everything else that does I/O), one HTTP client.
+    /// For functions that serve no app user (webhook intake, sync worker, churn remover).
     pub async fn from_env() -> Result<Self, InitError> {
+        Self::build(false).await
+    }
+
+    /// [`App::from_env`] for the functions behind the app's bearer tokens: init also fetches the issuer's
+    /// keys, concurrently with the Plaid secret, so a new container's first request does not wait on the
+    /// identity provider. Best effort: if the issuer does not answer, the first token fetches them.
+    pub async fn from_env_serving_users() -> Result<Self, InitError> {
+        Self::build(true).await
+    }
+
+    async fn build(prefetch_issuer_keys: bool) -> Result<Self, InitError> {
         let config = Config::from_env()?;
         // Building an HTTP client is blocking CPU work (each one parses the system's root certificates, a few
         // ms): the Plaid one is built on the blocking pool while this thread builds the AWS one and fetches the
@@ -52,10 +67,22 @@ impl App {
             aws_sdk_secretsmanager::Client::new(&sdk),
             config.plaid_secret_id.clone(),
         ));
-        // The secret is the only I/O init needs; fetch it now so the first request does not wait.
-        secrets.current().await.map_err(|e| InitError::Secrets(Box::new(e)))?;
-        let http =
-            plaid_http.await.map_err(|e| InitError::Plaid(Box::new(e)))?.map_err(|e| InitError::Plaid(Box::new(e)))?;
+        // The only I/O init does, all at once: the Plaid secret (init fails without it) and, for functions
+        // serving app users, the issuer's keys (best effort, bounded so a slow issuer cannot stall init).
+        let fetch_secret = async { secrets.current().await.map(drop).map_err(|e| InitError::Secrets(Box::new(e))) };
+        let http_and_auth = async {
+            let http = plaid_http
+                .await
+                .map_err(|e| InitError::Plaid(Box::new(e)))?
+                .map_err(|e| InitError::Plaid(Box::new(e)))?;
+            let auth = AuthVerifier::with_http_client(config.auth.clone(), http.clone());
+            if prefetch_issuer_keys {
+                // A failure is logged by the verifier; the first request fetches instead.
+                let _ = tokio::time::timeout(ISSUER_KEYS_INIT_BUDGET, auth.prefetch()).await;
+            }
+            Ok::<_, InitError>((http, auth))
+        };
+        let ((), (http, auth)) = tokio::try_join!(fetch_secret, http_and_auth)?;
         let plaid = Arc::new(crate::plaid::PlaidClient::with_http_client(plaid_config, http, secrets.clone()));
         let store =
             Arc::new(crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()));
@@ -63,7 +90,6 @@ impl App {
         let queue: Option<Arc<dyn SyncQueue>> = config.sync_queue_url.as_ref().map(|url| {
             Arc::new(crate::queue::SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())) as Arc<dyn SyncQueue>
         });
-        let auth = AuthVerifier::with_http_client(config.auth.clone(), plaid.http_client().clone());
         let webhooks = WebhookVerifier::new(plaid.clone());
         Ok(Self { config, plaid, store, vault, queue, auth, webhooks, institution_health: HealthCache::default() })
     }

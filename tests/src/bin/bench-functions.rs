@@ -2,7 +2,8 @@
 //! release binary run the way Lambda runs it.
 //!
 //! Each function binary (`target/release/<fn>`, built first with
-//! `cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker`) is started with the
+//! `cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker -p churn-remover`) is
+//! started with the
 //! Lambda environment and its own minimal Runtime API ([`weft_tests::bench::runtime_api`]), against moto
 //! (behind a proxy counting every AWS call by operation), the Plaid emulator in-process (counting calls per
 //! endpoint) and the dev OIDC issuer (its JWKS behind a counting proxy too). Per function it measures:
@@ -12,7 +13,8 @@
 //!
 //! The flow is the product's: a link token per user, Link completed in the emulator, the public token
 //! exchanged (one user per exchange), each new item's first sync from an SQS event, a signed
-//! SYNC_UPDATES_AVAILABLE webhook per item, and the item list. Prints the tables; `--write-docs` also puts
+//! SYNC_UPDATES_AVAILABLE webhook per item, the item list, and the churn remover's scheduled run as a dry
+//! run over that population (every user active, so nothing to remove: the cost of looking). Prints the tables; `--write-docs` also puts
 //! them in the "Functions" section of `docs/benchmarks.md`. Nothing here asserts on a time.
 
 use axum::Router;
@@ -46,6 +48,9 @@ struct Args {
     /// Warm requests for the sync worker (each is a new item's first sync, ~300 transactions written).
     #[arg(long, default_value_t = 50)]
     sync_requests: usize,
+    /// Warm invocations of the churn remover (each a dry run over the whole churn index).
+    #[arg(long, default_value_t = 20)]
+    churn_requests: usize,
     /// Where the function binaries are.
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
@@ -54,8 +59,9 @@ struct Args {
     write_docs: bool,
 }
 
-const FUNCTIONS: [&str; 5] = ["link-token", "exchange", "items", "webhook", "sync-worker"];
-const BUILD: &str = "cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker";
+const FUNCTIONS: [&str; 6] = ["link-token", "exchange", "items", "webhook", "sync-worker", "churn-remover"];
+const BUILD: &str =
+    "cargo build --release -p link-token -p exchange -p items -p webhook -p sync-worker -p churn-remover";
 const RUN: &str = "cargo run --release -p weft-tests --bin bench-functions -- --write-docs";
 
 /// One function's figures.
@@ -190,20 +196,9 @@ async fn run(args: &Args) -> Result<(), String> {
         items.push(body["item"]["item_id"].as_str().ok_or_else(|| format!("no item_id in {body}"))?.to_owned());
     }
 
-    // sync-worker: each new item's first /transactions/sync, as the SQS hand-off delivers it.
-    let queue_name = resources.sync_queue_url.rsplit('/').next().unwrap_or_default();
-    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}");
-    let syncs = (cold + args.sync_requests).min(items.len());
-    let evs: Vec<Value> = items[..syncs]
-        .iter()
-        .map(|item| {
-            let request =
-                json!({ "item_id": item, "reason": "SYNC_UPDATES_AVAILABLE", "dedup_key": format!("bench-{item}") });
-            events::sqs(&queue_arn, &[request.to_string()])
-        })
-        .collect();
-    let (report, _) =
-        bench.function("sync-worker", "SQS batch of 1: a new item's first sync", &evs, expect_no_failures).await?;
+    // items: each user's item list.
+    let evs: Vec<Value> = bearer.iter().map(|t| events::app_request("GET", "/items", t, None)).collect();
+    let (report, _) = bench.function("items", "GET /items", &evs, expect_http(200)).await?;
     reports.push(report);
 
     // webhook: a freshly signed SYNC_UPDATES_AVAILABLE per item, redelivered byte for byte.
@@ -224,9 +219,27 @@ async fn run(args: &Args) -> Result<(), String> {
         bench.function("webhook", "POST /webhooks/plaid (SYNC_UPDATES_AVAILABLE)", &evs, expect_http(200)).await?;
     reports.push(report);
 
-    // items: each user's item list.
-    let evs: Vec<Value> = bearer.iter().map(|t| events::app_request("GET", "/items", t, None)).collect();
-    let (report, _) = bench.function("items", "GET /items", &evs, expect_http(200)).await?;
+    // sync-worker, last: each new item's first /transactions/sync, as the SQS hand-off delivers it. Last,
+    // because it writes ~300 transactions per item, and moto's Query slows down as its table grows.
+    let queue_name = resources.sync_queue_url.rsplit('/').next().unwrap_or_default();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}");
+    let syncs = (cold + args.sync_requests).min(items.len());
+    let evs: Vec<Value> = items[..syncs]
+        .iter()
+        .map(|item| {
+            let request =
+                json!({ "item_id": item, "reason": "SYNC_UPDATES_AVAILABLE", "dedup_key": format!("bench-{item}") });
+            events::sqs(&queue_arn, &[request.to_string()])
+        })
+        .collect();
+    let (report, _) =
+        bench.function("sync-worker", "SQS batch of 1: a new item's first sync", &evs, expect_no_failures).await?;
+    reports.push(report);
+
+    // churn-remover: the end-of-month run, as a dry run (nothing here is churned: the cost of looking).
+    let evs: Vec<Value> = (0..cold + args.churn_requests).map(|_| json!({ "dry_run": true })).collect();
+    let (report, _) =
+        bench.function("churn-remover", "scheduled run, dry (no churned items)", &evs, expect_no_error).await?;
     reports.push(report);
 
     let machine = machine.finish();
@@ -316,6 +329,10 @@ fn expect_no_failures(answer: &Invocation) -> Result<(), String> {
     if answer.is_error || failures > 0 { Err(format!("sync failed: {body}")) } else { Ok(()) }
 }
 
+fn expect_no_error(answer: &Invocation) -> Result<(), String> {
+    if answer.is_error { Err(format!("invocation error: {}", String::from_utf8_lossy(&answer.body))) } else { Ok(()) }
+}
+
 /// Where the items' webhooks go while they are not being measured: a receiver that accepts everything.
 async fn webhook_sink() -> Result<String, String> {
     let app = Router::new().fallback(|| async { "{}" });
@@ -395,12 +412,13 @@ fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, 
          (in-process, counting calls per endpoint), bearer tokens come from the dev OIDC issuer, whose JWKS is \
          behind a counting proxy too. **Init** is spawn → first `next` request, over {} fresh processes; each \
          then serves one **first request**. **Warm** is {} further requests on the last process (the sync worker: \
-         {}), timed from the event's hand-over to the function's response; **peak RSS** is VmHWM after them. \
+         {}; the churn remover: {}), timed from the event's hand-over to the function's response; **peak RSS** is VmHWM after them. \
          Every request is a different user (each had one link token, one exchanged item), so the \
          once-per-user-per-container activity write (`touch_user`, an `UpdateItem`) is in every warm request.\n",
         args.cold_starts.max(1),
         args.requests,
         args.sync_requests.min(args.requests),
+        args.churn_requests,
     );
     let _ = writeln!(
         s,
@@ -458,6 +476,57 @@ fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, 
         }
     }
     let _ = writeln!(s);
+    let cold_only = |service: Service| -> Vec<String> {
+        reports
+            .iter()
+            .filter(|r| r.first_calls.range(service).0 > 0 && r.warm_calls.range(service).1 == 0)
+            .map(|r| format!("`{}`", r.function))
+            .collect()
+    };
+    let jwks_at_init: Vec<String> = reports
+        .iter()
+        .filter(|r| r.init_calls.range(Service::Jwks).0 > 0)
+        .map(|r| format!("`{}`", r.function))
+        .collect();
+    if !jwks_at_init.is_empty() {
+        let _ = writeln!(
+            s,
+            "Init of {} fetches the issuer's JWKS concurrently with the Plaid secret, so a new container's first \
+             request does not wait on the identity provider.",
+            jwks_at_init.join(", ")
+        );
+    }
+    let jwks = cold_only(Service::Jwks);
+    if !jwks.is_empty() {
+        let _ = writeln!(
+            s,
+            "The first request of {} fetches the issuer's JWKS (keys fetched on first use, not during init).",
+            jwks.join(", ")
+        );
+    }
+    let plaid = cold_only(Service::Plaid);
+    if !plaid.is_empty() {
+        let _ = writeln!(
+            s,
+            "Plaid calls made by the first request only ({}): keys fetched on first use and cached (the webhook \
+             verification key is looked up by the kid of the first webhook).",
+            plaid.join(", ")
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "What the DynamoDB calls are: `exchange` — GetItem (was this request already answered? the idempotency \
+         record), Query (the user's items, for the duplicate check before exchanging), PutItem (the item with its \
+         sealed token, conditional on not existing), PutItem (the idempotency record), UpdateItem (the user's last \
+         activity, for the churn index: once per user per container per hour, so in every request here, where \
+         each is a new user); `link-token` — PutItem (the link token kept for OAuth resume and `/link/events`) \
+         and that UpdateItem; `items` — Query (the user's partition) and that UpdateItem; `webhook` — PutItem \
+         (the dedup record, conditional) and Query (the item by id, a GSI); `sync-worker` — Query (the item by id, a \
+         GSI), GetItem (its wrapped data key, for KMS to unwrap), UpdateItem ×3 (take the lease, save the cursor \
+         with its page, release), BatchWriteItem (the page's transactions, 25 per call); `churn-remover` — a Query per shard of the churn index (16 shards, \
+         two kinds of candidates) and a checkpoint PutItem after each page.\n"
+    );
     let _ = writeln!(s, "Targets (call counts, not times):\n");
     for (target, met) in targets(reports) {
         let _ = writeln!(s, "- {} {target}", if met { "met:" } else { "**MISSED:**" });
