@@ -3,9 +3,11 @@
 //! process-wide, and a scoped subscriber must not race other tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod log_capture;
+
+use log_capture::Captured;
 use plaid_emulator::{Emulator, EmulatorConfig, FaultKind, FaultSpec, LinkCompletion, RunningEmulator};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use weft::domain::PublicToken;
 use weft::plaid::types::{LinkTokenCreateRequest, LinkTokenUser};
@@ -25,29 +27,11 @@ fn fault(endpoint: &str, kind: FaultKind, count: u32) -> FaultSpec {
     FaultSpec { endpoint: endpoint.into(), kind, count, stall_ms: None, access_token: None, item_id: None, error: None }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn logs_carry_request_ids_and_never_a_token_or_secret() {
     let emu = Emulator::spawn_on_thread(EmulatorConfig::new(CLIENT_ID, SECRET)).unwrap();
     let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
+    let subscriber = captured.subscriber();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (access, public) = tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(async {
@@ -94,7 +78,7 @@ fn logs_carry_request_ids_and_never_a_token_or_secret() {
             (token.expose().to_owned(), public)
         })
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("plaid_call"), "the client logs every call:\n{logs}");
     assert!(logs.contains("\"request_id\""));
     assert!(logs.contains("/transactions/sync"), "{logs}");

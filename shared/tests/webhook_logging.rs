@@ -2,36 +2,19 @@
 //! interest cache is process-wide).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod log_capture;
 mod webhook_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use log_capture::Captured;
+use std::sync::Arc;
 use webhook_support::{CountingKeys, TestKey, sample_body};
 use weft::webhook::{FixedClock, WebhookVerifier};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn no_jwt_or_body_in_the_logs() {
     const NOW: i64 = 1_700_000_000;
     let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
+    let subscriber = captured.subscriber();
     let key = TestKey::new("55555555-2222-4333-8444-555555555555");
     let body = sample_body("itemWithASecretishId0000000000000000");
     let genuine = key.plaid_header(&body, NOW);
@@ -48,7 +31,7 @@ fn no_jwt_or_body_in_the_logs() {
             assert!(verifier.verify(Some(&genuine), b"{}").await.is_err());
         })
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("webhook_key_fetched"), "the key fetch is logged, by kid:\n{logs}");
     let signature = genuine.rsplit('.').next().unwrap();
     for secret in [genuine.as_str(), forged.as_str(), signature, "itemWithASecretishId"] {

@@ -24,6 +24,17 @@ fn record_existed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
     }
 }
 
+/// A failed lease write: the condition failed on an item someone else holds (or that is gone), or DynamoDB failed.
+fn lease_failure<R>(e: SdkError<UpdateItemError, R>) -> LeaseError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if !is_conditional_failure(&e) {
+        return sdk_error("UpdateItem", e).into();
+    }
+    if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() }
+}
+
 fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
     key(user_pk(user), item_sk(item_id))
 }
@@ -215,13 +226,8 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| get_s(a, SYNC_CURSOR)).map(str::to_owned)),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() })
-            }
-            Err(e) => Err(sdk_error("UpdateItem", e).into()),
-        }
+        let out = result.map_err(lease_failure)?;
+        Ok(out.attributes.as_ref().and_then(|a| get_s(a, SYNC_CURSOR)).map(str::to_owned))
     }
 
     pub(super) async fn save_sync_cursor_impl(
@@ -246,13 +252,7 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() })
-            }
-            Err(e) => Err(sdk_error("UpdateItem", e).into()),
-        }
+        result.map(drop).map_err(lease_failure)
     }
 
     pub(super) async fn release_sync_lease_impl(
