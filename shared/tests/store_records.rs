@@ -10,8 +10,8 @@ use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 use weft::domain::{AccessToken, ItemError, ItemStatus, LinkSessionId, LinkToken};
 use weft::ports::{
-    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemStore, KeyVault, LinkEventRecord, LinkTokenRecord, SealedItem,
-    StoreError,
+    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, IdleUser, ItemStore, KeyVault, LinkEventRecord, LinkTokenRecord,
+    SealedItem, StoreError,
 };
 use weft::store::{DynamoStore, churn_shard};
 
@@ -246,6 +246,32 @@ async fn churn_candidates_from_both_indexes() {
     let (found, _) = all_candidates(&store, ChurnIndex::InError, now).await;
     assert_eq!(found.len(), 2);
 
+    // An inactive user with no items is not a candidate but an idle user, dropped from the index only if
+    // not active since it was read.
+    let idle_at = (now - Duration::days(70)).replace_nanosecond(0).unwrap();
+    store.touch_user(&user("idle"), idle_at).await.unwrap();
+    let idle_shard = churn_shard("idle");
+    let mut idle = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = store.churn_candidates(ChurnIndex::Inactive, idle_shard, cutoff, token.as_deref()).await.unwrap();
+        assert!(page.candidates.iter().all(|c| c.item.user_id.as_str() != "idle"));
+        idle.extend(page.idle_users);
+        token = page.next_page;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(idle, [IdleUser { user_id: user("idle"), last_active_at: idle_at }]);
+    let stale = IdleUser { user_id: user("idle"), last_active_at: idle_at - Duration::days(1) };
+    assert!(!store.forget_idle_user(&stale).await.unwrap(), "activity since the read keeps the profile");
+    assert!(store.get_user(&user("idle")).await.unwrap().is_some());
+    assert!(store.forget_idle_user(&idle[0]).await.unwrap());
+    assert!(store.get_user(&user("idle")).await.unwrap().is_none());
+    assert!(!store.forget_idle_user(&idle[0]).await.unwrap(), "already gone");
+    let page = store.churn_candidates(ChurnIndex::Inactive, idle_shard, cutoff, None).await.unwrap();
+    assert!(page.idle_users.is_empty());
+
     // A page token only continues the shard it came from.
     let first = store.churn_candidates(ChurnIndex::Inactive, target, cutoff, None).await.unwrap();
     let token = first.next_page.unwrap();
@@ -274,6 +300,7 @@ async fn churn_checkpoints() {
         started_at: Some(datetime!(2026-11-30 06:00 UTC)),
         dry_run: false,
         page_done: vec!["item-1".into(), "item-2".into()],
+        idle_users: 3,
     };
     store.put_churn_checkpoint("run-1", &checkpoint).await.unwrap();
     assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), Some(checkpoint));

@@ -228,9 +228,41 @@ async fn dry_run_lists_exactly_the_churned_items_then_the_real_run_removes_only_
     let totals = log_line(&stack, &["\"_aws\"", &run_id, "\"ChurnScanned\""]).await;
     assert_eq!((totals["ChurnRemoved"].as_u64(), totals["ChurnFailed"].as_u64()), (Some(6), Some(0)));
 
-    // A second run finds nothing left to do.
+    // The two inactive users have no items left: a dry run counts them and keeps their profiles...
+    let dry_again = invoke(&stack, json!({ "dry_run": true })).await;
+    assert_eq!((dry_again["candidates"].as_u64(), dry_again["idle_users"].as_u64()), (Some(0), Some(2)), "{dry_again}");
+    for user in [&inactive, &long_gone] {
+        assert!(seeder.store.get_user(user).await.unwrap().is_some(), "a dry run keeps {user}");
+    }
+    // ...the next real run finds nothing to remove and drops them from the inactive index, so later runs
+    // do not read them again; the active users' profiles stay.
     let again = invoke(&stack, json!({})).await;
     assert_eq!((again["candidates"].as_u64(), again["removed"].as_u64()), (Some(0), Some(0)), "{again}");
+    assert_eq!(again["idle_users"], 2, "{again}");
+    for user in [&inactive, &long_gone] {
+        assert!(seeder.store.get_user(user).await.unwrap().is_none(), "{user}'s idle profile is forgotten");
+    }
+    for user in [&active, &almost, &erring] {
+        assert!(seeder.store.get_user(user).await.unwrap().is_some(), "{user} keeps a profile");
+    }
+    let last = invoke(&stack, json!({})).await;
+    assert_eq!((last["candidates"].as_u64(), last["idle_users"].as_u64()), (Some(0), Some(0)), "{last}");
+}
+
+#[tokio::test]
+async fn an_idle_user_who_comes_back_keeps_a_profile() {
+    let stack = LocalStack::start(StackOptions::default()).await.unwrap();
+    let seeder = Seeder::for_stack(&stack);
+    let name = format!("returning-{}", tag());
+    let seen = days_ago(90);
+    let user = seeder.user(&name, seen).await.unwrap();
+    // The index shows the old activity; the user comes back before the profile is dropped.
+    let idle = weft::ports::IdleUser { user_id: user.clone(), last_active_at: seen };
+    let list = AppClient::new(&stack, &name).get("items", "/items").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert!(!seeder.store.forget_idle_user(&idle).await.unwrap(), "activity since the read keeps the profile");
+    let profile = seeder.store.get_user(&user).await.unwrap().expect("kept");
+    assert!(profile.last_active_at.unwrap() > days_ago(1));
 }
 
 /// Users whose churn shard is `shard` (the inactive index is sharded by user id).

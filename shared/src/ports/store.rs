@@ -112,10 +112,21 @@ pub struct ChurnCandidate {
     pub user_last_active: Option<OffsetDateTime>,
 }
 
+/// A user in [`ChurnIndex::Inactive`] with no items left (all removed, or never linked): nothing to remove,
+/// so the profile only costs every later run a read. See [`ItemStore::forget_idle_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleUser {
+    pub user_id: UserId,
+    /// The activity the index showed; the profile is kept if the user has been active since.
+    pub last_active_at: OffsetDateTime,
+}
+
 /// A page of one churn index shard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChurnPage {
     pub candidates: Vec<ChurnCandidate>,
+    /// Inactive users of this page with no items (always empty for [`ChurnIndex::InError`]).
+    pub idle_users: Vec<IdleUser>,
     /// Opaque; pass back for the next page of the same index, shard and cutoff. `None` when the shard is done.
     pub next_page: Option<String>,
 }
@@ -143,6 +154,9 @@ pub struct ChurnCheckpoint {
     /// skips these (bounded by the page size).
     #[serde(default)]
     pub page_done: Vec<String>,
+    /// Idle users forgotten so far (dry run: found).
+    #[serde(default)]
+    pub idle_users: u64,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -366,6 +380,11 @@ pub trait ItemStore: Send + Sync {
         cutoff: OffsetDateTime,
         page_token: Option<&str>,
     ) -> Result<ChurnPage, StoreError>;
+
+    /// Deletes an idle user's profile (and so its entry in the inactive index), unless the user has been
+    /// active since `idle.last_active_at`: a returning user's next request writes a new one. Whether it was
+    /// deleted.
+    async fn forget_idle_user(&self, idle: &IdleUser) -> Result<bool, StoreError>;
 
     async fn get_churn_checkpoint(&self, run_id: &str) -> Result<Option<ChurnCheckpoint>, StoreError>;
 

@@ -5,7 +5,8 @@
 //! billed there.
 //!
 //! **Candidates** come from the sparse churn index (never a table scan), in two passes:
-//! 1. users inactive since before `now - inactive_days` (`CHURN#ACTIVE#<shard>`): each of their items;
+//! 1. users inactive since before `now - inactive_days` (`CHURN#ACTIVE#<shard>`): each of their items (an
+//!    inactive user with no items left is dropped from the index, so no later run reads it again);
 //! 2. items in error or awaiting update mode (`CHURN#ERROR#<shard>`): those in an unresolved error since
 //!    before `now - error_days`, and those whose re-link prompt the item APIs showed `max_ignored_prompts`
 //!    times without the user acting on it. Items of inactive users belong to pass 1 and are not counted
@@ -25,7 +26,7 @@
 use super::{App, ServiceError};
 use crate::config::PlaidEnv;
 use crate::domain::{ItemRecord, ItemStatus, UserId};
-use crate::ports::{CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex};
+use crate::ports::{CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex, IdleUser};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rand::Rng;
@@ -201,6 +202,9 @@ pub struct Counts {
     pub skipped: u64,
     /// Churned but not removed (left whole for the next run).
     pub failed: u64,
+    /// Inactive users with no items left whose profiles were dropped from the churn index (a dry run
+    /// counts them without dropping).
+    pub idle_users: u64,
     pub by_reason: BTreeMap<Reason, ReasonCounts>,
 }
 
@@ -236,6 +240,7 @@ impl Counts {
             removed: self.removed + other.removed,
             skipped: self.skipped + other.skipped,
             failed: self.failed + other.failed,
+            idle_users: self.idle_users + other.idle_users,
             by_reason: self.by_reason.clone(),
         };
         for (r, c) in &other.by_reason {
@@ -253,6 +258,7 @@ impl Counts {
             removed: cp.removed,
             skipped: cp.skipped,
             failed: cp.failed,
+            idle_users: cp.idle_users,
             ..Default::default()
         };
         for r in Reason::ALL {
@@ -271,6 +277,7 @@ impl Counts {
         cp.removed = self.removed;
         cp.skipped = self.skipped;
         cp.failed = self.failed;
+        cp.idle_users = self.idle_users;
         cp.by_reason.clear();
         for (r, c) in &self.by_reason {
             for (what, n) in [("candidates", c.candidates), ("removed", c.removed), ("failed", c.failed)] {
@@ -412,6 +419,7 @@ pub async fn run(app: &App, input: ChurnInput, deadline: Instant) -> Result<Chur
         )
         .await?;
         if stopped.is_none() {
+            invocation.idle_users += forget_idle_users(&ctx, &page.idle_users).await;
             ctx.progress.fetch_add(1, Ordering::Relaxed);
             checkpoint.page_done.clear();
             checkpoint.page_token = page.next_page;
@@ -465,6 +473,7 @@ fn log_summary(s: &ChurnSummary) {
         removed = s.totals.removed,
         skipped = s.totals.skipped,
         failed = s.totals.failed,
+        idle_users = s.totals.idle_users,
         by_reason = %by_reason,
         invocation_scanned = s.invocation.scanned,
         invocation_removed = s.invocation.removed,
@@ -521,6 +530,28 @@ impl Ctx<'_> {
 struct Listed {
     items: Vec<ListedItem>,
     truncated: bool,
+}
+
+/// Drops the page's idle users from the inactive index (a dry run only counts them), so later runs do not
+/// read them again. Returns how many; one that fails stays for the next run.
+async fn forget_idle_users(ctx: &Ctx<'_>, idle: &[IdleUser]) -> u64 {
+    if ctx.dry_run {
+        return idle.len() as u64;
+    }
+    futures::stream::iter(idle)
+        .map(|user| async move {
+            match ctx.app.store.forget_idle_user(user).await {
+                Ok(forgotten) => forgotten,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not forget an idle user; the next run tries again");
+                    false
+                }
+            }
+        })
+        .buffer_unordered(ctx.concurrency)
+        .filter(|forgotten| std::future::ready(*forgotten))
+        .count()
+        .await as u64
 }
 
 /// What happened to one candidate.

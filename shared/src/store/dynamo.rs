@@ -5,7 +5,7 @@ use super::convert::{Attrs, n};
 use super::keys::*;
 use crate::domain::{AccountId, ItemId, ItemRecord, Transaction, TransactionId, UserId};
 use crate::ports::{
-    ChurnCheckpoint, ChurnIndex, ChurnPage, ItemKey, ItemStore, LeaseError, LinkEventRecord, LinkTokenRecord,
+    ChurnCheckpoint, ChurnIndex, ChurnPage, IdleUser, ItemKey, ItemStore, LeaseError, LinkEventRecord, LinkTokenRecord,
     SealedItem, StoreError, TransactionChange, TransactionPage, UserProfile,
 };
 use async_trait::async_trait;
@@ -368,6 +368,9 @@ impl ItemStore for DynamoStore {
         page_token: Option<&str>,
     ) -> Result<ChurnPage, StoreError> {
         self.churn_candidates_impl(index, shard, cutoff, page_token).await
+    }
+    async fn forget_idle_user(&self, idle: &IdleUser) -> Result<bool, StoreError> {
+        self.forget_idle_user_impl(idle).await
     }
     async fn get_churn_checkpoint(&self, run_id: &str) -> Result<Option<ChurnCheckpoint>, StoreError> {
         self.get_churn_checkpoint_impl(run_id).await

@@ -8,8 +8,8 @@ use super::dynamo::{DynamoStore, is_conditional_failure, put_request, sdk_error}
 use super::keys::*;
 use crate::domain::{ItemId, UserId};
 use crate::ports::{
-    CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex, ChurnPage, LinkEventRecord, LinkTokenRecord, StoreError,
-    UserProfile,
+    CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex, ChurnPage, IdleUser, LinkEventRecord, LinkTokenRecord,
+    StoreError, UserProfile,
 };
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -334,6 +334,7 @@ impl DynamoStore {
             .limit(page_size);
         let (rows, next) = self.query_page(query, start).await?;
         let mut candidates = Vec::new();
+        let mut idle_users = Vec::new();
         for row in rows {
             match index {
                 ChurnIndex::Inactive => {
@@ -345,7 +346,14 @@ impl DynamoStore {
                         }
                     };
                     let last_active = get_s(&row, "last_active_at").and_then(parse_sort_time);
-                    for item in self.list_items_impl(&user).await? {
+                    let items = self.list_items_impl(&user).await?;
+                    if items.is_empty()
+                        && let Some(last_active_at) = last_active
+                    {
+                        idle_users.push(IdleUser { user_id: user, last_active_at });
+                        continue;
+                    }
+                    for item in items {
                         candidates.push(ChurnCandidate { item, user_last_active: last_active });
                     }
                 }
@@ -355,7 +363,27 @@ impl DynamoStore {
             }
         }
         let next_page = next.and_then(|k| string_key(&k, &CHURN_CURSOR_KEYS)).map(|k| encode_cursor(&k));
-        Ok(ChurnPage { candidates, next_page })
+        Ok(ChurnPage { candidates, idle_users, next_page })
+    }
+
+    pub(super) async fn forget_idle_user_impl(&self, idle: &IdleUser) -> Result<bool, StoreError> {
+        self.count();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(&idle.user_id), PROFILE_SK)))
+            .condition_expression("#last = :seen")
+            .expression_attribute_names("#last", "last_active_at")
+            .expression_attribute_values(":seen", s(sort_time(idle.last_active_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Active since (or already gone): keep what is there.
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
     }
 
     pub(super) async fn get_churn_checkpoint_impl(&self, run_id: &str) -> Result<Option<ChurnCheckpoint>, StoreError> {
