@@ -52,6 +52,36 @@ async fn items_are_created_once_and_found_by_every_path() {
 }
 
 #[tokio::test]
+async fn an_exchanged_item_and_its_idempotency_record_are_stored_together() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("dora", "item_d1");
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let sealed =
+        SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
+    let exchange_key = "ab".repeat(32);
+    let calls = store.calls();
+    store.put_exchanged_item(&record, &sealed, &exchange_key).await.unwrap();
+    assert_eq!(store.calls() - calls, 1, "one transaction");
+    assert_eq!(store.get_item(&user("dora"), &record.item_id).await.unwrap(), Some(record.clone()));
+    assert_eq!(store.get_exchange(&user("dora"), &exchange_key).await.unwrap(), Some(record.item_id.clone()));
+    assert_eq!(store.load_sealed(&user("dora"), &record.item_id).await.unwrap(), Some(sealed.clone()));
+
+    // A second write of the item (an attempt whose first answer was lost) changes nothing.
+    let err = store.put_exchanged_item(&record, &sealed, &"cd".repeat(32)).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists("item")), "{err:?}");
+    assert_eq!(store.get_exchange(&user("dora"), &"cd".repeat(32)).await.unwrap(), None, "neither write happened");
+
+    // Neither is written when the item is refused (a plaintext token).
+    let other = item_record("dora", "item_d2");
+    let plain = SealedItem { wrapped_key: sealed.wrapped_key.clone(), access_token: TOKEN.as_bytes().to_vec() };
+    let err = store.put_exchanged_item(&other, &plain, &"ef".repeat(32)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(store.get_item(&user("dora"), &other.item_id).await.unwrap(), None);
+    assert_eq!(store.get_exchange(&user("dora"), &"ef".repeat(32)).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_plaintext_token_is_refused_and_nothing_at_rest_contains_one() {
     let (sdk, table, store) = store().await;
     let vault = vault(&sdk).await;

@@ -234,6 +234,16 @@ pub trait ItemStore: Send + Sync {
     /// Stores a new item with its sealed secrets. [`StoreError::AlreadyExists`] if the item is there.
     async fn put_new_item(&self, item: &ItemRecord, sealed: &SealedItem) -> Result<(), StoreError>;
 
+    /// Stores a new item with its sealed secrets and the idempotency record of the exchange that made it
+    /// (see [`ItemStore::put_exchange`]), atomically: both or neither. [`StoreError::AlreadyExists`] if the
+    /// item is there.
+    async fn put_exchanged_item(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+    ) -> Result<(), StoreError>;
+
     /// One of `user`'s items (strongly consistent).
     async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError>;
 

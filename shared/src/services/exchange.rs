@@ -4,7 +4,7 @@ use super::{App, ServiceError};
 use crate::domain::{
     Account, AccountId, Balances, Institution, InstitutionId, ItemRecord, ItemStatus, PublicToken, UserId,
 };
-use crate::ports::SealedItem;
+use crate::ports::{SealedItem, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -158,11 +158,12 @@ pub async fn exchange(app: &App, user: &UserId, req: ExchangeRequest) -> Result<
     };
 
     let mut last_error = None;
+    let mut sealed = None;
     for attempt in 0..STORE_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
         }
-        match store_new_item(app, user, &record, &exchanged.access_token, &idempotency_key).await {
+        match store_new_item(app, &record, &exchanged.access_token, &idempotency_key, &mut sealed).await {
             Ok(()) => {
                 queue_first_sync(app, &item_id).await;
                 return Ok(ItemSummary::from(&record));
@@ -197,17 +198,30 @@ async fn queue_first_sync(app: &App, item_id: &crate::domain::ItemId) {
     }
 }
 
+/// Seals the access token under a new data key (once: a retry reuses it) and stores the item with the
+/// exchange's idempotency record, atomically. An item already there was stored by an earlier attempt whose
+/// answer was lost (Plaid's item ids are unique and a public token exchanges once).
 async fn store_new_item(
     app: &App,
-    user: &UserId,
     record: &ItemRecord,
     access_token: &crate::domain::AccessToken,
     idempotency_key: &str,
+    sealed: &mut Option<SealedItem>,
 ) -> Result<(), ServiceError> {
-    let (key, wrapped_key) = app.vault.new_item_key(&record.item_id).await?;
-    let access_token = key.seal_access_token(access_token)?;
-    let sealed = SealedItem { wrapped_key, access_token };
-    app.store.put_new_item(record, &sealed).await?;
-    app.store.put_exchange(user, idempotency_key, &record.item_id).await?;
-    Ok(())
+    let sealed = match sealed {
+        Some(sealed) => sealed,
+        None => {
+            let (key, wrapped_key) = app.vault.new_item_key(&record.item_id).await?;
+            let access_token = key.seal_access_token(access_token)?;
+            sealed.insert(SealedItem { wrapped_key, access_token })
+        }
+    };
+    match app.store.put_exchanged_item(record, sealed, idempotency_key).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::AlreadyExists(_)) => {
+            tracing::info!(item_id = %record.item_id, "the new item was stored by an earlier attempt");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -240,6 +240,14 @@ impl ItemStore for DynamoStore {
     async fn put_new_item(&self, item: &ItemRecord, sealed: &SealedItem) -> Result<(), StoreError> {
         self.put_new_item_impl(item, sealed).await
     }
+    async fn put_exchanged_item(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+    ) -> Result<(), StoreError> {
+        self.put_exchanged_item_impl(item, sealed, exchange_key).await
+    }
     async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
         self.get_item_impl(user, item_id).await
     }

@@ -3,12 +3,14 @@
 use super::convert::{Attrs, b, get_s, item_from_attrs, item_to_attrs, key, n, s, take_b};
 use super::dynamo::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
 use super::keys::*;
+use super::records::{exchange_record, now};
 use crate::crypto::{FORMAT_V1, WrappedKey};
 use crate::domain::{ItemId, ItemRecord, UserId};
 use crate::ports::{LeaseError, SealedItem, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -35,23 +37,79 @@ where
     if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() }
 }
 
+/// A new item's attributes with its sealed secrets; refuses anything that is not sealed.
+fn new_item_attrs(item: &ItemRecord, sealed: &SealedItem) -> Result<Attrs, StoreError> {
+    // A plaintext token starts with "access-"; a sealed one with its format version.
+    if sealed.access_token.len() < MIN_SEALED_TOKEN || sealed.access_token[0] != FORMAT_V1 {
+        return Err(StoreError::Invalid("sealed access token"));
+    }
+    if sealed.wrapped_key.as_bytes().is_empty() {
+        return Err(StoreError::Invalid("wrapped data key"));
+    }
+    let mut attrs = item_to_attrs(item)?;
+    attrs.insert(DEK.to_owned(), b(sealed.wrapped_key.as_bytes()));
+    attrs.insert(TOKEN.to_owned(), b(sealed.access_token.as_slice()));
+    Ok(attrs)
+}
+
+/// Whether a transaction was cancelled because its first write's condition (the item is new) failed.
+fn item_condition_failed<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> &'static str {
+    tracing::error!(error = %e, "a DynamoDB request could not be built");
+    "DynamoDB request"
+}
+
 fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
     key(user_pk(user), item_sk(item_id))
 }
 
 impl DynamoStore {
     pub(super) async fn put_new_item_impl(&self, item: &ItemRecord, sealed: &SealedItem) -> Result<(), StoreError> {
-        // Refuse anything that is not a sealed value (a plaintext token starts with "access-").
-        if sealed.access_token.len() < MIN_SEALED_TOKEN || sealed.access_token[0] != FORMAT_V1 {
-            return Err(StoreError::Invalid("sealed access token"));
-        }
-        if sealed.wrapped_key.as_bytes().is_empty() {
-            return Err(StoreError::Invalid("wrapped data key"));
-        }
-        let mut attrs = item_to_attrs(item)?;
-        attrs.insert(DEK.to_owned(), b(sealed.wrapped_key.as_bytes()));
-        attrs.insert(TOKEN.to_owned(), b(sealed.access_token.as_slice()));
+        let attrs = new_item_attrs(item, sealed)?;
         if self.put_if_absent(attrs, None).await? { Ok(()) } else { Err(StoreError::AlreadyExists("item")) }
+    }
+
+    /// The new item and its exchange's idempotency record in one transaction: both or neither.
+    pub(super) async fn put_exchanged_item_impl(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+    ) -> Result<(), StoreError> {
+        let item_attrs = new_item_attrs(item, sealed)?;
+        let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
+        let put_item = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item_attrs))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        let put_exchange = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(exchange_attrs))
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        self.count();
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_item).build())
+            .transact_items(TransactWriteItem::builder().put(put_exchange).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if item_condition_failed(&e) => Err(StoreError::AlreadyExists("item")),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
     }
 
     pub(super) async fn get_item_impl(

@@ -32,12 +32,27 @@ const MAX_RECENT_TOUCHES: usize = 10_000;
 
 const CHURN_CURSOR_KEYS: [&str; 4] = [PK, SK, GSI2PK, GSI2SK];
 
-fn now() -> OffsetDateTime {
+pub(super) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
 fn check_key_part(value: &str, what: &'static str) -> Result<(), StoreError> {
     if valid_key_part(value) { Ok(()) } else { Err(StoreError::Invalid(what)) }
+}
+
+/// The record saying which item the exchange keyed `key_` made (kept a day).
+pub(super) fn exchange_record(
+    user: &UserId,
+    key_: &str,
+    item_id: &ItemId,
+    now: OffsetDateTime,
+) -> Result<Attrs, StoreError> {
+    check_key_part(key_, "exchange idempotency key")?;
+    let mut attrs = key(user_pk(user), exchange_sk(key_));
+    attrs.insert(TYPE.to_owned(), s("EXCHANGE"));
+    attrs.insert("item_id".to_owned(), s(item_id.as_str()));
+    attrs.insert(TTL.to_owned(), n(epoch(now + EXCHANGE_TTL)));
+    Ok(attrs)
 }
 
 impl DynamoStore {
@@ -256,13 +271,8 @@ impl DynamoStore {
         key_: &str,
         item_id: &ItemId,
     ) -> Result<bool, StoreError> {
-        check_key_part(key_, "exchange idempotency key")?;
         let now = now();
-        let mut attrs = key(user_pk(user), exchange_sk(key_));
-        attrs.insert(TYPE.to_owned(), s("EXCHANGE"));
-        attrs.insert("item_id".to_owned(), s(item_id.as_str()));
-        attrs.insert(TTL.to_owned(), n(epoch(now + EXCHANGE_TTL)));
-        self.put_if_absent(attrs, Some(now)).await
+        self.put_if_absent(exchange_record(user, key_, item_id, now)?, Some(now)).await
     }
 
     pub(super) async fn get_exchange_impl(&self, user: &UserId, key_: &str) -> Result<Option<ItemId>, StoreError> {

@@ -517,8 +517,9 @@ fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, 
     let _ = writeln!(
         s,
         "What the DynamoDB calls are: `exchange` — GetItem (was this request already answered? the idempotency \
-         record), Query (the user's items, for the duplicate check before exchanging), PutItem (the item with its \
-         sealed token, conditional on not existing), PutItem (the idempotency record), UpdateItem (the user's last \
+         record), Query (the user's items, for the duplicate check before exchanging), TransactWriteItems (the item with \
+         its sealed token, conditional on not existing, and the idempotency record: both or neither), UpdateItem \
+         (the user's last \
          activity, for the churn index: once per user per container per hour, so in every request here, where \
          each is a new user); `link-token` — PutItem (the link token kept for OAuth resume and `/link/events`) \
          and that UpdateItem; `items` — Query (the user's partition) and that UpdateItem; `webhook` — PutItem \
