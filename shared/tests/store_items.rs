@@ -48,7 +48,14 @@ async fn items_are_created_once_and_found_by_every_path() {
     let key = vault.open_item_key(&record.item_id, &loaded.wrapped_key).await.unwrap();
     assert_eq!(key.open_access_token(&loaded.access_token).unwrap().expose(), TOKEN);
     assert!(store.load_sealed(&user("alice"), &item_id("nope")).await.unwrap().is_none());
-    assert!(store.calls() > 0);
+    // The item and its secrets in one read, by user or by id alone.
+    let calls = store.calls();
+    let both = store.get_item_sealed(&user("alice"), &record.item_id).await.unwrap();
+    assert_eq!(both, Some((record.clone(), sealed.clone())));
+    assert_eq!(store.find_item_sealed(&record.item_id).await.unwrap(), Some((record.clone(), sealed.clone())));
+    assert_eq!(store.calls() - calls, 2);
+    assert_eq!(store.get_item_sealed(&user("bob"), &record.item_id).await.unwrap(), None);
+    assert_eq!(store.find_item_sealed(&item_id("nope")).await.unwrap(), None);
 }
 
 #[tokio::test]

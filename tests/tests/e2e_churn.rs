@@ -418,8 +418,8 @@ async fn rate_limits_and_server_errors_slow_it_down_but_lose_nothing() {
     )
     .unwrap()
     .app;
-    let stored = seeder.store.get_item(&stubborn.user_id, &stubborn.item_id).await.unwrap().unwrap();
-    assert!(app.open_access_token(&stored).await.is_ok());
+    let (stored, sealed) = seeder.store.get_item_sealed(&stubborn.user_id, &stubborn.item_id).await.unwrap().unwrap();
+    assert!(app.unseal(&stored.item_id, &sealed).await.is_ok());
     for item in population.churned.iter().filter(|i| i.item_id != stubborn.item_id) {
         assert_gone(&stack, item).await;
     }

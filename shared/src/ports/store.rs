@@ -250,6 +250,16 @@ pub trait ItemStore: Send + Sync {
     /// An item by its id alone (webhooks, the sync worker); eventually consistent.
     async fn find_item(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError>;
 
+    /// [`ItemStore::get_item`] with the item's sealed secrets, in one read.
+    async fn get_item_sealed(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError>;
+
+    /// [`ItemStore::find_item`] with the item's sealed secrets, in one read.
+    async fn find_item_sealed(&self, item_id: &ItemId) -> Result<Option<(ItemRecord, SealedItem)>, StoreError>;
+
     /// All of `user`'s items.
     async fn list_items(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError>;
 

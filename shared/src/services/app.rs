@@ -5,8 +5,8 @@ use super::institutions::HealthCache;
 use crate::auth::AuthVerifier;
 use crate::config::Config;
 use crate::crypto::ItemKey;
-use crate::domain::{AccessToken, ItemRecord, UserId};
-use crate::ports::{ItemStore, KeyVault, PlaidApi, SyncQueue};
+use crate::domain::{AccessToken, ItemId, ItemRecord, UserId};
+use crate::ports::{ItemStore, KeyVault, PlaidApi, SealedItem, SyncQueue};
 use crate::webhook::WebhookVerifier;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -111,22 +111,23 @@ impl App {
     }
 
     /// The item's data key, unwrapped (cached briefly by the vault).
-    pub async fn open_item_key(&self, item: &ItemRecord) -> Result<ItemKey, ServiceError> {
-        let sealed =
-            self.store.load_sealed(&item.user_id, &item.item_id).await?.ok_or(ServiceError::NotFound("item"))?;
-        Ok(self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?)
+    pub async fn unseal_key(&self, item_id: &ItemId, sealed: &SealedItem) -> Result<ItemKey, ServiceError> {
+        Ok(self.vault.open_item_key(item_id, &sealed.wrapped_key).await?)
     }
 
     /// The item's data key and its access token (in memory only for the call that needs it).
-    pub async fn open_item_secrets(&self, item: &ItemRecord) -> Result<(ItemKey, AccessToken), ServiceError> {
-        let sealed =
-            self.store.load_sealed(&item.user_id, &item.item_id).await?.ok_or(ServiceError::NotFound("item"))?;
-        let key = self.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await?;
+    pub async fn unseal(&self, item_id: &ItemId, sealed: &SealedItem) -> Result<(ItemKey, AccessToken), ServiceError> {
+        let key = self.unseal_key(item_id, sealed).await?;
         let token = key.open_access_token(&sealed.access_token)?;
         Ok((key, token))
     }
 
-    pub async fn open_access_token(&self, item: &ItemRecord) -> Result<AccessToken, ServiceError> {
-        Ok(self.open_item_secrets(item).await?.1)
+    /// The sealed secrets of an item read without them (paths that rarely need them; the others read the
+    /// item with [`ItemStore::get_item_sealed`] or [`ItemStore::find_item_sealed`], in one call).
+    ///
+    /// [`ItemStore::get_item_sealed`]: crate::ports::ItemStore::get_item_sealed
+    /// [`ItemStore::find_item_sealed`]: crate::ports::ItemStore::find_item_sealed
+    pub async fn load_sealed(&self, item: &ItemRecord) -> Result<SealedItem, ServiceError> {
+        self.store.load_sealed(&item.user_id, &item.item_id).await?.ok_or(ServiceError::NotFound("item"))
     }
 }

@@ -26,7 +26,7 @@
 use super::{App, ServiceError};
 use crate::config::PlaidEnv;
 use crate::domain::{ItemRecord, ItemStatus, UserId};
-use crate::ports::{CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex, IdleUser};
+use crate::ports::{CHURN_SHARDS, ChurnCandidate, ChurnCheckpoint, ChurnIndex, IdleUser, SealedItem};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rand::Rng;
@@ -670,8 +670,8 @@ fn log_outcome(dry_run: bool, item: &ItemRecord, outcome: &Outcome) {
 
 /// Re-reads a candidate and, if it is still churned, removes it (or, in a dry run, reports it).
 async fn handle(ctx: &Ctx<'_>, candidate: &ItemRecord, last_active: Option<OffsetDateTime>) -> Outcome {
-    let item = match ctx.app.store.get_item(&candidate.user_id, &candidate.item_id).await {
-        Ok(Some(item)) => item,
+    let (item, sealed) = match ctx.app.store.get_item_sealed(&candidate.user_id, &candidate.item_id).await {
+        Ok(Some(found)) => found,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
             // Its reason is not known for sure; the one the index gave is reported.
@@ -683,9 +683,8 @@ async fn handle(ctx: &Ctx<'_>, candidate: &ItemRecord, last_active: Option<Offse
     if ctx.dry_run {
         return Outcome::WouldRemove(r);
     }
-    match remove(ctx, &item).await {
+    match remove(ctx, &item, &sealed).await {
         Ok(Removal::Done) => Outcome::Removed(r),
-        Ok(Removal::Gone) => Outcome::Skipped,
         Ok(Removal::OutOfTime) => Outcome::Deferred,
         Err(e) => Outcome::Failed(r, e.to_string()),
     }
@@ -693,8 +692,6 @@ async fn handle(ctx: &Ctx<'_>, candidate: &ItemRecord, last_active: Option<Offse
 
 enum Removal {
     Done,
-    /// Deleted meanwhile by someone else (the user, a revocation).
-    Gone,
     /// Not tried (or given up) because the invocation's time is up; nothing changed.
     OutOfTime,
 }
@@ -702,12 +699,8 @@ enum Removal {
 /// `/item/remove` (paced, retried with backoff), then every local record. Plaid first: an item is never
 /// deleted here while Plaid still bills it; a failure after Plaid removed it leaves the records, and the
 /// next run finds the item, gets ITEM_NOT_FOUND and finishes the deletion.
-async fn remove(ctx: &Ctx<'_>, item: &ItemRecord) -> Result<Removal, ServiceError> {
-    let token = match ctx.app.open_access_token(item).await {
-        Ok(token) => token,
-        Err(ServiceError::NotFound(_)) => return Ok(Removal::Gone),
-        Err(e) => return Err(e),
-    };
+async fn remove(ctx: &Ctx<'_>, item: &ItemRecord, sealed: &SealedItem) -> Result<Removal, ServiceError> {
+    let (_, token) = ctx.app.unseal(&item.item_id, sealed).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -4,7 +4,7 @@
 use super::exchange::ItemSummary;
 use super::{App, ServiceError};
 use crate::domain::{ItemEvent, ItemId, ItemRecord, ItemStatus, ItemView, Transaction, UserId};
-use crate::ports::{LinkEventRecord, TransactionPage};
+use crate::ports::{LinkEventRecord, SealedItem, TransactionPage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -34,6 +34,15 @@ pub async fn owned_item(app: &App, user: &UserId, item_id: &str) -> Result<ItemR
     }
 }
 
+/// [`owned_item`] with its sealed secrets, in one read.
+async fn owned_item_sealed(app: &App, user: &UserId, item_id: &str) -> Result<(ItemRecord, SealedItem), ServiceError> {
+    let item_id = ItemId::parse(item_id).map_err(|_| ServiceError::NotFound("item"))?;
+    match app.store.get_item_sealed(user, &item_id).await? {
+        Some((item, sealed)) if item.status != ItemStatus::Revoked => Ok((item, sealed)),
+        _ => Err(ServiceError::NotFound("item")),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct TransactionsPage {
     pub transactions: Vec<Transaction>,
@@ -49,12 +58,12 @@ pub async fn transactions(
     cursor: Option<String>,
     limit: Option<u32>,
 ) -> Result<TransactionsPage, ServiceError> {
-    let item = owned_item(app, user, item_id).await?;
     let limit = limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ServiceError::Invalid("limit must be between 1 and 500".into()));
     }
-    let key = app.open_item_key(&item).await?;
+    let (item, sealed) = owned_item_sealed(app, user, item_id).await?;
+    let key = app.unseal_key(&item.item_id, &sealed).await?;
     let TransactionPage { mut transactions, next_cursor } =
         app.store.list_transactions(&item.item_id, &key, cursor.as_deref(), limit).await?;
     // A revoked account's transactions are deleted when the revocation arrives; one a sync was writing at
@@ -68,12 +77,12 @@ pub async fn transactions(
 /// Removes one of the caller's items: at Plaid first (ITEM_NOT_FOUND means already gone), then every
 /// record of it, the wrapped data key last (crypto-shredding whatever a backup still holds).
 pub async fn remove(app: &App, user: &UserId, item_id: &str) -> Result<(), ServiceError> {
-    let item = owned_item(app, user, item_id).await?;
-    remove_item(app, &item).await
+    let (item, sealed) = owned_item_sealed(app, user, item_id).await?;
+    remove_item(app, &item, &sealed).await
 }
 
-pub(crate) async fn remove_item(app: &App, item: &ItemRecord) -> Result<(), ServiceError> {
-    let token = app.open_access_token(item).await?;
+pub(crate) async fn remove_item(app: &App, item: &ItemRecord, sealed: &SealedItem) -> Result<(), ServiceError> {
+    let (_, token) = app.unseal(&item.item_id, sealed).await?;
     match app.plaid.item_remove(&token).await {
         Ok(()) => {}
         Err(e) if e.is_item_not_found() => {}

@@ -84,14 +84,15 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
     let update_item = match req.item_id {
         Some(raw) => {
             let item_id = ItemId::parse(raw).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-            let item = app.store.get_item(user, &item_id).await?.ok_or(ServiceError::NotFound("item"))?;
-            if item.status == ItemStatus::Revoked {
-                return Err(ServiceError::NotFound("item"));
-            }
             if req.products.is_some() {
                 return Err(ServiceError::Invalid("products cannot be chosen in update mode".into()));
             }
-            let token = app.open_access_token(&item).await?;
+            let (item, sealed) =
+                app.store.get_item_sealed(user, &item_id).await?.ok_or(ServiceError::NotFound("item"))?;
+            if item.status == ItemStatus::Revoked {
+                return Err(ServiceError::NotFound("item"));
+            }
+            let (_, token) = app.unseal(&item.item_id, &sealed).await?;
             plaid_req.access_token = Some(token);
             if item.new_accounts_available {
                 plaid_req.update = Some(LinkTokenUpdate { account_selection_enabled: true });

@@ -63,7 +63,7 @@ pub async fn sync_item(app: &App, item_id: &ItemId) -> Result<SyncReport, Servic
 /// `webhook_keys`: the webhooks that queued this sync, forgotten once the sync holds the item (see
 /// [`super::webhook`]).
 async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<SyncReport, ServiceError> {
-    let Some(item) = app.store.find_item(item_id).await? else {
+    let Some((item, sealed)) = app.store.find_item_sealed(item_id).await? else {
         tracing::warn!(item_id = %item_id, "sync asked for an unknown item; skipped");
         return Ok(SyncReport { skipped: Some("unknown_item"), ..Default::default() });
     };
@@ -81,7 +81,7 @@ async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<Sync
             tracing::warn!(item_id = %item_id, error = %e, "could not forget the webhook that queued this sync");
         }
     }
-    let result = run(app, &item, &owner, start_cursor).await;
+    let result = run(app, &item, &sealed, &owner, start_cursor).await;
     if let Err(e) = app.store.release_sync_lease(&item.user_id, item_id, &owner).await {
         tracing::warn!(item_id = %item_id, error = %e, "releasing the sync lease failed; it expires by itself");
     }
@@ -91,11 +91,12 @@ async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<Sync
 async fn run(
     app: &App,
     item: &crate::domain::ItemRecord,
+    sealed: &crate::ports::SealedItem,
     owner: &str,
     start_cursor: Option<String>,
 ) -> Result<SyncReport, ServiceError> {
     let item_id = &item.item_id;
-    let (key, token) = app.open_item_secrets(item).await?;
+    let (key, token) = app.unseal(item_id, sealed).await?;
     let mut report = SyncReport::default();
     // Accounts the user revoked: their transactions are not kept.
     let revoked: Vec<&AccountId> =

@@ -212,7 +212,8 @@ async fn apply_to_item(
                 Err(e) => return Err(e.into()),
             },
             Outcome::Remove => {
-                super::items::remove_item(app, &item).await?;
+                let sealed = app.load_sealed(&item).await?;
+                super::items::remove_item(app, &item, &sealed).await?;
                 return Ok(Handled::ItemRemoved);
             }
         }

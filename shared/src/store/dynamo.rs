@@ -248,6 +248,16 @@ impl ItemStore for DynamoStore {
     ) -> Result<(), StoreError> {
         self.put_exchanged_item_impl(item, sealed, exchange_key).await
     }
+    async fn get_item_sealed(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.get_item_sealed_impl(user, item_id).await
+    }
+    async fn find_item_sealed(&self, item_id: &ItemId) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.find_item_sealed_impl(item_id).await
+    }
     async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
         self.get_item_impl(user, item_id).await
     }

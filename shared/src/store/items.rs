@@ -37,6 +37,18 @@ where
     if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() }
 }
 
+/// Takes the sealed secrets out of an item record's attributes.
+fn take_sealed(attrs: &mut Attrs) -> Result<SealedItem, StoreError> {
+    let wrapped_key = take_b(attrs, DEK).ok_or(StoreError::Corrupt { what: "item data key", source: None })?;
+    let access_token = take_b(attrs, TOKEN).ok_or(StoreError::Corrupt { what: "item access token", source: None })?;
+    Ok(SealedItem { wrapped_key: WrappedKey::from_bytes(wrapped_key), access_token })
+}
+
+fn item_and_sealed(mut attrs: Attrs) -> Result<(ItemRecord, SealedItem), StoreError> {
+    let sealed = take_sealed(&mut attrs)?;
+    Ok((item_from_attrs(attrs)?, sealed))
+}
+
 /// A new item's attributes with its sealed secrets; refuses anything that is not sealed.
 fn new_item_attrs(item: &ItemRecord, sealed: &SealedItem) -> Result<Attrs, StoreError> {
     // A plaintext token starts with "access-"; a sealed one with its format version.
@@ -120,7 +132,27 @@ impl DynamoStore {
         self.get(item_key(user, item_id), true).await?.map(item_from_attrs).transpose()
     }
 
+    pub(super) async fn get_item_sealed_impl(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.get(item_key(user, item_id), true).await?.map(item_and_sealed).transpose()
+    }
+
+    pub(super) async fn find_item_sealed_impl(
+        &self,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.find_item_attrs(item_id).await?.map(item_and_sealed).transpose()
+    }
+
     pub(super) async fn find_item_impl(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
+        self.find_item_attrs(item_id).await?.map(item_from_attrs).transpose()
+    }
+
+    /// The item record by id, from `GSI1` (which projects every attribute, the sealed ones included).
+    async fn find_item_attrs(&self, item_id: &ItemId) -> Result<Option<Attrs>, StoreError> {
         let query = self
             .query()
             .index_name(GSI1)
@@ -128,7 +160,7 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(item_gsi1pk(item_id)))
             .expression_attribute_values(":sk", s(ITEM_GSI1SK));
         let rows = self.query_all(query).await?;
-        rows.into_iter().next().map(item_from_attrs).transpose()
+        Ok(rows.into_iter().next())
     }
 
     pub(super) async fn list_items_impl(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError> {
@@ -186,10 +218,7 @@ impl DynamoStore {
         item_id: &ItemId,
     ) -> Result<Option<SealedItem>, StoreError> {
         let Some(mut attrs) = self.get(item_key(user, item_id), true).await? else { return Ok(None) };
-        let wrapped_key = take_b(&mut attrs, DEK).ok_or(StoreError::Corrupt { what: "item data key", source: None })?;
-        let access_token =
-            take_b(&mut attrs, TOKEN).ok_or(StoreError::Corrupt { what: "item access token", source: None })?;
-        Ok(Some(SealedItem { wrapped_key: WrappedKey::from_bytes(wrapped_key), access_token }))
+        take_sealed(&mut attrs).map(Some)
     }
 
     /// Transactions first, then the user's records that name the item (its update-mode Link tokens, the
