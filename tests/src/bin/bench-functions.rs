@@ -520,11 +520,11 @@ fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, 
          record), Query (the user's items, for the duplicate check before exchanging), TransactWriteItems (the item with \
          its sealed token, conditional on not existing, and the idempotency record: both or neither), UpdateItem \
          (the user's last \
-         activity, for the churn index: once per user per container per hour, so in every request here, where \
-         each is a new user); `link-token` — PutItem (the link token kept for OAuth resume and `/link/events`) \
+         activity, for the churn index: at most once per user per container every 15 minutes, so in every \
+         request here, where each is a new user); `link-token` — PutItem (the link token kept for OAuth resume and `/link/events`) \
          and that UpdateItem; `items` — Query (the user's partition) and that UpdateItem; `webhook` — PutItem \
-         (the dedup record, conditional) and Query (the item by id, a GSI); `sync-worker` — Query (the item by id, a \
-         GSI), GetItem (its wrapped data key, for KMS to unwrap), UpdateItem ×3 (take the lease, save the cursor \
+         (the dedup record, conditional) and Query (the item by id, a GSI); `sync-worker` — Query (the item by id with its \
+         sealed data key and token, a GSI projecting everything), UpdateItem ×3 (take the lease, save the cursor \
          with its page, release), BatchWriteItem (the page's transactions, 25 per call); `churn-remover` — a Query per shard of the churn index (16 shards, \
          two kinds of candidates) and a checkpoint PutItem after each page.\n"
     );
@@ -545,7 +545,10 @@ fn render(reports: &[Report], m: &Machine, args: &Args, moto: &BTreeMap<String, 
         "\nThe times are the local stack's, not AWS's: every AWS call is a round trip to moto (Python) through the \
          counting proxy, and Plaid is the emulator on loopback, so request latency here is mostly moto's; init \
          includes the `GetSecretValue` round trip. moto's answer times in this run (median, proxy hop excluded): \
-         {}. The call counts are what AWS and Plaid would see (and bill). Logs of the function processes go to \
+         {}. Two of these grow with the table, which holds thousands of records by the end of the run: moto \
+         answers a Query by scanning, and a TransactWriteItems by deep-copying every table it touches (once per \
+         write in it) to roll back on failure, which is most of `exchange`'s time here and its p99; neither grows \
+         with the table on DynamoDB. The call counts are what AWS and Plaid would see (and bill). Logs of the function processes go to \
          `target/bench-logs/`.\n",
         round_trips.join(", ")
     );
