@@ -25,17 +25,9 @@ pub async fn list(app: &App, user: &UserId) -> Result<Vec<ItemSummary>, ServiceE
     Ok(items.iter().map(ItemSummary::from).collect())
 }
 
-/// One of the caller's items, or NotFound (also for other users' items: no existence leak).
-pub async fn owned_item(app: &App, user: &UserId, item_id: &str) -> Result<ItemRecord, ServiceError> {
-    let item_id = ItemId::parse(item_id).map_err(|_| ServiceError::NotFound("item"))?;
-    match app.store.get_item(user, &item_id).await? {
-        Some(item) if item.status != ItemStatus::Revoked => Ok(item),
-        _ => Err(ServiceError::NotFound("item")),
-    }
-}
-
-/// [`owned_item`] with its sealed secrets, in one read.
-async fn owned_item_sealed(app: &App, user: &UserId, item_id: &str) -> Result<(ItemRecord, SealedItem), ServiceError> {
+/// One of the caller's items with its sealed secrets (one read), or NotFound (also for other users' items:
+/// no existence leak).
+async fn owned_item(app: &App, user: &UserId, item_id: &str) -> Result<(ItemRecord, SealedItem), ServiceError> {
     let item_id = ItemId::parse(item_id).map_err(|_| ServiceError::NotFound("item"))?;
     match app.store.get_item_sealed(user, &item_id).await? {
         Some((item, sealed)) if item.status != ItemStatus::Revoked => Ok((item, sealed)),
@@ -62,7 +54,7 @@ pub async fn transactions(
     if !(1..=500).contains(&limit) {
         return Err(ServiceError::Invalid("limit must be between 1 and 500".into()));
     }
-    let (item, sealed) = owned_item_sealed(app, user, item_id).await?;
+    let (item, sealed) = owned_item(app, user, item_id).await?;
     let key = app.unseal_key(&item.item_id, &sealed).await?;
     let TransactionPage { mut transactions, next_cursor } =
         app.store.list_transactions(&item.item_id, &key, cursor.as_deref(), limit).await?;
@@ -77,7 +69,7 @@ pub async fn transactions(
 /// Removes one of the caller's items: at Plaid first (ITEM_NOT_FOUND means already gone), then every
 /// record of it, the wrapped data key last (crypto-shredding whatever a backup still holds).
 pub async fn remove(app: &App, user: &UserId, item_id: &str) -> Result<(), ServiceError> {
-    let (item, sealed) = owned_item_sealed(app, user, item_id).await?;
+    let (item, sealed) = owned_item(app, user, item_id).await?;
     remove_item(app, &item, &sealed).await
 }
 
