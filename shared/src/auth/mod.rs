@@ -204,9 +204,14 @@ impl AuthVerifier {
         *last_try = Some(Instant::now());
         let keys = usable_keys(jwks);
         let count = keys.len();
-        tracing::info!(event = "jwks_fetched", keys = count, "issuer keys fetched");
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet { keys, fetched_at: Some(Instant::now()) };
+        self.install(keys);
         Ok(count)
+    }
+
+    /// Replaces the cached key set with freshly fetched keys.
+    fn install(&self, keys: HashMap<String, Arc<UsableKey>>) {
+        tracing::info!(event = "jwks_fetched", keys = keys.len(), "issuer keys fetched");
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet { keys, fetched_at: Some(Instant::now()) };
     }
 
     /// Verifies an `Authorization` header value (`Bearer <token>`, scheme case-insensitive).
@@ -335,10 +340,8 @@ impl AuthVerifier {
         match self.source.fetch().await {
             Ok(jwks) => {
                 let keys = usable_keys(jwks);
-                tracing::info!(event = "jwks_fetched", keys = keys.len(), "issuer keys fetched");
                 let found = keys.get(kid).cloned();
-                *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
-                    KeySet { keys, fetched_at: Some(Instant::now()) };
+                self.install(keys);
                 found.ok_or(AuthError::UnknownKid)
             }
             Err(e) => {
