@@ -5,27 +5,19 @@
 mod store_support;
 
 use std::time::Duration;
-use store_support::{attribute_contains, item_id, item_record, scan_all, store, transaction, user, vault};
+use store_support::{attribute_contains, item_id, item_record, scan_all, seal, store, transaction, user, vault};
 use time::OffsetDateTime;
-use weft::crypto::ItemKey;
-use weft::domain::{AccessToken, ItemError, ItemRecord, ItemStatus};
+use weft::domain::{AccessToken, ItemError, ItemStatus};
 use weft::ports::{CHURN_SHARDS, ChurnIndex, ItemStore, KeyVault, LeaseError, SealedItem, StoreError};
 
 const TOKEN: &str = "access-sandbox-5c0b7e0e-2f44-4a53-9d0e-0d8c3a1f7b62";
-
-/// A fresh data key for the item, and its access token sealed under it.
-async fn seal(vault: &impl KeyVault, record: &ItemRecord) -> (ItemKey, SealedItem) {
-    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
-    let access_token = key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap();
-    (key, SealedItem { wrapped_key, access_token })
-}
 
 #[tokio::test]
 async fn items_are_created_once_and_found_by_every_path() {
     let (sdk, _, store) = store().await;
     let vault = vault(&sdk).await;
     let record = item_record("alice", "item_a1");
-    let (_, sealed) = seal(&vault, &record).await;
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
     store.put_new_item(&record, &sealed).await.unwrap();
 
     let again = store.put_new_item(&record, &sealed).await.unwrap_err();
@@ -37,7 +29,7 @@ async fn items_are_created_once_and_found_by_every_path() {
     assert_eq!(store.find_item(&item_id("nope")).await.unwrap(), None);
 
     let second = item_record("alice", "item_a2");
-    let (_, sealed2) = seal(&vault, &second).await;
+    let (_, sealed2) = seal(&vault, &second, TOKEN).await;
     store.put_new_item(&second, &sealed2).await.unwrap();
     let mut listed = store.list_items(&user("alice")).await.unwrap();
     listed.sort_by(|a, b| a.item_id.cmp(&b.item_id));
@@ -65,7 +57,7 @@ async fn an_exchanged_item_and_its_idempotency_record_are_stored_together() {
     let (sdk, _, store) = store().await;
     let vault = vault(&sdk).await;
     let record = item_record("dora", "item_d1");
-    let (_, sealed) = seal(&vault, &record).await;
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
     let exchange_key = "ab".repeat(32);
     let calls = store.calls();
     store.put_exchanged_item(&record, &sealed, &exchange_key).await.unwrap();
@@ -131,7 +123,7 @@ async fn optimistic_locking_on_version() {
     let (sdk, _, store) = store().await;
     let vault = vault(&sdk).await;
     let record = item_record("dave", "item_d1");
-    let (_, sealed) = seal(&vault, &record).await;
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
     store.put_new_item(&record, &sealed).await.unwrap();
 
     let mut first = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
@@ -176,7 +168,7 @@ async fn items_enter_and_leave_the_churn_error_index_with_their_error() {
     let (sdk, _, store) = store().await;
     let vault = vault(&sdk).await;
     let mut record = item_record("erin", "item_e1");
-    let (_, sealed) = seal(&vault, &record).await;
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
     store.put_new_item(&record, &sealed).await.unwrap();
     let shard = weft::store::churn_shard("item_e1");
     let now = OffsetDateTime::now_utc();
@@ -203,7 +195,7 @@ async fn sync_lease_is_exclusive_and_guards_the_cursor() {
     let (sdk, _, store) = store().await;
     let vault = vault(&sdk).await;
     let record = item_record("frank", "item_f1");
-    let (_, sealed) = seal(&vault, &record).await;
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
     store.put_new_item(&record, &sealed).await.unwrap();
     let (u, i) = (&record.user_id, &record.item_id);
     let t0 = OffsetDateTime::now_utc();
@@ -248,7 +240,7 @@ async fn deleting_an_item_removes_all_its_data() {
     let record = item_record("gina", "item_g1");
     let keep = item_record("gina", "item_g2");
     for r in [&record, &keep] {
-        let (key, sealed) = seal(&vault, r).await;
+        let (key, sealed) = seal(&vault, r, TOKEN).await;
         store.put_new_item(r, &sealed).await.unwrap();
         let txns: Vec<_> = (0..60)
             .map(|n| transaction(r.item_id.as_str(), &format!("t{n}"), &format!("2026-01-{:02}", 1 + n % 28), n as f64))

@@ -5,13 +5,12 @@
 mod store_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use store_support::{item_id, item_record, store, user, vault};
+use store_support::{item_id, item_record, seal, store, user, vault};
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
-use weft::domain::{AccessToken, ItemError, ItemStatus, LinkSessionId, LinkToken};
+use weft::domain::{ItemError, ItemStatus, LinkSessionId, LinkToken};
 use weft::ports::{
-    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, IdleUser, ItemStore, KeyVault, LinkEventRecord, LinkTokenRecord,
-    SealedItem, StoreError,
+    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, IdleUser, ItemStore, LinkEventRecord, LinkTokenRecord, StoreError,
 };
 use weft::store::{DynamoStore, churn_shard};
 
@@ -165,9 +164,7 @@ async fn put_item(
     item: &str,
 ) -> weft::domain::ItemRecord {
     let record = item_record(user_id, item);
-    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
-    let token = AccessToken::parse("access-sandbox-churn").unwrap();
-    let sealed = SealedItem { wrapped_key, access_token: key.seal_access_token(&token).unwrap() };
+    let (_, sealed) = seal(vault, &record, "access-sandbox-churn").await;
     store.put_new_item(&record, &sealed).await.unwrap();
     record
 }

@@ -184,6 +184,17 @@ pub async fn vault(sdk: &SdkConfig) -> weft::crypto::KmsEnvelope {
     weft::crypto::KmsEnvelope::from_sdk_config(sdk, key)
 }
 
+/// A fresh data key for the item from `vault`, and `token` sealed under it.
+pub async fn seal(
+    vault: &impl weft::ports::KeyVault,
+    record: &ItemRecord,
+    token: &str,
+) -> (weft::crypto::ItemKey, weft::ports::SealedItem) {
+    let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
+    let access_token = key.seal_access_token(&weft::domain::AccessToken::parse(token).unwrap()).unwrap();
+    (key, weft::ports::SealedItem { wrapped_key, access_token })
+}
+
 pub fn user(id: &str) -> UserId {
     UserId::parse(id).unwrap()
 }
