@@ -315,9 +315,7 @@ impl Bench<'_> {
 
 fn expect_http(status: u16) -> impl Fn(&Invocation) -> Result<(), String> {
     move |answer| {
-        if answer.is_error {
-            return Err(format!("invocation error: {}", String::from_utf8_lossy(&answer.body)));
-        }
+        expect_no_error(answer)?;
         let (got, body) = events::http_response(&answer.body)?;
         if got != status { Err(format!("HTTP {got} (expected {status}): {body}")) } else { Ok(()) }
     }
