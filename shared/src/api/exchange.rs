@@ -1,13 +1,15 @@
 //! `POST /items/exchange`: the public token and Link's onSuccess metadata in, the stored item out.
 
-use super::{authenticate, no_route};
-use crate::http::{ApiError, finish, json_body, json_response, path_segments, request_id};
-use crate::services::{App, exchange};
+use super::request::{json_body, path_segments};
+use super::views::ItemSummary;
+use super::{ApiError, App, authenticate, json_response, no_route, respond};
+use crate::domain::{Account, AccountId, Balances, Institution, InstitutionId, PublicToken};
+use crate::services::exchange::{self, ExchangeCommand};
 use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let rid = request_id(&req);
-    finish(&rid, route(app, &req).await)
+    respond(&req, route(app, &req)).await
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -16,10 +18,80 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["items", "exchange"]) => {
             let user = authenticate(app, req).await?;
-            let body: exchange::ExchangeRequest = json_body(req)?;
-            let item = exchange::exchange(app, &user, body).await?;
-            Ok(json_response(200, &serde_json::json!({ "item": item })))
+            let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?;
+            let item = exchange::exchange(&app.services, &user, command).await?;
+            Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))
         }
         _ => Err(no_route(req)),
+    }
+}
+
+/// The app's request: the public token and Link's `onSuccess` metadata.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeBody {
+    public_token: String,
+    metadata: LinkSuccessMetadata,
+}
+
+/// Link's `onSuccess` metadata (fields Link may add later are ignored).
+#[derive(Debug, Deserialize)]
+struct LinkSuccessMetadata {
+    institution: Option<LinkInstitution>,
+    #[serde(default)]
+    accounts: Vec<LinkAccount>,
+    link_session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkInstitution {
+    institution_id: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkAccount {
+    id: String,
+    name: String,
+    mask: Option<String>,
+    #[serde(rename = "type")]
+    account_type: String,
+    subtype: Option<String>,
+}
+
+impl TryFrom<ExchangeBody> for ExchangeCommand {
+    type Error = ApiError;
+
+    fn try_from(body: ExchangeBody) -> Result<Self, ApiError> {
+        let public_token = PublicToken::parse(body.public_token).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let institution =
+            body.metadata.institution.ok_or_else(|| ApiError::invalid("metadata.institution is required"))?;
+        let institution = Institution {
+            institution_id: InstitutionId::parse(institution.institution_id)
+                .map_err(|e| ApiError::invalid(format!("metadata.institution: {e}")))?,
+            name: institution.name,
+        };
+        if body.metadata.accounts.is_empty() {
+            return Err(ApiError::invalid("metadata.accounts must list the accounts the user shared"));
+        }
+        let accounts = body
+            .metadata
+            .accounts
+            .into_iter()
+            .map(|a| {
+                Ok(Account {
+                    account_id: AccountId::parse(a.id)
+                        .map_err(|e| ApiError::invalid(format!("metadata.accounts: {e}")))?,
+                    name: a.name,
+                    official_name: None,
+                    mask: a.mask,
+                    account_type: a.account_type,
+                    subtype: a.subtype,
+                    balances: Balances::default(),
+                    revoked_at: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(Self { public_token, institution, accounts, link_session_id: body.metadata.link_session_id })
     }
 }

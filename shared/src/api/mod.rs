@@ -1,38 +1,71 @@
-//! The HTTP handlers of the app-facing functions and the webhook: each turns an API Gateway request into a
-//! service call and the result into a response. The function binaries only wire them to the runtime.
+//! The edge: each function's handler turns its event (an API Gateway request, an SQS batch, a scheduled
+//! invocation) into a service call, and the result into its answer. Requests are parsed here into the
+//! services' commands (parse, don't validate); errors become HTTP in one place ([`error`]).
+//!
+//! | module | function | routes / event |
+//! |---|---|---|
+//! | [`link_token`] | `link-token` | `POST /link/token`, `GET /link/token/resume` |
+//! | [`exchange`] | `exchange` | `POST /items/exchange` |
+//! | [`items`] | `items` | `GET /items`, `GET /items/{id}/transactions`, `DELETE /items/{id}`, `POST /link/events`, `GET /link/conversion`, `GET /institutions/{id}/health` |
+//! | [`webhook`] | `webhook` | `POST /webhooks/plaid` |
+//! | [`sync_worker`] | `sync-worker` | SQS batches of sync requests |
+//! | [`churn_remover`] | `churn-remover` | the monthly schedule, or a hand-made `ChurnInput` |
 
+pub mod churn_remover;
+pub mod error;
 pub mod exchange;
 pub mod items;
 pub mod link_token;
+mod request;
+mod response;
+pub mod sync_worker;
+mod views;
 pub mod webhook;
 
+pub use error::{ApiError, ErrorCode};
+pub use response::json_response;
+
+use crate::auth::{AuthVerifier, WebhookVerifier};
 use crate::domain::UserId;
-use crate::http::{ApiError, ErrorCode, bearer_token};
-use crate::services::App;
-use lambda_http::Request;
+use crate::services::Services;
+use lambda_http::{Body, Request, Response};
+use request::bearer_token;
+
+/// What a function's handler runs against: the services, and the checks of who is calling.
+pub struct App {
+    pub services: Services,
+    /// The app users' bearer tokens.
+    pub users: AuthVerifier,
+    /// Plaid's webhook signatures.
+    pub webhooks: WebhookVerifier,
+}
 
 /// The verified caller. The deployed API Gateway authorizer checks the token too, but the function never
 /// trusts an identity it has not verified itself.
-pub async fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
+async fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
     let token =
         bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
-    let user = app.authenticate(token).await.map_err(|e| {
-        if e.is_retryable() {
-            // The issuer's keys could not be fetched: the token was not checked, not found bad.
-            tracing::error!(reason = e.reason(), "bearer token could not be checked");
-            return ApiError::new(ErrorCode::UpstreamUnavailable, "the identity provider is unavailable; retry");
-        }
-        tracing::info!(reason = e.reason(), "bearer token refused");
-        ApiError::unauthenticated("the bearer token is not valid")
-    })?;
+    let user = app.users.verify(token).await?;
     // Last activity feeds the churn remover; failing to record it must not fail the request.
-    if let Err(e) = app.store.touch_user(&user, app.now()).await {
-        tracing::warn!(error = %e, "could not record user activity");
+    if let Err(e) = app.services.store.touch_user(&user, app.services.now()).await {
+        tracing::warn!(error = %crate::telemetry::chain(&e), "could not record user activity");
     }
     Ok(user)
 }
 
-/// 405 / 404 for paths and methods a function does not serve.
-pub fn no_route(req: &Request) -> ApiError {
+/// 404 for paths and methods a function does not serve.
+fn no_route(req: &Request) -> ApiError {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+}
+
+/// Runs a route, rendering its error with the request's id.
+async fn respond<F>(req: &Request, route: F) -> Response<Body>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let rid = request::request_id(req);
+    match route.await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(&rid),
+    }
 }

@@ -1,16 +1,14 @@
 //! Configuration: the environment, read once at start-up into [`Config`] and validated there, so a bad
 //! deployment fails its init with a message naming the variable ([`ConfigError`]).
 //!
-//! - [`aws`]: the one `SdkConfig` every AWS client of a function shares.
-//! - [`secrets`]: the Plaid API credentials, from Secrets Manager, cached per container.
+//! The Plaid API credentials are not configuration: they are in Secrets Manager
+//! ([`crate::adapters::secrets_manager`]), named by `WEFT_PLAID_SECRET_ID`.
 //!
 //! Every function gets the same variables (the SAM template sets them globally), so all the required ones
 //! are required everywhere; checking them costs nothing. An optional variable set to the empty string
 //! counts as unset (CloudFormation passes empty parameters that way).
 
-pub mod aws;
-pub mod secrets;
-
+use crate::domain::ChurnPolicy;
 use std::fmt;
 
 /// A configuration problem, naming the variable.
@@ -65,7 +63,7 @@ impl fmt::Display for PlaidEnv {
     }
 }
 
-/// Everything about Plaid but the credentials (those are in Secrets Manager, see [`secrets`]).
+/// Everything about Plaid but the credentials (those are in Secrets Manager).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaidConfig {
     pub env: PlaidEnv,
@@ -99,17 +97,42 @@ pub struct AuthConfig {
     pub jwks_url: String,
 }
 
-/// The churn remover's thresholds.
+/// The churn remover's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChurnConfig {
-    /// A user inactive this many days has their items removed.
+    /// A user inactive this many days has their items removed (`WEFT_CHURN_INACTIVE_DAYS`, 60).
     pub inactive_days: u32,
-    /// An item in error this many days is removed.
+    /// An item in error this many days is removed (`WEFT_CHURN_ERROR_DAYS`, 30).
     pub error_days: u32,
-    /// Items of a user who ignored this many re-link prompts are removed.
+    /// Items whose re-link prompt was shown this many times unacted on are removed
+    /// (`WEFT_CHURN_MAX_IGNORED_PROMPTS`, 10).
     pub max_ignored_prompts: u32,
-    /// The remover's own function name (for its asynchronous continuation).
+    /// The remover's own function name, for its asynchronous continuation (`WEFT_CHURN_FUNCTION_NAME`).
     pub function_name: Option<String>,
+    /// `/item/remove` calls per minute (`WEFT_CHURN_REMOVALS_PER_MINUTE`, 1..=100000); default 90% of Plaid's
+    /// per-client limit for the environment.
+    pub removals_per_minute: Option<u32>,
+    /// Where the remover's CloudWatch EMF metrics go (`WEFT_METRICS_NAMESPACE`, default `weft`).
+    pub metrics_namespace: String,
+}
+
+impl ChurnConfig {
+    /// The thresholds, as the churn policy takes them.
+    pub fn policy(&self) -> ChurnPolicy {
+        ChurnPolicy {
+            inactive_days: self.inactive_days,
+            error_days: self.error_days,
+            max_ignored_prompts: self.max_ignored_prompts,
+        }
+    }
+}
+
+/// The sync worker's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Transactions per `/transactions/sync` page (`WEFT_SYNC_PAGE_SIZE`, 1..=500, default 500: Plaid's
+    /// maximum; tests use small pages to exercise pagination).
+    pub page_size: u32,
 }
 
 /// The whole configuration of a function.
@@ -124,6 +147,7 @@ pub struct Config {
     pub plaid: PlaidConfig,
     pub auth: AuthConfig,
     pub churn: ChurnConfig,
+    pub sync: SyncConfig,
     /// `WEFT_SYNC_QUEUE_URL`: the sync queue, for the webhook's hand-off.
     pub sync_queue_url: Option<String>,
 }
@@ -158,14 +182,27 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         Ok(out)
     }
 
-    fn days(&self, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+    /// A whole number in `range`, or `default` when unset.
+    fn number(
+        &self,
+        var: &'static str,
+        range: std::ops::RangeInclusive<u32>,
+        default: Option<u32>,
+    ) -> Result<Option<u32>, ConfigError> {
         match self.optional(var) {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=3650).contains(&n) => Ok(n),
-                _ => Err(invalid(var, format!("{v:?} must be a whole number from 1 to 3650"))),
+                Ok(n) if range.contains(&n) => Ok(Some(n)),
+                _ => Err(invalid(
+                    var,
+                    format!("{v:?} must be a whole number from {} to {}", range.start(), range.end()),
+                )),
             },
         }
+    }
+
+    fn days(&self, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+        Ok(self.number(var, 1..=3650, Some(default))?.unwrap_or(default))
     }
 }
 
@@ -242,21 +279,18 @@ impl Config {
             error_days: vars.days("WEFT_CHURN_ERROR_DAYS", 30)?,
             max_ignored_prompts: vars.days("WEFT_CHURN_MAX_IGNORED_PROMPTS", 10)?,
             function_name: vars.optional("WEFT_CHURN_FUNCTION_NAME"),
+            removals_per_minute: vars.number("WEFT_CHURN_REMOVALS_PER_MINUTE", 1..=100_000, None)?,
+            metrics_namespace: vars.optional("WEFT_METRICS_NAMESPACE").unwrap_or_else(|| "weft".to_owned()),
         };
+        if churn.metrics_namespace.len() > 255 || churn.metrics_namespace.starts_with(':') {
+            return Err(invalid("WEFT_METRICS_NAMESPACE", "must be 1 to 255 characters, not starting with ':'"));
+        }
+        let sync = SyncConfig { page_size: vars.number("WEFT_SYNC_PAGE_SIZE", 1..=500, Some(500))?.unwrap_or(500) };
         let sync_queue_url = match vars.optional("WEFT_SYNC_QUEUE_URL") {
             Some(u) => Some(url("WEFT_SYNC_QUEUE_URL", &u, false)?),
             None => None,
         };
-        Ok(Self { table_name, kms_key_id, plaid_secret_id, plaid, auth, churn, sync_queue_url })
-    }
-
-    /// The churn remover's thresholds, in the form its service takes.
-    pub fn churn_policy(&self) -> crate::services::churn::ChurnPolicy {
-        crate::services::churn::ChurnPolicy {
-            inactive_days: self.churn.inactive_days,
-            error_days: self.churn.error_days,
-            max_ignored_prompts: self.churn.max_ignored_prompts,
-        }
+        Ok(Self { table_name, kms_key_id, plaid_secret_id, plaid, auth, churn, sync, sync_queue_url })
     }
 
     fn plaid<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<PlaidConfig, ConfigError> {
@@ -372,6 +406,8 @@ mod tests {
         assert_eq!(c.auth.jwks_url, "https://id.example.com/.well-known/jwks.json");
         assert_eq!((c.churn.inactive_days, c.churn.error_days, c.churn.max_ignored_prompts), (60, 30, 10));
         assert_eq!(c.plaid.webhook_url, None);
+        assert_eq!((c.churn.removals_per_minute, c.churn.metrics_namespace.as_str()), (None, "weft"));
+        assert_eq!(c.sync.page_size, 500);
     }
 
     #[test]
@@ -394,7 +430,11 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_variable() {
-        let cases: [(&str, &str); 15] = [
+        let cases: [(&str, &str); 19] = [
+            ("WEFT_CHURN_REMOVALS_PER_MINUTE", "0"),
+            ("WEFT_CHURN_REMOVALS_PER_MINUTE", "100001"),
+            ("WEFT_METRICS_NAMESPACE", ":weft"),
+            ("WEFT_SYNC_PAGE_SIZE", "501"),
             ("WEFT_PLAID_ENV", "development"),
             ("WEFT_PLAID_BASE_URL", "ftp://x"),
             ("WEFT_PLAID_BASE_URL", "http://plaid.example.com"),

@@ -32,11 +32,59 @@ pub enum ItemEvent {
     WebhookAcknowledged { new_webhook_url: String },
 }
 
+/// The time on the state machine's scale of something weft itself observed at `observed` (a sync that met
+/// an item error, the app reporting a finished update mode): a second before the whole second it happened
+/// in. Plaid's events are dated by the webhook JWT's `iat`, in whole seconds; placing weft's own
+/// observations strictly before the second they happened in means an event Plaid signed at or after that
+/// moment always outdates them, whichever is applied first, and a weft observation never outdates Plaid's
+/// own word. Times a client supplies are never used.
+pub fn observed_at(observed: OffsetDateTime) -> OffsetDateTime {
+    observed.replace_nanosecond(0).unwrap_or(observed) - time::Duration::SECOND
+}
+
+impl ItemEvent {
+    /// A stable name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Error { .. } => "error",
+            Self::LoginRepaired => "login_repaired",
+            Self::UpdateModeCompleted => "update_mode_completed",
+            Self::PendingExpiration { .. } => "pending_expiration",
+            Self::PendingDisconnect { .. } => "pending_disconnect",
+            Self::PermissionRevoked => "permission_revoked",
+            Self::AccountRevoked { .. } => "account_revoked",
+            Self::NewAccountsAvailable => "new_accounts_available",
+            Self::WebhookAcknowledged { .. } => "webhook_acknowledged",
+        }
+    }
+}
+
+/// Why applying an event changed nothing (logged, so such a case can be read from the logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchanged {
+    /// The item already was in the state the event describes (a redelivery, or a repeat).
+    AlreadySo,
+    /// The event is older than the item's current state of what it describes (delivered late).
+    Older,
+    /// The item is revoked: nothing applies to it any more.
+    Revoked,
+}
+
+impl Unchanged {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AlreadySo => "already_so",
+            Self::Older => "older",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
 /// What applying an event asks the caller to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Nothing changed (a duplicate, or older than the item's current state).
-    Unchanged,
+    /// Nothing changed, and why.
+    Unchanged(Unchanged),
     /// The item changed: save it.
     Changed,
     /// The item is revoked: remove it at Plaid and delete its data.
@@ -47,9 +95,11 @@ pub enum Outcome {
 const LOGIN_CODES: [&str; 5] =
     ["ITEM_LOGIN_REQUIRED", "INVALID_CREDENTIALS", "INVALID_MFA", "INSUFFICIENT_CREDENTIALS", "ITEM_LOCKED"];
 
-/// Last-writer-wins: whether an event at `at` may change a part last changed at `last`.
-fn newer(last: &mut Option<OffsetDateTime>, at: OffsetDateTime) -> bool {
+/// Last-writer-wins: whether an event at `at` may change a part last changed at `last`. Records in
+/// `stale` that it may not.
+fn newer(last: &mut Option<OffsetDateTime>, at: OffsetDateTime, stale: &mut bool) -> bool {
     if last.is_some_and(|l| at < l) {
+        *stale = true;
         return false;
     }
     *last = Some(at);
@@ -60,13 +110,15 @@ impl ItemRecord {
     /// Applies `event`, produced by Plaid at `at`.
     pub fn apply(&mut self, event: &ItemEvent, at: OffsetDateTime) -> Outcome {
         if self.status == ItemStatus::Revoked {
-            return Outcome::Unchanged;
+            return Outcome::Unchanged(Unchanged::Revoked);
         }
         let before = self.clone();
+        let mut stale = false;
+        let stale = &mut stale;
         let times = &mut self.event_times;
         match event {
             ItemEvent::Error { error_type, error_code } => {
-                if newer(&mut times.error, at) {
+                if newer(&mut times.error, at, stale) {
                     let since = match &self.error {
                         Some(e) if e.error_code == *error_code => e.since.min(at),
                         _ => at,
@@ -76,26 +128,26 @@ impl ItemRecord {
                 }
             }
             ItemEvent::LoginRepaired | ItemEvent::UpdateModeCompleted => {
-                if newer(&mut times.error, at) {
+                if newer(&mut times.error, at, stale) {
                     self.error = None;
                 }
-                if newer(&mut times.expiration, at) {
+                if newer(&mut times.expiration, at, stale) {
                     self.consent_expiration_time = None;
                 }
-                if newer(&mut times.disconnect, at) {
+                if newer(&mut times.disconnect, at, stale) {
                     self.pending_disconnect_at = None;
                 }
-                if *event == ItemEvent::UpdateModeCompleted && newer(&mut times.new_accounts, at) {
+                if *event == ItemEvent::UpdateModeCompleted && newer(&mut times.new_accounts, at, stale) {
                     self.new_accounts_available = false;
                 }
             }
             ItemEvent::PendingExpiration { consent_expiration_time } => {
-                if newer(&mut times.expiration, at) {
+                if newer(&mut times.expiration, at, stale) {
                     self.consent_expiration_time = *consent_expiration_time;
                 }
             }
             ItemEvent::PendingDisconnect { disconnect_time } => {
-                if newer(&mut times.disconnect, at) {
+                if newer(&mut times.disconnect, at, stale) {
                     self.pending_disconnect_at = *disconnect_time;
                 }
             }
@@ -110,7 +162,7 @@ impl ItemRecord {
                 }
             }
             ItemEvent::NewAccountsAvailable => {
-                if newer(&mut times.new_accounts, at) {
+                if newer(&mut times.new_accounts, at, stale) {
                     self.new_accounts_available = true;
                 }
             }
@@ -120,7 +172,7 @@ impl ItemRecord {
         }
         self.status = self.derived_status();
         if *self == before {
-            return Outcome::Unchanged;
+            return Outcome::Unchanged(if *stale { Unchanged::Older } else { Unchanged::AlreadySo });
         }
         // A newer event that confirms the current state changes only the part times; they must be saved
         // all the same, or an older event delivered after it could still apply.
@@ -207,7 +259,7 @@ mod tests {
         let mut it = item();
         it.apply(&login_required(), at(30));
         it.apply(&ItemEvent::LoginRepaired, at(40));
-        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged);
+        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged(Unchanged::Older));
         assert_eq!(it.status, ItemStatus::Healthy);
     }
 
@@ -221,15 +273,28 @@ mod tests {
         assert_eq!(it.updated_at, stored.updated_at, "nothing visible changed");
         stored = it;
         let mut it = stored.clone();
-        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged);
+        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Unchanged(Unchanged::Older));
         assert_eq!(it.status, ItemStatus::Healthy);
+    }
+
+    #[test]
+    fn a_webhook_signed_after_a_weft_observation_always_outdates_it() {
+        let observed = time::macros::datetime!(2026-11-24 10:00:05.900 UTC);
+        let iat = time::macros::datetime!(2026-11-24 10:00:05 UTC); // signed at 05.950
+        assert!(observed_at(observed) < iat);
+        assert_eq!(observed_at(observed), time::macros::datetime!(2026-11-24 10:00:04 UTC));
+        // Update mode finished at 05.3, NEW_ACCOUNTS_AVAILABLE signed at 05.8: the new accounts stay.
+        let mut it = item();
+        it.apply(&ItemEvent::UpdateModeCompleted, observed_at(time::macros::datetime!(2026-11-24 10:00:05.300 UTC)));
+        it.apply(&ItemEvent::NewAccountsAvailable, iat);
+        assert!(it.new_accounts_available);
     }
 
     #[test]
     fn redelivery_changes_nothing() {
         let mut it = item();
         assert_eq!(it.apply(&login_required(), at(10)), Outcome::Changed);
-        assert_eq!(it.apply(&login_required(), at(10)), Outcome::Unchanged);
+        assert_eq!(it.apply(&login_required(), at(10)), Outcome::Unchanged(Unchanged::AlreadySo));
     }
 
     #[test]
@@ -254,7 +319,7 @@ mod tests {
         let mut it = item();
         assert_eq!(it.apply(&ItemEvent::PermissionRevoked, at(5)), Outcome::Remove);
         assert_eq!(it.status, ItemStatus::Revoked);
-        assert_eq!(it.apply(&ItemEvent::LoginRepaired, at(6)), Outcome::Unchanged);
+        assert_eq!(it.apply(&ItemEvent::LoginRepaired, at(6)), Outcome::Unchanged(Unchanged::Revoked));
     }
 
     #[test]
@@ -301,7 +366,7 @@ mod tests {
             // The caller saves the item only when `apply` says it changed: model that.
             let apply = |stored: &mut ItemRecord, e: &ItemEvent, t: i64| {
                 let mut next = stored.clone();
-                if next.apply(e, at(t)) != Outcome::Unchanged {
+                if !matches!(next.apply(e, at(t)), Outcome::Unchanged(_)) {
                     *stored = next;
                 }
             };

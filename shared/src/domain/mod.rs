@@ -1,14 +1,24 @@
 //! Domain values. Each is built only through a parsing constructor, so a value in hand is a valid one.
+//! Pure: no I/O, no AWS, no HTTP.
 
+mod churn;
 mod ids;
 mod item;
 mod lifecycle;
+mod link;
+mod sealing;
 mod transaction;
 
+pub use churn::{
+    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ChurnInput, ChurnPolicy, Cutoffs, DEFAULT_CONCURRENCY, MAX_CONCURRENCY,
+    Reason, reason,
+};
 pub use ids::{
     AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId,
     UserId,
 };
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView};
-pub use lifecycle::{ItemEvent, Outcome};
+pub use lifecycle::{ItemEvent, Outcome, Unchanged, observed_at};
+pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
+pub use sealing::{FORMAT_V1, Field, ItemKey, SealError, SealedItem, WrappedKey};
 pub use transaction::{Transaction, TransactionDetails};

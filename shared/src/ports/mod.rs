@@ -1,12 +1,25 @@
-//! Ports: the small traits the services need from the outside world. Adapters implement them
-//! (named by technology); test doubles implement them too (named by behaviour).
+//! Ports: the small traits the services need from the outside world, and the vocabulary they speak. They
+//! depend on [`crate::domain`] only. Adapters implement them (named by technology, in
+//! [`crate::adapters`]); test doubles implement them too (named by behaviour, in `crate::doubles`).
 
-mod plaid;
+mod clock;
+mod continuation;
+mod identity;
+pub mod plaid;
 mod queue;
-mod store;
+pub mod store;
 mod vault;
 
-pub use plaid::*;
-pub use queue::*;
-pub use store::*;
-pub use vault::*;
+pub use clock::{Clock, SystemClock};
+pub use continuation::{ChurnContinuation, ContinuationError};
+pub use identity::{Jwk, JwksError, JwksSource};
+pub use plaid::{
+    CredentialError, CredentialSource, PlaidApi, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions,
+    PlaidItems, PlaidLink, PlaidTransactions, PlaidWebhookKeys, StaticCredentials, VerifiedWebhook, WebhookEvent,
+};
+pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
+pub use store::{
+    ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, ItemStore, LeaseError, LinkStore, Store,
+    StoreError, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserStore, WebhookDedup,
+};
+pub use vault::{KeyVault, VaultError};

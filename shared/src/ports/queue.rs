@@ -1,15 +1,53 @@
-//! The hand-off from webhook intake to the transactions sync worker.
+//! The hand-off from webhook intake (and exchange, and repairs) to the transactions sync worker.
 
 use crate::domain::ItemId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-/// Why a sync was asked for (logged by the worker).
+/// Why a sync was asked for (logged by the worker). On the wire, a string: `exchange`, `repaired`, or
+/// the webhook code that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum SyncReason {
+    /// A new item's first sync.
+    Exchange,
+    /// A repaired item's catch-up sync.
+    Repaired,
+    /// A TRANSACTIONS webhook (`SYNC_UPDATES_AVAILABLE`, …).
+    Webhook(String),
+}
+
+impl From<String> for SyncReason {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "exchange" => Self::Exchange,
+            "repaired" => Self::Repaired,
+            _ => Self::Webhook(s),
+        }
+    }
+}
+
+impl From<SyncReason> for String {
+    fn from(r: SyncReason) -> String {
+        r.as_str().to_owned()
+    }
+}
+
+impl SyncReason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Exchange => "exchange",
+            Self::Repaired => "repaired",
+            Self::Webhook(code) => code,
+        }
+    }
+}
+
+/// A request to sync one item's transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub item_id: ItemId,
-    /// The webhook code that asked for it (`SYNC_UPDATES_AVAILABLE`, …) or `exchange` for a new item.
-    pub reason: String,
+    pub reason: SyncReason,
     /// Requests with the same key within five minutes are one request (a retried hand-off of one request
     /// queues it once).
     pub dedup_key: String,
@@ -21,8 +59,14 @@ pub struct SyncRequest {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not hand off the sync: {0}")]
-pub struct QueueError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+pub enum QueueError {
+    /// This function was deployed without the queue (`WEFT_SYNC_QUEUE_URL`): a deployment fault.
+    #[error("no sync queue is configured for this function")]
+    NotConfigured,
+    /// The queue could not take the request.
+    #[error("could not hand off the sync")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// Queues a transactions sync for an item. Several requests for one item may be merged or run one after
 /// another, never at the same time.

@@ -1,7 +1,7 @@
 //! Institution health from `/institutions/get_by_id` with `include_status`, cached per container for a
 //! few minutes (Plaid allows few calls per minute to this endpoint, and health moves slowly).
 
-use super::{App, ServiceError};
+use super::{ServiceError, Services};
 use crate::domain::InstitutionId;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,15 +16,14 @@ pub struct HealthCache {
     entries: Mutex<HashMap<InstitutionId, (Instant, Value)>>,
 }
 
-pub async fn health(app: &App, institution_id: &str) -> Result<Value, ServiceError> {
-    let id = InstitutionId::parse(institution_id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-    if let Some((at, v)) = app.institution_health.entries.lock().await.get(&id)
+pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, ServiceError> {
+    if let Some((at, v)) = app.institution_health.entries.lock().await.get(id)
         && at.elapsed() < TTL
     {
         return Ok(v.clone());
     }
     let institution =
-        app.plaid.institutions_get_by_id(&id, &app.config.plaid.country_codes, true).await.map_err(|e| {
+        app.plaid.institutions_get_by_id(id, &app.config.plaid.country_codes, true).await.map_err(|e| {
             if e.api_error().is_some_and(|p| p.error_code == "INVALID_INSTITUTION") {
                 ServiceError::NotFound("institution")
             } else {
@@ -42,6 +41,6 @@ pub async fn health(app: &App, institution_id: &str) -> Result<Value, ServiceErr
     if entries.len() > 1000 {
         entries.retain(|_, (at, _)| at.elapsed() < TTL);
     }
-    entries.insert(id, (Instant::now(), value.clone()));
+    entries.insert(id.clone(), (Instant::now(), value.clone()));
     Ok(value)
 }

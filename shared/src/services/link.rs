@@ -1,18 +1,28 @@
 //! Link tokens: new links, update mode for an existing item, and OAuth resume.
 
-use super::{App, ServiceError};
-use crate::domain::{ItemId, ItemStatus, LinkToken, UserId};
-use crate::plaid::types::{
+use super::{ServiceError, Services};
+use crate::domain::{ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, UserId};
+use crate::ports::plaid::wire::{
     AccountFilters, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
 };
-use crate::ports::LinkTokenRecord;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
-/// What the app may choose per request, within what the deployment's config allows.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateLinkToken {
+/// Where Link runs: it decides how OAuth returns to the app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Platform {
+    /// A web page (OAuth returns to the configured redirect URI).
+    #[default]
+    Web,
+    /// An iOS app (likewise the redirect URI, a universal link).
+    Ios,
+    /// An Android app (OAuth returns to the configured package).
+    Android,
+}
+
+/// What the app may choose per request, within what the deployment's config allows (parsed at the edge).
+#[derive(Debug, Clone, Default)]
+pub struct LinkTokenCommand {
     /// A subset of the configured products (default: all of them).
     pub products: Option<Vec<String>>,
     /// A subset of the configured country codes (default: all of them).
@@ -20,22 +30,23 @@ pub struct CreateLinkToken {
     /// Link's display language (default: the configured one).
     pub language: Option<String>,
     /// Update mode: the caller's item to repair or extend.
-    pub item_id: Option<String>,
-    /// `web` / `ios` (the OAuth redirect URI) or `android` (the package name). Default `web`.
-    pub platform: Option<String>,
+    pub update_item: Option<ItemId>,
+    pub platform: Platform,
     /// Restrict the account types Link offers.
     pub account_filters: Option<AccountFilters>,
-    /// Days of transaction history to ask for (transactions product only).
+    /// Days of transaction history to ask for (transactions product only; 1..=730).
     pub days_requested: Option<u32>,
 }
+
+/// The most days of history Link may ask for.
+pub const MAX_DAYS_REQUESTED: u32 = 730;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkTokenCreated {
     pub link_token: LinkToken,
     #[serde(with = "time::serde::rfc3339")]
     pub expiration: OffsetDateTime,
-    /// `create` or `update`.
-    pub mode: &'static str,
+    pub mode: LinkMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_id: Option<ItemId>,
 }
@@ -43,7 +54,7 @@ pub struct LinkTokenCreated {
 const LANGUAGES: [&str; 12] = ["da", "de", "en", "es", "et", "fr", "it", "lt", "lv", "nl", "po", "ro"];
 
 /// Creates a link token for `user`.
-pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<LinkTokenCreated, ServiceError> {
+pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Result<LinkTokenCreated, ServiceError> {
     let cfg = &app.config.plaid;
     let country_codes = subset("country_codes", req.country_codes, &cfg.country_codes)?;
     let language = match req.language {
@@ -51,18 +62,17 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         Some(l) => return Err(ServiceError::Invalid(format!("language {l:?} is not supported by Link"))),
         None => cfg.language.clone(),
     };
-    let (redirect_uri, android_package_name) = match req.platform.as_deref().unwrap_or("web") {
-        "web" | "ios" => (cfg.redirect_uri.clone(), None),
-        "android" => match &cfg.android_package_name {
+    let (redirect_uri, android_package_name) = match req.platform {
+        Platform::Web | Platform::Ios => (cfg.redirect_uri.clone(), None),
+        Platform::Android => match &cfg.android_package_name {
             Some(p) => (None, Some(p.clone())),
             None => return Err(ServiceError::Invalid("android is not configured for this deployment".into())),
         },
-        other => return Err(ServiceError::Invalid(format!("platform {other:?} must be web, ios or android"))),
     };
     if let Some(d) = req.days_requested
-        && !(1..=730).contains(&d)
+        && !(1..=MAX_DAYS_REQUESTED).contains(&d)
     {
-        return Err(ServiceError::Invalid("days_requested must be between 1 and 730".into()));
+        return Err(ServiceError::Invalid(format!("days_requested must be between 1 and {MAX_DAYS_REQUESTED}")));
     }
 
     let mut plaid_req = LinkTokenCreateRequest {
@@ -81,9 +91,8 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         transactions: None,
     };
 
-    let update_item = match req.item_id {
-        Some(raw) => {
-            let item_id = ItemId::parse(raw).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    let update_item = match req.update_item {
+        Some(item_id) => {
             if req.products.is_some() {
                 return Err(ServiceError::Invalid("products cannot be chosen in update mode".into()));
             }
@@ -110,7 +119,6 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
     };
 
     let created = app.plaid.link_token_create(&plaid_req).await?;
-    let mode = if update_item.is_some() { "update" } else { "create" };
     let record = LinkTokenRecord {
         link_token: created.link_token.clone(),
         expiration: created.expiration,
@@ -119,10 +127,11 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
         oauth: plaid_req.redirect_uri.is_some(),
     };
     app.store.put_link_token(user, &record).await?;
+    let mode = record.mode();
     if let Some(item) = &update_item {
         reset_prompts(app, item).await;
     }
-    tracing::info!(link_token = %created.link_token, mode, item_id = ?update_item.as_ref().map(|i| i.item_id.as_str()), "link token created");
+    tracing::info!(link_token = %created.link_token, ?mode, item_id = ?update_item.as_ref().map(|i| i.item_id.as_str()), "link token created");
     Ok(LinkTokenCreated {
         link_token: created.link_token,
         expiration: created.expiration,
@@ -132,37 +141,22 @@ pub async fn create(app: &App, user: &UserId, req: CreateLinkToken) -> Result<Li
 }
 
 /// The user acted on the re-link prompt: its count goes back to zero. Best effort (the token is made
-/// already, and a webhook or sync may be updating the item at the same moment: re-read and retry).
-async fn reset_prompts(app: &App, item: &crate::domain::ItemRecord) {
-    let mut current = Some(item.clone());
-    for _ in 0..5 {
-        let Some(mut item) = current.take() else { return };
-        if item.ignored_prompts == 0 {
-            return;
-        }
-        item.ignored_prompts = 0;
-        match app.store.update_item(&mut item).await {
-            Ok(()) => return,
-            Err(e) if e.is_conflict() => match app.store.get_item(&item.user_id, &item.item_id).await {
-                Ok(fresh) => current = fresh,
-                Err(e) => return tracing::warn!(item_id = %item.item_id, error = %e, "could not reset re-link prompts"),
-            },
-            Err(e) => return tracing::warn!(item_id = %item.item_id, error = %e, "could not reset re-link prompts"),
-        }
+/// already).
+async fn reset_prompts(app: &Services, item: &ItemRecord) {
+    if item.ignored_prompts == 0 {
+        return;
     }
-    tracing::warn!(item_id = %item.item_id, "could not reset re-link prompts: the item kept changing");
+    if let Err(e) = app.store.reset_relink_prompts(&item.user_id, &item.item_id).await {
+        tracing::warn!(item_id = %item.item_id, error = %crate::telemetry::chain(&e), "could not reset re-link prompts");
+    }
 }
 
 /// The newest unexpired link token of `user`, for re-initialising Link after an OAuth redirect.
-pub async fn resume(app: &App, user: &UserId) -> Result<LinkTokenCreated, ServiceError> {
+pub async fn resume(app: &Services, user: &UserId) -> Result<LinkTokenCreated, ServiceError> {
     let record =
         app.store.latest_link_token(user, app.now()).await?.ok_or(ServiceError::NotFound("link token to resume"))?;
-    Ok(LinkTokenCreated {
-        link_token: record.link_token,
-        expiration: record.expiration,
-        mode: if record.item_id.is_some() { "update" } else { "create" },
-        item_id: record.item_id,
-    })
+    let mode = record.mode();
+    Ok(LinkTokenCreated { link_token: record.link_token, expiration: record.expiration, mode, item_id: record.item_id })
 }
 
 fn subset(field: &str, asked: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<String>, ServiceError> {

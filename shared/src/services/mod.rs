@@ -1,15 +1,87 @@
-//! The use cases, written against the ports. Each function binary runs one of them behind the HTTP or
-//! event edge; the end-to-end tests drive them through the functions.
+//! The use cases, written against the ports only ([`crate::ports`]); [`crate::api`] calls them, and
+//! [`crate::compose`] builds the [`Services`] they run against from configuration.
+//!
+//! | module | use case |
+//! |---|---|
+//! | [`link`] | Link tokens: new links, update mode, OAuth resume |
+//! | [`exchange`] | public-token exchange: duplicates refused, the item stored sealed, never orphaned |
+//! | [`items`] | the app's items: list, transactions, removal |
+//! | [`link_events`] | Link callbacks the app forwards, and the conversion funnel |
+//! | [`institutions`] | institution health, cached |
+//! | [`webhook`] | webhook intake: dedup, item events, sync hand-off |
+//! | [`sync`] | `/transactions/sync`: every page, exact, one sync per item at a time |
+//! | [`churn`] | the end-of-month remover of churned items |
+//! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
-mod app;
 pub mod churn;
 mod error;
 pub mod exchange;
 pub mod institutions;
+pub mod item_state;
 pub mod items;
 pub mod link;
+pub mod link_events;
 pub mod sync;
 pub mod webhook;
 
-pub use app::App;
 pub use error::ServiceError;
+
+use crate::config::Config;
+use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem};
+use crate::ports::{ChurnContinuation, Clock, KeyVault, PlaidApi, Store, SyncQueue};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The ports and settings the services run against (built once per container).
+pub struct Services {
+    pub config: Config,
+    pub plaid: Arc<dyn PlaidApi>,
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<dyn KeyVault>,
+    pub queue: Arc<dyn SyncQueue>,
+    pub continuation: Arc<dyn ChurnContinuation>,
+    pub clock: Arc<dyn Clock>,
+    institution_health: institutions::HealthCache,
+}
+
+/// The ports [`Services`] is built from.
+pub struct Ports {
+    pub plaid: Arc<dyn PlaidApi>,
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<dyn KeyVault>,
+    pub queue: Arc<dyn SyncQueue>,
+    pub continuation: Arc<dyn ChurnContinuation>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    pub fn new(config: Config, ports: Ports) -> Self {
+        let Ports { plaid, store, vault, queue, continuation, clock } = ports;
+        Self {
+            config,
+            plaid,
+            store,
+            vault,
+            queue,
+            continuation,
+            clock,
+            institution_health: institutions::HealthCache::default(),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The item's data key, unwrapped (cached briefly by the vault).
+    pub async fn unseal_key(&self, item_id: &ItemId, sealed: &SealedItem) -> Result<ItemKey, ServiceError> {
+        Ok(self.vault.open_item_key(item_id, &sealed.wrapped_key).await?)
+    }
+
+    /// The item's data key and its access token (in memory only for the call that needs it).
+    pub async fn unseal(&self, item_id: &ItemId, sealed: &SealedItem) -> Result<(ItemKey, AccessToken), ServiceError> {
+        let key = self.unseal_key(item_id, sealed).await?;
+        let token = key.open_access_token(&sealed.access_token)?;
+        Ok((key, token))
+    }
+}

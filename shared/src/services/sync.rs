@@ -7,15 +7,11 @@
 //! - two syncs of one item never interleave: the worker holds a lease on the item, and the cursor is saved
 //!   only while the lease is still its own.
 
-use super::{App, ServiceError};
-use crate::domain::{AccountId, ItemEvent, ItemId, ItemStatus, TransactionId};
+use super::{ServiceError, Services, item_state};
+use crate::domain::{AccountId, ItemEvent, observed_at, ItemId, ItemRecord, ItemStatus, SealedItem, Transaction, TransactionId};
 use crate::ports::{LeaseError, SyncRequest, TransactionChange};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Page size asked of Plaid: its maximum, unless `WEFT_SYNC_PAGE_SIZE` (1..=500) says otherwise (tests use
-/// small pages to exercise pagination without thousands of transactions).
-const MAX_PAGE_SIZE: u32 = 500;
 /// How often a sync restarts after mutations during pagination before giving up (and being retried).
 const MAX_RESTARTS: u32 = 5;
 /// How long a sync may hold an item before another worker may take over.
@@ -33,36 +29,59 @@ pub struct SyncReport {
     pub skipped: Option<&'static str>,
 }
 
-/// The page size this container asks for (read once).
-pub fn page_size() -> u32 {
-    static SIZE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *SIZE.get_or_init(|| match std::env::var("WEFT_SYNC_PAGE_SIZE") {
-        Ok(v) => match v.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                tracing::warn!(value = %v, "WEFT_SYNC_PAGE_SIZE must be 1..=500; using 500");
-                MAX_PAGE_SIZE
+/// One queued message: its id (to report it failed) and the request it carries.
+#[derive(Debug, Clone)]
+pub struct QueuedSync {
+    pub message_id: String,
+    pub request: SyncRequest,
+}
+
+/// Runs a batch of queued syncs: one sync per item, serving all of that item's requests (it starts after
+/// each of them was made). Returns the ids of the messages to retry: every message of an item whose sync
+/// failed (FIFO: none may overtake a failed one).
+pub async fn sync_batch(services: &Services, batch: Vec<QueuedSync>) -> Vec<String> {
+    let mut groups: Vec<(ItemId, Vec<QueuedSync>)> = Vec::new();
+    for queued in batch {
+        match groups.iter_mut().find(|(item, _)| *item == queued.request.item_id) {
+            Some((_, group)) => group.push(queued),
+            None => groups.push((queued.request.item_id.clone(), vec![queued])),
+        }
+    }
+    let mut failed = Vec::new();
+    for (item_id, group) in groups {
+        let reasons: Vec<&str> = group.iter().map(|q| q.request.reason.as_str()).collect();
+        let requests: Vec<SyncRequest> = group.iter().map(|q| q.request.clone()).collect();
+        match sync_requested(services, &item_id, &requests).await {
+            Ok(report) => tracing::info!(item_id = %item_id, ?reasons, ?report, "sync done"),
+            Err(e) => {
+                tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "sync failed; will be retried");
+                failed.extend(group.into_iter().map(|q| q.message_id));
             }
-        },
-        Err(_) => MAX_PAGE_SIZE,
-    })
+        }
+    }
+    failed
 }
 
 /// Runs the queued sync requests of one item (one batch may hold several: one sync serves them all, since
 /// it starts after every one of them was made).
-pub async fn sync_requested(app: &App, item_id: &ItemId, requests: &[SyncRequest]) -> Result<SyncReport, ServiceError> {
+pub async fn sync_requested(
+    services: &Services,
+    item_id: &ItemId,
+    requests: &[SyncRequest],
+) -> Result<SyncReport, ServiceError> {
     let keys: Vec<&str> = requests.iter().filter_map(|r| r.webhook_key.as_deref()).collect();
-    sync(app, item_id, &keys).await
+    sync(services, item_id, &keys).await
 }
 
 /// Syncs an item's transactions from its stored cursor.
-pub async fn sync_item(app: &App, item_id: &ItemId) -> Result<SyncReport, ServiceError> {
-    sync(app, item_id, &[]).await
+pub async fn sync_item(services: &Services, item_id: &ItemId) -> Result<SyncReport, ServiceError> {
+    sync(services, item_id, &[]).await
 }
 
 /// `webhook_keys`: the webhooks that queued this sync, forgotten once the sync holds the item (see
 /// [`super::webhook`]).
-async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<SyncReport, ServiceError> {
+async fn sync(services: &Services, item_id: &ItemId, webhook_keys: &[&str]) -> Result<SyncReport, ServiceError> {
+    let app = services;
     let Some((item, sealed)) = app.store.find_item_sealed(item_id).await? else {
         tracing::warn!(item_id = %item_id, "sync asked for an unknown item; skipped");
         return Ok(SyncReport { skipped: Some("unknown_item"), ..Default::default() });
@@ -78,20 +97,20 @@ async fn sync(app: &App, item_id: &ItemId, webhook_keys: &[&str]) -> Result<Sync
     };
     for key in webhook_keys {
         if let Err(e) = app.store.forget_webhook(key).await {
-            tracing::warn!(item_id = %item_id, error = %e, "could not forget the webhook that queued this sync");
+            tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not forget the webhook that queued this sync");
         }
     }
     let result = run(app, &item, &sealed, &owner, start_cursor).await;
     if let Err(e) = app.store.release_sync_lease(&item.user_id, item_id, &owner).await {
-        tracing::warn!(item_id = %item_id, error = %e, "releasing the sync lease failed; it expires by itself");
+        tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "releasing the sync lease failed; it expires by itself");
     }
     result
 }
 
 async fn run(
-    app: &App,
-    item: &crate::domain::ItemRecord,
-    sealed: &crate::ports::SealedItem,
+    app: &Services,
+    item: &ItemRecord,
+    sealed: &SealedItem,
     owner: &str,
     start_cursor: Option<String>,
 ) -> Result<SyncReport, ServiceError> {
@@ -101,7 +120,7 @@ async fn run(
     // Accounts the user revoked: their transactions are not kept.
     let revoked: Vec<&AccountId> =
         item.accounts.iter().filter(|a| a.revoked_at.is_some()).map(|a| &a.account_id).collect();
-    let upsert = |t: crate::domain::Transaction| {
+    let upsert = |t: Transaction| {
         if revoked.contains(&&t.account_id) {
             TransactionChange::Remove(t.transaction_id)
         } else {
@@ -115,7 +134,7 @@ async fn run(
         let mut cursor = start_cursor.clone();
         loop {
             let asked_at = app.now();
-            let page = match app.plaid.transactions_sync(&token, cursor.as_deref(), page_size()).await {
+            let page = match app.plaid.transactions_sync(&token, cursor.as_deref(), app.config.sync.page_size).await {
                 Ok(page) => page,
                 Err(e) if e.is_mutation_during_pagination() => {
                     report.restarts += 1;
@@ -130,7 +149,7 @@ async fn run(
                     if let Some(p) = e.api_error() {
                         let event =
                             ItemEvent::Error { error_type: p.error_type.clone(), error_code: p.error_code.clone() };
-                        super::webhook::apply_item_event(app, item_id, &event, observed_before(asked_at)).await?;
+                        item_state::apply_event(app, item_id, &event, observed_at(asked_at)).await?;
                     }
                     return Ok(SyncReport { skipped: Some("login_required"), ..report });
                 }
@@ -142,17 +161,17 @@ async fn run(
             }
             for t in page.added {
                 report.added += 1;
-                let t = t.into_domain(item_id).map_err(ServiceError::Invalid)?;
+                let t = t.into_domain(item_id).map_err(ServiceError::PlaidData)?;
                 changes.insert(t.transaction_id.clone(), upsert(t));
             }
             for t in page.modified {
                 report.modified += 1;
-                let t = t.into_domain(item_id).map_err(ServiceError::Invalid)?;
+                let t = t.into_domain(item_id).map_err(ServiceError::PlaidData)?;
                 changes.insert(t.transaction_id.clone(), upsert(t));
             }
             for r in page.removed {
                 report.removed += 1;
-                let id = TransactionId::parse(r.transaction_id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+                let id = TransactionId::parse(r.transaction_id).map_err(ServiceError::PlaidData)?;
                 changes.insert(id.clone(), TransactionChange::Remove(id));
             }
             cursor = Some(page.next_cursor);
@@ -178,26 +197,4 @@ async fn run(
     }
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
     Ok(report)
-}
-
-/// When a sync saw an item error, for the item's last-writer-wins state: a second before the whole second
-/// in which the failing call was made. Plaid's webhooks carry whole seconds (`iat`), so a LOGIN_REPAIRED
-/// signed after that call always outdates what the call saw, whichever is applied first; a sync's
-/// observation never outdates Plaid's own word (a new error after a repair comes with its own webhook).
-fn observed_before(asked_at: time::OffsetDateTime) -> time::OffsetDateTime {
-    asked_at.replace_nanosecond(0).unwrap_or(asked_at) - time::Duration::SECOND
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sync_observation_is_older_than_any_webhook_signed_after_the_call() {
-        let asked = time::macros::datetime!(2026-11-24 10:00:05.900 UTC);
-        let repaired_iat = time::macros::datetime!(2026-11-24 10:00:05 UTC); // signed at 05.950
-        assert!(observed_before(asked) < repaired_iat);
-        assert_eq!(observed_before(asked), time::macros::datetime!(2026-11-24 10:00:04 UTC));
-    }
 }

@@ -1,0 +1,170 @@
+//! Conversions between domain records and DynamoDB attribute maps (the only place, with the adapter, that
+//! sees SDK types).
+
+use super::keys::*;
+use super::{conversion, corrupt};
+use crate::domain::{ItemRecord, ItemStatus, UserId};
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+pub(crate) type Attrs = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+pub(crate) fn b(v: impl Into<Vec<u8>>) -> AttributeValue {
+    AttributeValue::B(Blob::new(v.into()))
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Attrs {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+pub(crate) fn get_s<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
+    attrs.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+pub(crate) fn get_n<T: std::str::FromStr>(attrs: &Attrs, name: &str) -> Option<T> {
+    attrs.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+pub(crate) fn take_b(attrs: &mut Attrs, name: &str) -> Option<Vec<u8>> {
+    match attrs.remove(name) {
+        Some(AttributeValue::B(blob)) => Some(blob.into_inner()),
+        _ => None,
+    }
+}
+
+/// The string attributes `names` of a key (e.g. a `LastEvaluatedKey`), for a cursor.
+pub(crate) fn string_key(attrs: &Attrs, names: &[&str]) -> Option<std::collections::BTreeMap<String, String>> {
+    names.iter().map(|name| get_s(attrs, name).map(|v| ((*name).to_owned(), v.to_owned()))).collect()
+}
+
+pub(crate) fn attrs_from_strings(key: std::collections::BTreeMap<String, String>) -> Attrs {
+    key.into_iter().map(|(k, v)| (k, s(v))).collect()
+}
+
+/// Whether an expiring record (attribute `ttl`) has expired at `now`: DynamoDB deletes expired records
+/// within a day or two, not at once, so readers check it themselves.
+pub(crate) fn expired(attrs: &Attrs, now: OffsetDateTime) -> bool {
+    get_n::<i64>(attrs, TTL).is_some_and(|ttl| ttl <= epoch(now))
+}
+
+/// Since when an item belongs in the churn error index, if it does: while in error (since the error
+/// began) or waiting for the user to go through update mode. Revoked items are on their way out.
+pub(crate) fn churn_error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
+    if item.status == ItemStatus::Revoked {
+        return None;
+    }
+    if let Some(error) = &item.error {
+        return Some(error.since);
+    }
+    match item.status {
+        ItemStatus::PendingDisconnect => Some(item.event_times.disconnect.unwrap_or(item.updated_at)),
+        ItemStatus::PendingExpiration => Some(item.event_times.expiration.unwrap_or(item.updated_at)),
+        s if s.needs_update_mode() || s == ItemStatus::Error => Some(item.updated_at),
+        _ => None,
+    }
+}
+
+/// The item record's attributes (without its secrets, cursor and lease): every domain field at the top
+/// level, `version` as `v`, the keys, and the churn index keys when it is in error.
+pub(crate) fn item_to_attrs(item: &ItemRecord) -> Result<Attrs, StoreError> {
+    let mut attrs: Attrs = serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(conversion)?;
+    attrs.remove("version");
+    attrs.insert(VERSION.to_owned(), n(item.version));
+    attrs.insert(PK.to_owned(), s(user_pk(&item.user_id)));
+    attrs.insert(SK.to_owned(), s(item_sk(&item.item_id)));
+    attrs.insert(GSI1PK.to_owned(), s(item_gsi1pk(&item.item_id)));
+    attrs.insert(GSI1SK.to_owned(), s(ITEM_GSI1SK));
+    attrs.insert(TYPE.to_owned(), s("ITEM"));
+    if let Some(since) = churn_error_since(item) {
+        attrs.insert(GSI2PK.to_owned(), s(churn_error_pk(churn_shard(item.item_id.as_str()))));
+        attrs.insert(GSI2SK.to_owned(), s(sort_time(since)));
+    }
+    Ok(attrs)
+}
+
+/// Attributes that are not fields of [`ItemRecord`].
+const ITEM_INTERNAL: [&str; 14] =
+    [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, TTL, VERSION, TYPE, DEK, TOKEN, SYNC_CURSOR, LEASE_OWNER, LEASE_UNTIL];
+
+pub(crate) fn item_from_attrs(mut attrs: Attrs) -> Result<ItemRecord, StoreError> {
+    let version: u64 = get_n(&attrs, VERSION).ok_or(corrupt("item version", None))?;
+    for name in ITEM_INTERNAL {
+        attrs.remove(name);
+    }
+    attrs.insert("version".to_owned(), n(version));
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(attrs)
+        .map_err(|e| corrupt("item record", Some(Box::new(e))))
+}
+
+/// The user id of a profile record.
+pub(crate) fn profile_user(attrs: &Attrs) -> Result<UserId, StoreError> {
+    get_s(attrs, "user_id")
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or(corrupt("user profile", None))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::domain::{Institution, InstitutionId, ItemError, ItemId};
+    use time::macros::datetime;
+
+    pub(crate) fn sample_item() -> ItemRecord {
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        ItemRecord {
+            user_id: UserId::parse("u1").unwrap(),
+            item_id: ItemId::parse("item1").unwrap(),
+            institution: Institution { institution_id: InstitutionId::parse("ins_1").unwrap(), name: "Bank".into() },
+            accounts: vec![],
+            status: ItemStatus::Healthy,
+            error: None,
+            consent_expiration_time: None,
+            pending_disconnect_at: None,
+            new_accounts_available: false,
+            webhook_url: None,
+            ignored_prompts: 2,
+            created_at: t0,
+            updated_at: t0,
+            event_times: Default::default(),
+            version: 7,
+        }
+    }
+
+    #[test]
+    fn item_round_trips_with_version_as_v() {
+        let item = sample_item();
+        let attrs = item_to_attrs(&item).unwrap();
+        assert_eq!(get_n::<u64>(&attrs, VERSION), Some(7));
+        assert!(!attrs.contains_key("version"));
+        assert_eq!(get_s(&attrs, PK), Some("USER#u1"));
+        assert_eq!(get_s(&attrs, GSI1PK), Some("ITEM#item1"));
+        assert!(!attrs.contains_key(GSI2PK), "a healthy item is not in the churn index");
+        let mut with_secrets = attrs.clone();
+        with_secrets.insert(DEK.into(), b(vec![1, 2]));
+        with_secrets.insert(LEASE_OWNER.into(), s("w"));
+        assert_eq!(item_from_attrs(with_secrets).unwrap(), item);
+    }
+
+    #[test]
+    fn items_in_error_are_indexed_by_error_since() {
+        let mut item = sample_item();
+        let since = datetime!(2026-02-03 04:05:06 UTC);
+        item.status = ItemStatus::LoginRequired;
+        item.error =
+            Some(ItemError { error_type: "ITEM_ERROR".into(), error_code: "ITEM_LOGIN_REQUIRED".into(), since });
+        let attrs = item_to_attrs(&item).unwrap();
+        let shard = churn_shard("item1");
+        assert_eq!(get_s(&attrs, GSI2PK), Some(churn_error_pk(shard).as_str()));
+        assert_eq!(get_s(&attrs, GSI2SK), Some("2026-02-03T04:05:06.000Z"));
+        item.status = ItemStatus::Revoked;
+        assert!(churn_error_since(&item).is_none());
+    }
+}

@@ -1,0 +1,397 @@
+//! Item records: create, read, optimistic update, sealed secrets, sync cursor and lease, deletion.
+
+use super::convert::{Attrs, b, get_s, item_from_attrs, item_to_attrs, key, n, s, take_b};
+use super::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
+use super::keys::*;
+use super::corrupt;
+use super::records::{exchange_record, now};
+use crate::domain::{FORMAT_V1, SealedItem, WrappedKey};
+use crate::domain::{ItemId, ItemRecord, UserId};
+use crate::ports::{ItemStore, LeaseError, StoreError, SyncStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use std::collections::HashMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The shortest sealed access token: version, nonce, tag and a few bytes of token.
+const MIN_SEALED_TOKEN: usize = 1 + 12 + 16 + 8;
+
+/// Whether a failed conditional update found the record at all (it returns the old record, `ALL_OLD`).
+fn record_existed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().is_some_and(|i| !i.is_empty()),
+        _ => false,
+    }
+}
+
+/// A failed lease write: the condition failed on an item someone else holds (or that is gone), or DynamoDB failed.
+fn lease_failure<R>(e: SdkError<UpdateItemError, R>) -> LeaseError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if !is_conditional_failure(&e) {
+        return sdk_error("UpdateItem", e).into();
+    }
+    if record_existed(&e) { LeaseError::Held } else { StoreError::NotFound("item").into() }
+}
+
+/// Takes the sealed secrets out of an item record's attributes.
+fn take_sealed(attrs: &mut Attrs) -> Result<SealedItem, StoreError> {
+    let wrapped_key = take_b(attrs, DEK).ok_or(corrupt("item data key", None))?;
+    let access_token = take_b(attrs, TOKEN).ok_or(corrupt("item access token", None))?;
+    Ok(SealedItem { wrapped_key: WrappedKey::from_bytes(wrapped_key), access_token })
+}
+
+fn item_and_sealed(mut attrs: Attrs) -> Result<(ItemRecord, SealedItem), StoreError> {
+    let sealed = take_sealed(&mut attrs)?;
+    Ok((item_from_attrs(attrs)?, sealed))
+}
+
+/// A new item's attributes with its sealed secrets; refuses anything that is not sealed.
+fn new_item_attrs(item: &ItemRecord, sealed: &SealedItem) -> Result<Attrs, StoreError> {
+    // A plaintext token starts with "access-"; a sealed one with its format version.
+    if sealed.access_token.len() < MIN_SEALED_TOKEN || sealed.access_token[0] != FORMAT_V1 {
+        return Err(StoreError::Invalid("sealed access token"));
+    }
+    if sealed.wrapped_key.as_bytes().is_empty() {
+        return Err(StoreError::Invalid("wrapped data key"));
+    }
+    let mut attrs = item_to_attrs(item)?;
+    attrs.insert(DEK.to_owned(), b(sealed.wrapped_key.as_bytes()));
+    attrs.insert(TOKEN.to_owned(), b(sealed.access_token.as_slice()));
+    Ok(attrs)
+}
+
+/// Whether a transaction was cancelled because its first write's condition (the item is new) failed.
+fn item_condition_failed<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> &'static str {
+    tracing::error!(error = %e, "a DynamoDB request could not be built");
+    "DynamoDB request"
+}
+
+fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
+    key(user_pk(user), item_sk(item_id))
+}
+
+impl DynamoStore {
+    /// Changes the item's prompt count alone (nothing else of the item, not its version).
+    async fn set_prompts(&self, user: &UserId, item_id: &ItemId, update: &str, value: u64) -> Result<(), StoreError> {
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression(update)
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#p", PROMPTS)
+            .expression_attribute_values(":n", n(value))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound("item")),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// The item record by id, from `GSI1` (which projects every attribute, the sealed ones included).
+    async fn find_item_attrs(&self, item_id: &ItemId) -> Result<Option<Attrs>, StoreError> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK = :sk")
+            .expression_attribute_values(":pk", s(item_gsi1pk(item_id)))
+            .expression_attribute_values(":sk", s(ITEM_GSI1SK));
+        let rows = self.query_all(query).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Deletes the records in the user's partition, other than the item record, whose `item_id` is the item.
+    async fn delete_item_references(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk")
+            .filter_expression("item_id = :item")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":item", s(item_id.as_str()))
+            .projection_expression("PK, SK")
+            .consistent_read(true);
+        let item_sk = item_sk(item_id);
+        let deletes = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            // The item record goes last (key conditions only: a filter cannot name the sort key).
+            .filter(|row| get_s(row, SK) != Some(item_sk.as_str()))
+            .map(|row| delete_request(row.into_iter().filter(|(k, _)| k == PK || k == SK).collect()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(deletes).await
+    }
+
+    /// Deletes every record in the item's own partition (its transactions), page by page.
+    async fn delete_item_partition(&self, item_id: &ItemId) -> Result<(), StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(item_partition(item_id)))
+            .projection_expression("PK, SK")
+            .consistent_read(true);
+        let mut start = None;
+        loop {
+            let (rows, next) = self.query_page(query.clone(), start).await?;
+            let deletes = rows
+                .into_iter()
+                .map(|row| {
+                    let key: HashMap<_, _> = row.into_iter().filter(|(k, _)| k == PK || k == SK).collect();
+                    delete_request(key)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.batch_write(deletes).await?;
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ItemStore for DynamoStore {
+    /// The new item and its exchange's idempotency record in one transaction: both or neither.
+    async fn insert_item(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+    ) -> Result<(), StoreError> {
+        let item_attrs = new_item_attrs(item, sealed)?;
+        let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
+        let put_item = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item_attrs))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        let put_exchange = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(exchange_attrs))
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        self.count();
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_item).build())
+            .transact_items(TransactWriteItem::builder().put(put_exchange).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if item_condition_failed(&e) => Err(StoreError::AlreadyExists("item")),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
+    }
+
+    async fn get_item(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<ItemRecord>, StoreError> {
+        self.get(item_key(user, item_id), true).await?.map(item_from_attrs).transpose()
+    }
+
+    async fn get_item_sealed(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.get(item_key(user, item_id), true).await?.map(item_and_sealed).transpose()
+    }
+
+    async fn find_item_sealed(
+        &self,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.find_item_attrs(item_id).await?.map(item_and_sealed).transpose()
+    }
+
+    async fn find_item(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
+        self.find_item_attrs(item_id).await?.map(item_from_attrs).transpose()
+    }
+
+    async fn list_items(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(ITEM_PREFIX))
+            .consistent_read(true);
+        self.query_all(query).await?.into_iter().map(item_from_attrs).collect()
+    }
+
+    async fn update_item(&self, item: &mut ItemRecord) -> Result<(), StoreError> {
+        let expected = item.version;
+        let mut next = item.clone();
+        next.version = expected.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
+        let mut attrs = item_to_attrs(&next)?;
+        // The prompt count has its own writes (`count_relink_prompt`, `reset_relink_prompts`): a state write
+        // never overwrites it with the count it read.
+        attrs.remove(PROMPTS);
+        let in_churn_index = attrs.contains_key(GSI2PK);
+        let (mut expression, mut names, mut values) = set_expression(attrs);
+        if !in_churn_index {
+            expression.push_str(" REMOVE #g2pk, #g2sk");
+            names.insert("#g2pk".to_owned(), GSI2PK.to_owned());
+            names.insert("#g2sk".to_owned(), GSI2SK.to_owned());
+        }
+        names.insert("#v".to_owned(), VERSION.to_owned());
+        values.insert(":expected".to_owned(), n(expected));
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(&item.user_id, &item.item_id)))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(PK) AND #v = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                item.version = next.version;
+                Ok(())
+            }
+            Err(e) if is_conditional_failure(&e) => {
+                Err(if record_existed(&e) { StoreError::Conflict } else { StoreError::NotFound("item") })
+            }
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// Transactions first, then the user's records that name the item (its update-mode Link tokens, the
+    /// exchange idempotency record), then the item record (and with it the wrapped key), then whatever a
+    /// concurrent sync wrote in between. A retry after a failure anywhere finishes the job.
+    async fn count_relink_prompt(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.set_prompts(user, item_id, "ADD #p :n", 1).await
+    }
+
+    async fn reset_relink_prompts(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.set_prompts(user, item_id, "SET #p = :n", 0).await
+    }
+
+    async fn delete_item(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.delete_item_partition(item_id).await?;
+        self.delete_item_references(user, item_id).await?;
+        self.delete(item_key(user, item_id)).await?;
+        self.delete_item_partition(item_id).await
+    }
+}
+
+#[async_trait]
+impl SyncStore for DynamoStore {
+    async fn acquire_sync_lease(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, LeaseError> {
+        if owner.is_empty() {
+            return Err(StoreError::Invalid("lease owner").into());
+        }
+        let until = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|d| now.checked_add(d))
+            .ok_or(StoreError::Invalid("lease duration"))?;
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("SET #owner = :owner, #until = :until")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#owner) OR #until <= :now OR #owner = :owner)",
+            )
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(epoch_millis(until)))
+            .expression_attribute_values(":now", n(epoch_millis(now)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let out = result.map_err(lease_failure)?;
+        Ok(out.attributes.as_ref().and_then(|a| get_s(a, SYNC_CURSOR)).map(str::to_owned))
+    }
+
+    async fn save_sync_cursor(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        cursor: &str,
+    ) -> Result<(), LeaseError> {
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("SET #cursor = :cursor")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#cursor", SYNC_CURSOR)
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_values(":cursor", s(cursor))
+            .expression_attribute_values(":owner", s(owner))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        result.map(drop).map_err(lease_failure)
+    }
+
+    async fn release_sync_lease(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(user, item_id)))
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Not ours any more (expired and taken over) or the item is gone: nothing to release.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! The Plaid adapter: [`PlaidClient`] implements the Plaid port ([`crate::ports::PlaidApi`]) over HTTP.
+//!
+//! - One pooled `reqwest::Client` per container (connect timeout 3 s, per-attempt timeout 15 s by default).
+//! - Headers `PLAID-CLIENT-ID`, `PLAID-SECRET` (marked sensitive), `Plaid-Version: 2020-09-14`; credentials
+//!   come from a [`crate::ports::CredentialSource`] and are refreshed once on INVALID_API_KEYS.
+//! - Typed bodies are the port's wire model ([`crate::ports::plaid::wire`]); Plaid's error object is
+//!   [`PlaidError`], inside [`PlaidCallError::Api`].
+//! - Retries with jittered exponential backoff for 429, 5xx, timeouts and broken connections only, never
+//!   for other 4xx.
+//!
+//! ## `/item/public_token/exchange` and retries
+//! A public token is single use. If a response is lost after Plaid processed the exchange, a retry can only
+//! get INVALID_PUBLIC_TOKEN, and the item the first attempt created is unreachable (its access token was in
+//! the lost response) while Plaid bills it. So the exchange is retried only when the first attempt
+//! provably did not run: a connect error (nothing was sent), 429, or 503 (maintenance). A timeout or a
+//! connection broken after sending is returned at once as [`PlaidCallError::Timeout`] /
+//! [`PlaidCallError::Transport`] and logged as `plaid_exchange_outcome_unknown`; the service answers
+//! "retry", the app's retry with the same public token meets INVALID_PUBLIC_TOKEN if Plaid did run it, and
+//! the service maps that to "link again". The rare orphaned item then announces itself through webhooks
+//! for an unknown `item_id`.
+
+use crate::ports::plaid::wire::{
+    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemGetResponse,
+    ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
+    LinkTokenCreateResponse, PlaidResponse, PublicTokenExchangeResponse, TransactionsSyncOptions,
+    TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
+};
+use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
+use crate::ports::{
+    CredentialSource, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions, PlaidItems, PlaidLink,
+    PlaidTransactions, PlaidWebhookKeys,
+};
+use rand::Rng;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The API version weft is written against.
+pub const PLAID_VERSION: &str = "2020-09-14";
+
+/// Client settings. [`PlaidClientConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct PlaidClientConfig {
+    /// `https://sandbox.plaid.com`, `https://production.plaid.com` or an override such as the emulator's
+    /// (see [`crate::config::PlaidConfig::base_url`]).
+    pub base_url: String,
+    /// TCP + TLS connect timeout (default 3 s).
+    pub connect_timeout: Duration,
+    /// Whole-call timeout of one attempt, connect to last body byte (default 15 s).
+    pub timeout: Duration,
+    /// How long an idle pooled connection is kept (default 50 s, under the usual 60 s idle cut-offs).
+    pub pool_idle_timeout: Duration,
+    /// Attempts per call, the first included (default 3). Only transient failures are retried.
+    pub max_attempts: u32,
+    /// First backoff step (default 200 ms); doubled per retry, with jitter.
+    pub backoff_base: Duration,
+    /// Largest backoff step, and the cap on a `Retry-After` Plaid sends (default 4 s).
+    pub backoff_max: Duration,
+}
+
+impl PlaidClientConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(15),
+            pool_idle_timeout: Duration::from_secs(50),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(4),
+        }
+    }
+
+    /// The HTTP client these settings describe: build it once per container.
+    pub fn http_client(&self) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+}
+
+/// The endpoints, for the call counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    LinkTokenCreate,
+    PublicTokenExchange,
+    ItemGet,
+    ItemRemove,
+    AccountsGet,
+    InstitutionsGetById,
+    TransactionsSync,
+    WebhookVerificationKeyGet,
+    ItemWebhookUpdate,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 9] = [
+        Self::LinkTokenCreate,
+        Self::PublicTokenExchange,
+        Self::ItemGet,
+        Self::ItemRemove,
+        Self::AccountsGet,
+        Self::InstitutionsGetById,
+        Self::TransactionsSync,
+        Self::WebhookVerificationKeyGet,
+        Self::ItemWebhookUpdate,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::LinkTokenCreate => "/link/token/create",
+            Self::PublicTokenExchange => "/item/public_token/exchange",
+            Self::ItemGet => "/item/get",
+            Self::ItemRemove => "/item/remove",
+            Self::AccountsGet => "/accounts/get",
+            Self::InstitutionsGetById => "/institutions/get_by_id",
+            Self::TransactionsSync => "/transactions/sync",
+            Self::WebhookVerificationKeyGet => "/webhook_verification_key/get",
+            Self::ItemWebhookUpdate => "/item/webhook/update",
+        }
+    }
+
+    /// How far a failed call may be retried.
+    fn retry(self) -> Retry {
+        match self {
+            // Single use: once the request may have reached Plaid, a second one can only meet
+            // INVALID_PUBLIC_TOKEN (and the item the first one created would be unreachable).
+            Self::PublicTokenExchange => Retry::NotIfMaybeProcessed,
+            _ => Retry::Transient,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// 429, 5xx, connect errors, timeouts, broken connections.
+    Transient,
+    /// Only what provably did not run at Plaid: a connect error (nothing was sent), 429 (refused before
+    /// processing) and 503 (planned maintenance).
+    NotIfMaybeProcessed,
+}
+
+/// HTTP requests sent per endpoint (every attempt counts: it is what Plaid sees and rate-limits).
+#[derive(Debug, Default)]
+struct CallCounter([AtomicU64; 9]);
+
+impl CallCounter {
+    fn add(&self, endpoint: Endpoint) {
+        if let Some(i) = Endpoint::ALL.iter().position(|e| *e == endpoint) {
+            self.0[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        Endpoint::ALL.iter().zip(&self.0).map(|(e, c)| (e.path(), c.load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// The Plaid HTTP client. Cheap to clone (one shared connection pool); build one per container at init.
+///
+/// Every attempt is logged at the client layer (`event = "plaid_call"`, with endpoint, status, Plaid's
+/// `request_id`, `duration_ms`, `attempt`, and the error type/code on failure). Bodies, tokens and
+/// credentials are never logged. Retries (jittered exponential backoff, `Retry-After` honoured up to
+/// `backoff_max`) happen only for transient failures, and for `/item/public_token/exchange` only where the
+/// request provably did not run. On INVALID_API_KEYS the credentials are refreshed once and the call
+/// repeated (secret rotation under a warm container).
+#[derive(Clone)]
+pub struct PlaidClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    config: PlaidClientConfig,
+    credentials: Arc<dyn CredentialSource>,
+    calls: CallCounter,
+}
+
+impl std::fmt::Debug for PlaidClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaidClient").field("base_url", &self.inner.base_url).finish_non_exhaustive()
+    }
+}
+
+/// One attempt's outcome, before classification.
+enum Sent {
+    Answered { status: u16, retry_after: Option<Duration>, body: Vec<u8> },
+    Failed(reqwest::Error),
+}
+
+impl PlaidClient {
+    /// A client with the default settings for `base_url`.
+    pub fn new(base_url: impl Into<String>, credentials: Arc<dyn CredentialSource>) -> Result<Self, reqwest::Error> {
+        Self::with_config(PlaidClientConfig::new(base_url), credentials)
+    }
+
+    /// A client with its own HTTP client built from `config`.
+    pub fn with_config(
+        config: PlaidClientConfig,
+        credentials: Arc<dyn CredentialSource>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = config.http_client()?;
+        Ok(Self::with_http_client(config, http, credentials))
+    }
+
+    /// A client over an existing HTTP client (its timeouts apply; `config.timeout` is also set per request).
+    pub fn with_http_client(
+        config: PlaidClientConfig,
+        http: reqwest::Client,
+        credentials: Arc<dyn CredentialSource>,
+    ) -> Self {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        Self { inner: Arc::new(Inner { http, base_url, config, credentials, calls: CallCounter::default() }) }
+    }
+
+    /// The pooled HTTP client (share it rather than building another).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// HTTP requests sent so far, per endpoint path (retries included).
+    pub fn call_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.calls.snapshot()
+    }
+
+    /// HTTP requests sent so far to `path` (e.g. `/transactions/sync`).
+    pub fn call_count(&self, path: &str) -> u64 {
+        self.call_counts().get(path).copied().unwrap_or(0)
+    }
+
+    /// All HTTP requests sent so far.
+    pub fn total_calls(&self) -> u64 {
+        self.call_counts().values().sum()
+    }
+
+    async fn call<Req, Resp>(&self, endpoint: Endpoint, body: &Req) -> Result<Resp, PlaidCallError>
+    where
+        Req: Serialize + ?Sized + Sync,
+        Resp: PlaidResponse,
+    {
+        let path = endpoint.path();
+        let body = serde_json::to_vec(body)
+            .map_err(|_| PlaidCallError::Request { endpoint: path, detail: "body does not serialise".into() })?;
+        let url = format!("{}{}", self.inner.base_url, path);
+        let max_attempts = self.inner.config.max_attempts.max(1);
+        let mut credentials = self.inner.credentials.current().await?;
+        let mut refreshed = false;
+        let mut attempt: u32 = 0;
+        let mut retries: u32 = 0;
+        loop {
+            attempt += 1;
+            let headers =
+                headers(&credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
+            self.inner.calls.add(endpoint);
+            let started = Instant::now();
+            let sent = self.send(&url, headers, &body).await;
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+            let (error, retry_after) = match sent {
+                Sent::Answered { status, body, .. } if (200..300).contains(&status) => {
+                    return match serde_json::from_slice::<Resp>(&body) {
+                        Ok(resp) => {
+                            tracing::info!(
+                                event = "plaid_call",
+                                endpoint = path,
+                                status,
+                                request_id = resp.request_id(),
+                                duration_ms,
+                                attempt,
+                                "plaid call ok"
+                            );
+                            Ok(resp)
+                        }
+                        Err(e) => {
+                            let request_id = request_id_of(&body);
+                            let detail = decode_detail(&e);
+                            tracing::error!(
+                                event = "plaid_call",
+                                endpoint = path,
+                                status,
+                                request_id = request_id.as_deref().unwrap_or(""),
+                                duration_ms,
+                                attempt,
+                                detail = %detail,
+                                "plaid response unreadable"
+                            );
+                            Err(PlaidCallError::Decode { endpoint: path, request_id, detail })
+                        }
+                    };
+                }
+                Sent::Answered { status, retry_after, body } => {
+                    let error = match serde_json::from_slice::<PlaidError>(&body) {
+                        Ok(mut e) if !e.error_type.is_empty() => {
+                            e.status = Some(status);
+                            PlaidCallError::Api { endpoint: path, error: Box::new(e) }
+                        }
+                        _ => PlaidCallError::Status { endpoint: path, status },
+                    };
+                    let api = error.api_error();
+                    let level_warn = status == 429 || status >= 500;
+                    macro_rules! log_failure {
+                        ($level:ident) => {
+                            tracing::$level!(
+                                event = "plaid_call",
+                                endpoint = path,
+                                status,
+                                request_id = error.request_id().unwrap_or(""),
+                                error_type = api.map_or("", |e| e.error_type.as_str()),
+                                error_code = api.map_or("", |e| e.error_code.as_str()),
+                                duration_ms,
+                                attempt,
+                                "plaid call failed"
+                            )
+                        };
+                    }
+                    if level_warn {
+                        log_failure!(warn);
+                    } else {
+                        log_failure!(info);
+                    }
+                    (error, retry_after)
+                }
+                Sent::Failed(source) => {
+                    let timeout = source.is_timeout();
+                    let connect = source.is_connect();
+                    tracing::warn!(
+                        event = "plaid_call",
+                        endpoint = path,
+                        status = 0u16,
+                        request_id = "",
+                        duration_ms,
+                        attempt,
+                        timeout,
+                        connect,
+                        error = %source,
+                        "plaid call did not complete"
+                    );
+                    let error = if timeout {
+                        PlaidCallError::Timeout { endpoint: path }
+                    } else if connect {
+                        PlaidCallError::Connect { endpoint: path, source: Box::new(source) }
+                    } else {
+                        PlaidCallError::Transport { endpoint: path, source: Box::new(source) }
+                    };
+                    if endpoint.retry() == Retry::NotIfMaybeProcessed && !connect {
+                        // The exchange may have happened at Plaid; its access token is lost with the response.
+                        tracing::error!(
+                            event = "plaid_exchange_outcome_unknown",
+                            endpoint = path,
+                            attempt,
+                            "public token exchange outcome unknown; not retried (a retry could only get \
+                             INVALID_PUBLIC_TOKEN). An item created by it shows up as webhooks for an unknown item_id."
+                        );
+                    }
+                    (error, None)
+                }
+            };
+
+            // Secret rotation: refresh once, then repeat the call (not counted as a retry).
+            if error.is_invalid_api_keys() && !refreshed {
+                refreshed = true;
+                tracing::warn!(
+                    event = "plaid_credentials_refresh",
+                    endpoint = path,
+                    "INVALID_API_KEYS; reloading credentials"
+                );
+                credentials = self.inner.credentials.refresh().await?;
+                continue;
+            }
+
+            if retries + 1 >= max_attempts || !retryable(endpoint.retry(), &error) {
+                return Err(error);
+            }
+            retries += 1;
+            let delay = self.backoff(retries, retry_after);
+            tracing::debug!(endpoint = path, retry_in_ms = delay.as_millis() as u64, "retrying plaid call");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send(&self, url: &str, headers: HeaderMap, body: &[u8]) -> Sent {
+        let response = match self
+            .inner
+            .http
+            .post(url)
+            .headers(headers)
+            .timeout(self.inner.config.timeout)
+            .body(body.to_vec())
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Sent::Failed(e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match response.bytes().await {
+            Ok(b) => Sent::Answered { status, retry_after, body: b.to_vec() },
+            Err(e) => Sent::Failed(e),
+        }
+    }
+
+    /// Equal-jitter exponential backoff: half the step fixed, half random. `Retry-After` wins when longer
+    /// (capped at `backoff_max`).
+    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let cfg = &self.inner.config;
+        let step = cfg.backoff_base.saturating_mul(1u32 << retry.saturating_sub(1).min(16)).min(cfg.backoff_max);
+        let half = step / 2;
+        let jitter = rand::thread_rng().gen_range(0..=half.as_millis().max(1) as u64);
+        let delay = half + Duration::from_millis(jitter);
+        match retry_after {
+            Some(ra) => ra.min(cfg.backoff_max).max(delay),
+            None => delay,
+        }
+    }
+}
+
+fn retryable(retry: Retry, error: &PlaidCallError) -> bool {
+    match (retry, error) {
+        (Retry::Transient, e) => match e {
+            PlaidCallError::Api { error, .. } => error.is_rate_limited() || error.is_server_error(),
+            PlaidCallError::Status { status, .. } => *status == 429 || *status >= 500,
+            PlaidCallError::Timeout { .. } | PlaidCallError::Transport { .. } | PlaidCallError::Connect { .. } => true,
+            _ => false,
+        },
+        (Retry::NotIfMaybeProcessed, e) => match e {
+            PlaidCallError::Api { error, .. } => error.is_rate_limited() || error.status == Some(503),
+            PlaidCallError::Status { status, .. } => *status == 429 || *status == 503,
+            PlaidCallError::Connect { .. } => true,
+            _ => false,
+        },
+    }
+}
+
+fn headers(credentials: &PlaidCredentials) -> Result<HeaderMap, String> {
+    let mut h = HeaderMap::with_capacity(4);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("plaid-version", HeaderValue::from_static(PLAID_VERSION));
+    let client_id = HeaderValue::from_str(&credentials.client_id)
+        .map_err(|_| "client_id is not a valid header value".to_owned())?;
+    h.insert("plaid-client-id", client_id);
+    let mut secret = HeaderValue::from_str(credentials.secret.expose_secret())
+        .map_err(|_| "secret is not a valid header value".to_owned())?;
+    secret.set_sensitive(true);
+    h.insert("plaid-secret", secret);
+    Ok(h)
+}
+
+/// The `request_id` of a body that did not parse as its type (best effort).
+fn request_id_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        request_id: Option<String>,
+    }
+    serde_json::from_slice::<Only>(body).ok().and_then(|o| o.request_id)
+}
+
+/// A decode error without the values it may quote: its category and position, and the message only when it
+/// names a field (serde's "missing field `x`" / "duplicate field `x`"), never when it quotes data.
+fn decode_detail(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let named_field = msg.starts_with("missing field") || msg.starts_with("duplicate field");
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    if named_field {
+        let field = msg.split(" at line").next().unwrap_or("");
+        format!("{what}: {field}, line {} column {}", e.line(), e.column())
+    } else {
+        format!("{what} at line {} column {}", e.line(), e.column())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request bodies the client builds itself (borrowed, built per call).
+
+#[derive(Serialize)]
+struct AccessTokenOnly<'a> {
+    access_token: &'a str,
+}
+
+#[derive(Serialize)]
+struct PublicTokenExchange<'a> {
+    public_token: &'a str,
+}
+
+#[derive(Serialize)]
+struct ItemRemove<'a> {
+    access_token: &'a str,
+    #[serde(flatten)]
+    options: &'a ItemRemoveRequestOptions,
+}
+
+#[derive(Serialize)]
+struct AccountsGet<'a> {
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<AccountsGetOptions<'a>>,
+}
+
+#[derive(Serialize)]
+struct AccountsGetOptions<'a> {
+    account_ids: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct InstitutionsGetById<'a> {
+    institution_id: &'a str,
+    country_codes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<&'a InstitutionsGetByIdOptions>,
+}
+
+#[derive(Serialize)]
+struct TransactionsSync<'a> {
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<&'a str>,
+    count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<&'a TransactionsSyncOptions>,
+}
+
+#[derive(Serialize)]
+struct WebhookVerificationKeyGet<'a> {
+    key_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ItemWebhookUpdate<'a> {
+    access_token: &'a str,
+    webhook: &'a str,
+}
+
+#[async_trait::async_trait]
+impl PlaidLink for PlaidClient {
+    async fn link_token_create(
+        &self,
+        req: &LinkTokenCreateRequest,
+    ) -> Result<LinkTokenCreateResponse, PlaidCallError> {
+        self.call(Endpoint::LinkTokenCreate, req).await
+    }
+
+    async fn item_public_token_exchange(
+        &self,
+        public_token: &PublicToken,
+    ) -> Result<PublicTokenExchangeResponse, PlaidCallError> {
+        self.call(Endpoint::PublicTokenExchange, &PublicTokenExchange { public_token: public_token.expose() }).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PlaidItems for PlaidClient {
+    async fn item_get(&self, access_token: &AccessToken) -> Result<ItemGetResponse, PlaidCallError> {
+        self.call(Endpoint::ItemGet, &AccessTokenOnly { access_token: access_token.expose() }).await
+    }
+
+    async fn item_remove_with(
+        &self,
+        access_token: &AccessToken,
+        options: &ItemRemoveRequestOptions,
+    ) -> Result<ItemRemoveResponse, PlaidCallError> {
+        self.call(Endpoint::ItemRemove, &ItemRemove { access_token: access_token.expose(), options }).await
+    }
+
+    async fn accounts_get(
+        &self,
+        access_token: &AccessToken,
+        account_ids: Option<&[AccountId]>,
+    ) -> Result<AccountsGetResponse, PlaidCallError> {
+        let options =
+            account_ids.map(|ids| AccountsGetOptions { account_ids: ids.iter().map(AccountId::as_str).collect() });
+        self.call(Endpoint::AccountsGet, &AccountsGet { access_token: access_token.expose(), options }).await
+    }
+
+    async fn item_webhook_update(
+        &self,
+        access_token: &AccessToken,
+        webhook: &str,
+    ) -> Result<ItemWebhookUpdateResponse, PlaidCallError> {
+        self.call(Endpoint::ItemWebhookUpdate, &ItemWebhookUpdate { access_token: access_token.expose(), webhook })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl PlaidInstitutions for PlaidClient {
+    async fn institutions_get_by_id_with(
+        &self,
+        institution_id: &InstitutionId,
+        country_codes: &[String],
+        options: &InstitutionsGetByIdOptions,
+    ) -> Result<InstitutionsGetByIdResponse, PlaidCallError> {
+        let options = (*options != InstitutionsGetByIdOptions::default()).then_some(options);
+        let body = InstitutionsGetById { institution_id: institution_id.as_str(), country_codes, options };
+        self.call(Endpoint::InstitutionsGetById, &body).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PlaidTransactions for PlaidClient {
+    async fn transactions_sync_with(
+        &self,
+        access_token: &AccessToken,
+        cursor: Option<&str>,
+        count: u32,
+        options: &TransactionsSyncOptions,
+    ) -> Result<TransactionsSyncResponse, PlaidCallError> {
+        let body = TransactionsSync {
+            access_token: access_token.expose(),
+            // An empty cursor means "from the start", like none.
+            cursor: cursor.filter(|c| !c.is_empty()),
+            count: count.clamp(1, 500),
+            options: (!options.is_empty()).then_some(options),
+        };
+        self.call(Endpoint::TransactionsSync, &body).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PlaidWebhookKeys for PlaidClient {
+    async fn webhook_verification_key_get(
+        &self,
+        key_id: &str,
+    ) -> Result<WebhookVerificationKeyGetResponse, PlaidCallError> {
+        self.call(Endpoint::WebhookVerificationKeyGet, &WebhookVerificationKeyGet { key_id }).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_detail_never_quotes_values() {
+        let e = serde_json::from_str::<u32>("\"access-sandbox-secret\"").unwrap_err();
+        assert!(!decode_detail(&e).contains("secret"));
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            item_id: String,
+        }
+        let e = serde_json::from_str::<S>("{}").unwrap_err();
+        assert!(decode_detail(&e).contains("missing field `item_id`"), "{}", decode_detail(&e));
+    }
+
+    #[test]
+    fn the_secret_header_is_marked_sensitive() {
+        let h = headers(&PlaidCredentials { client_id: "c".into(), secret: "s3cret".to_owned().into() }).unwrap();
+        assert!(h.get("plaid-secret").unwrap().is_sensitive());
+        assert!(!format!("{h:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn only_safe_failures_are_retried_for_the_exchange() {
+        let api = |status: u16, t: &str| PlaidCallError::Api {
+            endpoint: "/x",
+            error: Box::new(PlaidError { error_type: t.into(), status: Some(status), ..Default::default() }),
+        };
+        let timeout = PlaidCallError::Timeout { endpoint: "/x" };
+        assert!(retryable(Retry::Transient, &api(500, "API_ERROR")));
+        assert!(retryable(Retry::Transient, &api(429, "RATE_LIMIT_EXCEEDED")));
+        assert!(retryable(Retry::Transient, &timeout));
+        assert!(!retryable(Retry::Transient, &api(400, "ITEM_ERROR")));
+        assert!(retryable(Retry::NotIfMaybeProcessed, &api(429, "RATE_LIMIT_EXCEEDED")));
+        assert!(retryable(Retry::NotIfMaybeProcessed, &api(503, "API_ERROR")));
+        assert!(!retryable(Retry::NotIfMaybeProcessed, &api(500, "API_ERROR")));
+        assert!(!retryable(Retry::NotIfMaybeProcessed, &timeout));
+    }
+}

@@ -1,0 +1,93 @@
+//! Composition: the one place that builds the adapters from configuration and wires them into the
+//! services and the edge ([`crate::api::App`]). Functions call it once, at init.
+//!
+//! Init does all of its I/O at once and nothing twice: the Plaid secret from Secrets Manager (init fails
+//! without it) and, for the functions behind the app's bearer tokens, the issuer's keys (best effort,
+//! bounded); every AWS client shares one `SdkConfig`; one HTTP client serves Plaid and the issuer.
+
+mod aws;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::jwks_http::HttpJwks;
+use crate::adapters::kms::KmsEnvelope;
+use crate::adapters::lambda::SelfInvoke;
+use crate::adapters::plaid_http::{PlaidClient, PlaidClientConfig};
+use crate::adapters::secrets_manager::SecretCache;
+use crate::adapters::sqs::{NoSyncQueue, SqsSyncQueue};
+use crate::api::App;
+use crate::auth::{AuthVerifier, WebhookVerifier};
+use crate::config::Config;
+use crate::ports::{CredentialSource, SyncQueue, SystemClock};
+use crate::services::{Ports, Services};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use aws::load_sdk_config;
+
+/// Longest init waits for the issuer's keys before leaving them to the first request.
+const ISSUER_KEYS_INIT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Why a function could not start (it fails its init, and Lambda reports it).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("loading the Plaid credentials")]
+    Secrets(#[source] crate::ports::CredentialError),
+    #[error("building the HTTP client")]
+    Http(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Which functions need what at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// The app's users (bearer tokens): the issuer's keys are fetched at init too.
+    Users,
+    /// Plaid's webhooks, the queue, a schedule: no user tokens.
+    Events,
+}
+
+/// Builds the function's [`App`] from the environment.
+pub async fn from_env(serves: Serves) -> Result<App, InitError> {
+    let config = Config::from_env()?;
+    // Building an HTTP client is blocking CPU work (it reads the system's root certificates): the shared one
+    // is built on the blocking pool while this thread builds the AWS config and fetches the secret.
+    let plaid_config = PlaidClientConfig::new(config.plaid.base_url.clone());
+    let http = {
+        let plaid_config = plaid_config.clone();
+        tokio::task::spawn_blocking(move || plaid_config.http_client())
+    };
+    let sdk = load_sdk_config().await;
+    let secrets = Arc::new(SecretCache::from_sdk_config(&sdk, config.plaid_secret_id.clone()));
+    let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
+    let http_and_users = async {
+        let http = http.await.map_err(|e| InitError::Http(Box::new(e)))?.map_err(|e| InitError::Http(Box::new(e)))?;
+        let jwks = Arc::new(HttpJwks::new(http.clone(), config.auth.jwks_url.clone()));
+        let users = AuthVerifier::new(config.auth.clone(), jwks);
+        if serves == Serves::Users {
+            // A failure is logged by the verifier; the first request fetches instead.
+            let _ = tokio::time::timeout(ISSUER_KEYS_INIT_BUDGET, users.prefetch()).await;
+        }
+        Ok::<_, InitError>((http, users))
+    };
+    let ((), (http, users)) = tokio::try_join!(fetch_secret, http_and_users)?;
+
+    let plaid = Arc::new(PlaidClient::with_http_client(plaid_config, http, secrets));
+    let queue: Arc<dyn SyncQueue> = match &config.sync_queue_url {
+        Some(url) => Arc::new(SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
+        None => Arc::new(NoSyncQueue),
+    };
+    let ports = Ports {
+        plaid: plaid.clone(),
+        store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.table_name.clone())),
+        vault: Arc::new(KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone())),
+        queue,
+        continuation: Arc::new(SelfInvoke::new(
+            aws_sdk_lambda::Client::new(&sdk),
+            config.churn.function_name.clone(),
+        )),
+        clock: Arc::new(SystemClock),
+    };
+    let webhooks = WebhookVerifier::from_plaid(plaid);
+    Ok(App { services: Services::new(config, ports), users, webhooks })
+}

@@ -1,0 +1,118 @@
+//! The item-state steps several use cases share: apply an item event (webhooks, a confirmed update mode, a
+//! sync that met an item error), remove an item (user, revocation, churn), and catch up a repaired item.
+
+use super::{ServiceError, Services};
+use crate::domain::{ItemEvent, ItemId, ItemRecord, Outcome, SealedItem};
+use crate::ports::{SyncReason, SyncRequest};
+use time::OffsetDateTime;
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// The item changed and was saved.
+    Changed,
+    /// Nothing changed (logged with why).
+    Unchanged,
+    /// The item was revoked: removed at Plaid and deleted here.
+    Removed,
+    /// No such item (removed, or never stored).
+    UnknownItem,
+}
+
+/// How often a concurrent change is re-read and the event applied again.
+const ATTEMPTS: usize = 5;
+
+/// Applies an item event produced at `at` (on the item state machine's scale: Plaid's `iat`, or weft's own
+/// clock for what weft observed), retrying on concurrent updates. Removes a revoked item, deletes a revoked
+/// account's transactions (again on every delivery, so a retry finishes a deletion that failed), and queues
+/// a catch-up sync for a repaired item.
+pub async fn apply_event(
+    services: &Services,
+    item_id: &ItemId,
+    event: &ItemEvent,
+    at: OffsetDateTime,
+) -> Result<Applied, ServiceError> {
+    let applied = apply_to_item(services, item_id, event, at).await?;
+    if let (ItemEvent::AccountRevoked { account_id }, Applied::Changed | Applied::Unchanged) = (event, applied) {
+        let deleted = services.store.delete_account_transactions(item_id, account_id).await?;
+        tracing::info!(item_id = %item_id, account_id = %account_id, deleted, "revoked account's transactions deleted");
+    }
+    Ok(applied)
+}
+
+async fn apply_to_item(
+    services: &Services,
+    item_id: &ItemId,
+    event: &ItemEvent,
+    at: OffsetDateTime,
+) -> Result<Applied, ServiceError> {
+    for _ in 0..ATTEMPTS {
+        let Some((mut item, sealed)) = services.store.find_item_sealed(item_id).await? else {
+            tracing::warn!(item_id = %item_id, item_event = event.kind(), "item event for an unknown item (removed?) ignored");
+            return Ok(Applied::UnknownItem);
+        };
+        let had_error = item.error.is_some();
+        match item.apply(event, at) {
+            Outcome::Unchanged(why) => {
+                tracing::info!(
+                    event = "item_event_unchanged",
+                    item_id = %item_id,
+                    item_event = event.kind(),
+                    why = why.as_str(),
+                    at = %at,
+                    "item event changed nothing"
+                );
+                return Ok(Applied::Unchanged);
+            }
+            Outcome::Changed => match services.store.update_item(&mut item).await {
+                Ok(()) => {
+                    if let Some(error) = &item.error {
+                        tracing::info!(event = "item_error", item_id = %item_id, error_code = %error.error_code, "item in error");
+                    } else if had_error {
+                        tracing::info!(event = "item_repaired", item_id = %item_id, "item healthy again");
+                        catch_up(services, item_id).await;
+                    }
+                    return Ok(Applied::Changed);
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            },
+            Outcome::Remove => {
+                remove_item(services, &item, &sealed).await?;
+                return Ok(Applied::Removed);
+            }
+        }
+    }
+    Err(ServiceError::Conflict)
+}
+
+/// Removes an item: at Plaid first (ITEM_NOT_FOUND means already gone), then every record of it, the
+/// wrapped data key last (crypto-shredding whatever a backup still holds). A failure at Plaid leaves the
+/// item whole here: never deleted here while still billed there.
+pub async fn remove_item(services: &Services, item: &ItemRecord, sealed: &SealedItem) -> Result<(), ServiceError> {
+    let (_, token) = services.unseal(&item.item_id, sealed).await?;
+    match services.plaid.item_remove(&token).await {
+        Ok(()) => {}
+        Err(e) if e.is_item_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    services.store.delete_item(&item.user_id, &item.item_id).await?;
+    tracing::info!(item_id = %item.item_id, "item removed at Plaid and deleted");
+    Ok(())
+}
+
+/// Queues a sync for an item that was just repaired: changes made while it was in error could not be
+/// synced (the syncs then failed with the item's error), and Plaid sends no new webhook for them.
+/// Best effort: the next webhook syncs the item anyway.
+pub async fn catch_up(services: &Services, item_id: &ItemId) {
+    let request = SyncRequest {
+        item_id: item_id.clone(),
+        reason: SyncReason::Repaired,
+        dedup_key: uuid::Uuid::new_v4().simple().to_string(),
+        webhook_key: None,
+    };
+    if let Err(e) = services.queue.request_sync(&request).await {
+        tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not queue the catch-up sync after a repair");
+    }
+}

@@ -1,0 +1,169 @@
+//! The Link callbacks the app forwards (`onEvent`, `onExit`, `onSuccess`) and the conversion funnel they
+//! feed; an update-mode success marks its item repaired.
+
+use super::{ServiceError, Services, item_state};
+use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// The most events one request may carry.
+pub const MAX_EVENTS: usize = 100;
+
+/// One Link callback, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct LinkEvent {
+    pub kind: LinkEventKind,
+    /// onEvent's eventName (OPEN, SELECT_INSTITUTION, SUBMIT_CREDENTIALS, HANDOFF, ERROR, EXIT, …); set for
+    /// every [`LinkEventKind::Event`].
+    pub event_name: Option<String>,
+    pub link_session_id: LinkSessionId,
+    /// The link token the session ran with (lets an update-mode success repair its item).
+    pub link_token: Option<String>,
+    pub request_id: Option<String>,
+    pub institution_id: Option<String>,
+    pub institution_name: Option<String>,
+    pub error_type: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub exit_status: Option<String>,
+    pub view_name: Option<String>,
+    /// When Link emitted it, by the client's clock: kept for the record, never used to order anything.
+    pub client_timestamp: Option<OffsetDateTime>,
+}
+
+/// Records Link events (1 to [`MAX_EVENTS`]); an update-mode success marks its item repaired.
+pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Result<usize, ServiceError> {
+    if events.is_empty() || events.len() > MAX_EVENTS {
+        return Err(ServiceError::Invalid(format!("events must hold 1 to {MAX_EVENTS} events")));
+    }
+    let now = app.now();
+    let mut records = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        if e.kind == LinkEventKind::Success
+            && let Some(token) = &e.link_token
+        {
+            complete_update_mode(app, user, token, now).await?;
+        }
+        tracing::info!(link_session_id = %e.link_session_id, link_token = ?e.link_token, request_id = ?e.request_id, kind = ?e.kind, event_name = ?e.event_name, error_code = ?e.error_code, "link event");
+        records.push(LinkEventRecord {
+            user_id: user.clone(),
+            link_session_id: e.link_session_id,
+            kind: e.kind,
+            event_name: e.event_name,
+            link_token: e.link_token,
+            request_id: e.request_id,
+            institution_id: e.institution_id,
+            institution_name: e.institution_name,
+            error_type: e.error_type,
+            error_code: e.error_code,
+            error_message: e.error_message,
+            exit_status: e.exit_status,
+            view_name: e.view_name,
+            timestamp: e.client_timestamp.unwrap_or(now),
+            seq: u32::try_from(i).unwrap_or(u32::MAX),
+        });
+    }
+    app.store.put_link_events(&records).await?;
+    Ok(records.len())
+}
+
+/// The user finished update mode with one of their update-mode link tokens: the item is repaired. Dated as
+/// weft's own observation of when the app reported it ([`observed_at`]), never by the client's clock.
+async fn complete_update_mode(
+    app: &Services,
+    user: &UserId,
+    link_token: &str,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
+    let Some(item_id) = record.item_id else { return Ok(()) };
+    if app.store.get_item(user, &item_id).await?.is_none() {
+        return Ok(());
+    }
+    item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, observed_at(at)).await?;
+    Ok(())
+}
+
+/// The Link funnel by institution: sessions that opened, chose the institution, submitted credentials,
+/// and succeeded, with errors and exits by code.
+#[derive(Debug, Default, Serialize)]
+pub struct ConversionReport {
+    pub from: String,
+    pub to: String,
+    pub sessions: u64,
+    pub by_institution: BTreeMap<String, Funnel>,
+    pub errors_by_code: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Funnel {
+    pub institution_name: Option<String>,
+    pub selected: u64,
+    pub submitted_credentials: u64,
+    pub succeeded: u64,
+    pub exited: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// succeeded / selected.
+    pub conversion: f64,
+}
+
+pub async fn conversion_report(app: &Services, from: time::Date, to: time::Date) -> Result<ConversionReport, ServiceError> {
+    if to < from || (to - from).whole_days() > 92 {
+        return Err(ServiceError::Invalid("the range must be from <= to and at most 92 days".into()));
+    }
+    let events = app.store.link_events_between(from, to).await?;
+    let mut report = ConversionReport { from: from.to_string(), to: to.to_string(), ..Default::default() };
+    // Each stage counts a session once.
+    let mut seen: std::collections::HashSet<(String, &'static str)> = Default::default();
+    let mut session_institution: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    for e in &events {
+        if let Some(ins) = &e.institution_id {
+            session_institution
+                .entry(e.link_session_id.to_string())
+                .or_insert((ins.clone(), e.institution_name.clone()));
+        }
+    }
+    let sessions: std::collections::HashSet<&str> = events.iter().map(|e| e.link_session_id.as_str()).collect();
+    report.sessions = sessions.len() as u64;
+    for e in &events {
+        let session = e.link_session_id.to_string();
+        let Some((ins, name)) = session_institution.get(&session).cloned() else {
+            if let Some(code) = &e.error_code {
+                *report.errors_by_code.entry(code.clone()).or_default() += 1;
+            }
+            continue;
+        };
+        let funnel = report.by_institution.entry(ins).or_default();
+        if funnel.institution_name.is_none() {
+            funnel.institution_name = name;
+        }
+        let stage: Option<&'static str> = match (e.kind, e.event_name.as_deref()) {
+            (LinkEventKind::Event, Some("SELECT_INSTITUTION")) => Some("selected"),
+            (LinkEventKind::Event, Some("SUBMIT_CREDENTIALS")) => Some("submitted"),
+            (LinkEventKind::Success, _) | (LinkEventKind::Event, Some("HANDOFF")) => Some("succeeded"),
+            (LinkEventKind::Exit, _) => Some("exited"),
+            _ => None,
+        };
+        if let Some(code) = &e.error_code
+            && seen.insert((format!("{session}/{code}"), "error"))
+        {
+            *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
+            *report.errors_by_code.entry(code.clone()).or_default() += 1;
+        }
+        if let Some(stage) = stage
+            && seen.insert((session.clone(), stage))
+        {
+            match stage {
+                "selected" => funnel.selected += 1,
+                "submitted" => funnel.submitted_credentials += 1,
+                "succeeded" => funnel.succeeded += 1,
+                _ => funnel.exited += 1,
+            }
+        }
+    }
+    for funnel in report.by_institution.values_mut() {
+        funnel.conversion = if funnel.selected == 0 { 0.0 } else { funnel.succeeded as f64 / funnel.selected as f64 };
+    }
+    Ok(report)
+}
