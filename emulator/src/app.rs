@@ -1,10 +1,15 @@
 //! The shared context every handler works on: configuration, clock, state and the services around
 //! it (webhook delivery, rate limiter, faults, call counts, persistence).
+//!
+//! Everything that reads or changes several of these at once lives here too: sending a webhook
+//! (the Item notes it, a held Item's webhooks are only logged) and serving as the webhook
+//! component's [`Host`] (clock and signing key).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
@@ -12,12 +17,14 @@ use crate::config::EmulatorConfig;
 use crate::faults::Faults;
 use crate::ratelimit::RateLimiter;
 use crate::state::State;
-use crate::webhooks::{DeliveryLog, WebhookConfig};
+use crate::webhooks::{Host, Outgoing, Webhooks};
 
 /// Calls received per endpoint, in total and per Item.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct CallCounts {
+    /// Calls per endpoint path.
     pub total: BTreeMap<String, u64>,
+    /// Calls per Item id, then per endpoint path (calls that named an Item's access token).
     pub by_item: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
@@ -27,18 +34,13 @@ pub struct App {
     pub config: EmulatorConfig,
     pub clock: Clock,
     state: Mutex<State>,
-    deliveries: Mutex<DeliveryLog>,
     faults: Mutex<Faults>,
     limiter: Mutex<RateLimiter>,
     calls: Mutex<CallCounts>,
-    webhook_config: Mutex<WebhookConfig>,
-    http: OnceLock<Option<reqwest::Client>>,
+    /// Webhook delivery and its log.
+    pub webhooks: Arc<Webhooks>,
     /// Wakes the state-file writer.
     pub persist_notify: Option<Arc<Notify>>,
-    /// Flips to true at shutdown.
-    pub shutdown: watch::Receiver<bool>,
-    /// The runtime background work (webhook delivery) runs on.
-    pub runtime: tokio::runtime::Handle,
 }
 
 /// Locks a mutex, recovering the data if a previous holder panicked (state stays usable).
@@ -47,6 +49,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl App {
+    /// The emulator around `state`; webhook deliveries run on `runtime` until `shutdown` flips.
     pub fn new(
         config: EmulatorConfig,
         clock: Clock,
@@ -56,28 +59,21 @@ impl App {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let limiter = RateLimiter::new(config.rate_limits.clone());
-        let webhook_config = config.webhooks.clone();
+        let webhooks = Arc::new(Webhooks::new(config.webhooks.clone(), runtime, shutdown));
         Self {
             config,
             clock,
             state: Mutex::new(state),
-            deliveries: Mutex::new(DeliveryLog::default()),
             faults: Mutex::new(Faults::default()),
             limiter: Mutex::new(limiter),
             calls: Mutex::new(CallCounts::default()),
-            webhook_config: Mutex::new(webhook_config),
-            http: OnceLock::new(),
+            webhooks,
             persist_notify,
-            shutdown,
-            runtime,
         }
     }
 
     pub fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
-    }
-    pub fn lock_deliveries(&self) -> MutexGuard<'_, DeliveryLog> {
-        lock(&self.deliveries)
     }
     pub fn lock_faults(&self) -> MutexGuard<'_, Faults> {
         lock(&self.faults)
@@ -87,27 +83,6 @@ impl App {
     }
     pub fn lock_calls(&self) -> MutexGuard<'_, CallCounts> {
         lock(&self.calls)
-    }
-
-    pub fn webhook_config(&self) -> WebhookConfig {
-        lock(&self.webhook_config).clone()
-    }
-
-    pub fn set_webhook_config(&self, config: WebhookConfig) {
-        *lock(&self.webhook_config) = config;
-    }
-
-    /// The HTTP client for webhook delivery, built on first use (keeps start-up fast).
-    pub fn http_client(&self) -> Option<&reqwest::Client> {
-        self.http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .no_proxy()
-                    .build()
-                    .map_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
-                    .ok()
-            })
-            .as_ref()
     }
 
     /// Records that state changed (the state file writer picks it up).
@@ -132,5 +107,46 @@ impl App {
     /// The seed of everything generated.
     pub fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    /// The configured history delay in whole seconds (rounded up).
+    pub fn history_delay_secs(&self) -> i64 {
+        let d = self.config.history_delay;
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    }
+
+    /// Queues webhooks for asynchronous delivery (never waits for the receiver).
+    pub fn send_webhooks(self: &Arc<Self>, outgoing: Vec<Outgoing>) {
+        for wh in outgoing {
+            self.send_webhook(wh);
+        }
+    }
+
+    /// Queues one webhook for asynchronous delivery: the Item notes it as its last webhook; if
+    /// the Item's webhooks are held, it is signed and logged but not sent.
+    pub fn send_webhook(self: &Arc<Self>, wh: Outgoing) {
+        let now = self.clock.now();
+        let held = match self.lock_state().items.get_mut(&wh.item_id) {
+            Some(item) => {
+                item.last_webhook = Some((now.unix_timestamp(), wh.webhook_code().to_owned()));
+                item.hold_webhooks
+            }
+            None => false,
+        };
+        let host: Arc<dyn Host> = Arc::clone(self) as Arc<dyn Host>;
+        self.webhooks.send(host, wh, now, held);
+        self.changed();
+    }
+}
+
+impl Host for App {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn sign(&self, body: &[u8], iat: i64) -> Option<(String, String)> {
+        let state = self.lock_state();
+        state.keys.current().map(|key| (key.kid.clone(), key.sign_webhook(body, iat)))
     }
 }

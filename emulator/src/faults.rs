@@ -25,9 +25,13 @@ pub enum FaultKind {
 /// A custom error for [`FaultKind::Error`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomError {
+    /// HTTP status, 400..=599.
     pub status: u16,
+    /// A Plaid `error_type`, e.g. `ITEM_ERROR`.
     pub error_type: String,
+    /// Any `error_code`; documented ones get Plaid's texts.
     pub error_code: String,
+    /// `error_message` (default: Plaid's for a documented code, else `injected <code>`).
     #[serde(default)]
     pub error_message: Option<String>,
 }
@@ -38,6 +42,7 @@ pub struct CustomError {
 pub struct FaultSpec {
     /// Endpoint path (e.g. `/transactions/sync`), or `*` for every Plaid endpoint.
     pub endpoint: String,
+    /// What the fault does.
     pub kind: FaultKind,
     /// How many calls it affects (default 1).
     #[serde(default = "one")]
@@ -63,7 +68,9 @@ fn one() -> u32 {
 /// An armed fault.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fault {
+    /// The id [`inject_fault`](crate::Control::inject_fault) returned.
     pub id: u64,
+    /// The fault as it was armed.
     #[serde(flatten)]
     pub spec: FaultSpec,
     /// Calls still to affect.

@@ -85,15 +85,15 @@ pub fn is_well_formed_token(kind: TokenKind, token: &str) -> bool {
     matches!(env, "sandbox" | "development" | "production") && uuid::Uuid::parse_str(id).is_ok()
 }
 
-/// Whether `s` is `len` ASCII alphanumerics.
-pub fn is_alnum_of_len(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// Whether `s` is `len` ASCII alphanumerics.
+    fn is_alnum_of_len(s: &str, len: usize) -> bool {
+        s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
 
     #[test]
     fn formats() {

@@ -16,10 +16,13 @@ use sha2::{Digest, Sha256};
 /// Errors of key handling.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The stored key is not base64.
     #[error("stored private key is not valid base64")]
     Encoding(#[from] base64::DecodeError),
+    /// The stored key is not a P-256 private key.
     #[error("stored private key is not a valid P-256 scalar")]
     Scalar(#[from] p256::ecdsa::Error),
+    /// The public key cannot be written as a JWK.
     #[error("the public key has no affine coordinates")]
     NoCoordinates,
 }

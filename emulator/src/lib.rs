@@ -19,24 +19,27 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
-pub mod app;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod faults;
-pub mod ids;
-pub mod items;
-pub mod keys;
-pub mod link;
-pub mod persist;
-pub mod ratelimit;
-pub mod sandbox;
-pub mod server;
-pub mod state;
-pub mod transactions;
-pub mod webhooks;
-pub mod wire;
+#![warn(missing_docs)]
+
+mod api;
+mod app;
+mod clock;
+mod config;
+mod control;
+mod faults;
+mod http;
+mod ids;
+mod items;
+mod keys;
+mod link;
+mod persist;
+mod ratelimit;
+mod sandbox;
+mod server;
+mod state;
+mod transactions;
+mod webhooks;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,14 +48,18 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-pub use config::EmulatorConfig;
-pub use control::{AdvanceClock, Control, CreateItem, CreatedItem, RotatedKey};
-pub use faults::{CustomError, FaultKind, FaultSpec};
-pub use items::{Condition, ModifyTransaction, MutationResult, NewTransaction, TransactionMutation};
-pub use link::{LinkCompletion, LinkOutcome};
-pub use ratelimit::{Limit, RateLimits};
-pub use webhooks::{Delivery, DeliveryStatus, WebhookConfig};
-pub use wire::{ErrorType, PlaidError};
+pub use crate::api::Endpoint;
+pub use crate::app::CallCounts;
+pub use crate::config::{DEFAULT_MAX_BODY_BYTES, EmulatorConfig};
+pub use crate::control::{AdvanceClock, Control, CreateItem, CreatedItem, RotatedKey};
+pub use crate::faults::{CustomError, Fault, FaultKind, FaultSpec};
+pub use crate::items::{Condition, ModifyTransaction, MutationResult, NewTransaction, TransactionMutation};
+pub use crate::keys::KeyError;
+pub use crate::link::{LinkCompletion, LinkOutcome};
+pub use crate::persist::PersistError;
+pub use crate::ratelimit::{Limit, RateLimits};
+pub use crate::webhooks::{Attempt, Delivery, DeliveryStatus, WebhookConfig};
+pub use crate::wire::{ErrorExtra, ErrorType, PlaidError};
 
 use crate::app::App;
 use crate::clock::Clock;
@@ -61,18 +68,25 @@ use crate::state::State;
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
+    /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed.
         #[source]
         source: std::io::Error,
     },
+    /// The state file exists but could not be loaded.
     #[error("cannot load the state file")]
-    State(#[from] persist::PersistError),
+    State(#[from] PersistError),
+    /// The request schema built into the crate does not parse (a build defect).
     #[error("the embedded request schema is invalid")]
     Schema,
+    /// [`Emulator::spawn_on_thread`] could not start its thread or runtime.
     #[error("cannot start the emulator's runtime")]
     Runtime(#[source] std::io::Error),
+    /// [`Emulator::spawn_on_thread`]'s thread ended before the emulator was up.
     #[error("the emulator's thread stopped before it was ready")]
     ThreadGone,
 }
@@ -83,20 +97,19 @@ pub struct Emulator;
 impl Emulator {
     /// Starts an emulator on the current tokio runtime.
     pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-        if !wire::preload() {
+        if !crate::wire::preload() {
             return Err(EmulatorError::Schema);
         }
         let start = config.start_time.unwrap_or_else(time::OffsetDateTime::now_utc);
         let clock = Clock::new(start);
         let snapshot = match &config.state_file {
-            Some(path) => persist::load(path)?,
+            Some(path) => crate::persist::load(path)?,
             None => None,
         };
         let state = match snapshot {
             Some(snapshot) => {
                 clock.set_offset(time::Duration::milliseconds(snapshot.clock_offset_ms));
-                State::from_snapshot(snapshot, clock.unix())
-                    .map_err(|e| EmulatorError::State(persist::PersistError::Key(e)))?
+                State::from_snapshot(snapshot, clock.unix()).map_err(|e| EmulatorError::State(PersistError::Key(e)))?
             }
             None => State::new(clock.unix()),
         };
@@ -118,14 +131,14 @@ impl Emulator {
         ));
         let writer = match (state_file, notify) {
             (Some(path), Some(notify)) => {
-                Some(tokio::spawn(persist::writer(Arc::clone(&app), path, notify, shutdown_rx.clone())))
+                Some(tokio::spawn(crate::persist::writer(Arc::clone(&app), path, notify, shutdown_rx.clone())))
             }
             _ => None,
         };
         if ticking {
             tokio::spawn(ticker(Arc::clone(&app), shutdown_rx.clone()));
         }
-        let router = server::router(Arc::clone(&app));
+        let router = crate::server::router(Arc::clone(&app));
         let mut stop = shutdown_rx;
         let server = tokio::spawn(async move {
             let graceful = async move {
@@ -195,7 +208,7 @@ async fn ticker(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         let now = app.clock.now();
-        let out = items::ready_webhooks(&mut app.lock_state(), now);
+        let out = crate::items::ready_webhooks(&mut app.lock_state(), now);
         if !out.is_empty() {
             app.send_webhooks(out);
             app.changed();

@@ -74,7 +74,7 @@ struct Cli {
     start_time: Option<time::OffsetDateTime>,
 
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = plaid_emulator::config::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = plaid_emulator::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
 
     /// Log filter (tracing EnvFilter syntax), e.g. info or plaid_emulator=debug.
@@ -101,7 +101,7 @@ fn parse_rate_limit(s: &str) -> Result<(String, Limit), String> {
             n => n.parse().map(Some).map_err(|e| format!("{n}: {e}")),
         }
     };
-    if plaid_emulator::api::Endpoint::from_path(endpoint).is_none() {
+    if plaid_emulator::Endpoint::from_path(endpoint).is_none() {
         return Err(format!("{endpoint} is not an emulated Plaid endpoint"));
     }
     Ok((endpoint.to_owned(), Limit { per_item: num(item)?, per_client: num(client)? }))

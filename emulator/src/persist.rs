@@ -12,26 +12,37 @@ use crate::state::Snapshot;
 /// Errors of the state file.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
+    /// The file exists but could not be read.
     #[error("cannot read state file {path}")]
     Read {
+        /// The state file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not an emulator state.
     #[error("state file {path} is not a valid emulator state")]
     Parse {
+        /// The state file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: serde_json::Error,
     },
+    /// The file could not be written.
     #[error("cannot write state file {path}")]
     Write {
+        /// The state file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The state could not be serialised.
     #[error("cannot serialise the state")]
     Serialise(#[source] serde_json::Error),
+    /// A signing key in the file is unusable.
     #[error("state file holds an unusable signing key")]
     Key(#[from] crate::keys::KeyError),
 }

@@ -10,7 +10,9 @@ use crate::wire::PlaidError;
 /// The limits of one endpoint (calls per minute; `None` = unlimited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limit {
+    /// Calls per minute for one Item.
     pub per_item: Option<u32>,
+    /// Calls per minute for the whole client.
     pub per_client: Option<u32>,
 }
 

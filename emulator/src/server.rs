@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use serde_json::Value;
 use crate::api::{self, Endpoint, Reply};
 use crate::app::App;
 use crate::faults::FaultAction;
+use crate::http::read_body;
 use crate::ids;
 use crate::wire::{self, PlaidError, json_response};
 
@@ -41,26 +41,12 @@ async fn api_entry(State(app): State<Arc<App>>, req: Request) -> Response {
     }
 }
 
-/// Reads a request body up to `limit` bytes.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, PlaidError> {
-    let too_large = || PlaidError::invalid_body(format!("request body is too large: the limit is {limit} bytes"));
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok(b.to_vec()),
-        Err(_) => Err(too_large()),
-    }
-}
-
 fn body_not_json() -> PlaidError {
     PlaidError::invalid_body("body could not be parsed as JSON")
 }
 
 /// Parses a request body that must be a JSON object.
-pub fn parse_object(bytes: &[u8]) -> Result<Value, PlaidError> {
+fn parse_object(bytes: &[u8]) -> Result<Value, PlaidError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| body_not_json())?;
     if value.is_object() { Ok(value) } else { Err(body_not_json()) }
 }

@@ -1,42 +1,16 @@
-//! Webhooks: Plaid's body serialisation, signing, asynchronous delivery with retries, and the
-//! delivery log the control API exposes.
+//! Asynchronous delivery: each webhook is logged, then POSTed in a background task that retries on
+//! Plaid's schedule (per-attempt timeout, waits between attempts) until a receiver answers 200.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use tokio::sync::watch;
 
-use crate::app::App;
+use super::body::{Outgoing, plaid_body};
+use super::log::{Attempt, Delivery, DeliveryLog, DeliveryStatus};
 use crate::clock::rfc3339;
-
-/// Serialises a webhook body the way Plaid does (and signs): keys sorted, 2-space indentation,
-/// `": "` separators, no trailing newline.
-pub fn plaid_body(value: &Value) -> Vec<u8> {
-    // Rebuild every object with its keys inserted in sorted order, so the output is sorted even
-    // if serde_json's `preserve_order` feature is enabled somewhere in the build.
-    let sorted = sort_keys(value);
-    serde_json::to_vec_pretty(&sorted).unwrap_or_default()
-}
-
-fn sort_keys(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut out = Map::new();
-            for k in keys {
-                if let Some(v) = map.get(k) {
-                    out.insert(k.clone(), sort_keys(v));
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
-        other => other.clone(),
-    }
-}
 
 /// Delivery settings: per-attempt timeout and retry schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,173 +45,117 @@ impl WebhookConfig {
     }
 }
 
-/// A webhook to send.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub url: String,
-    pub item_id: String,
-    pub body: Value,
+/// What delivery needs from the emulator it runs in.
+pub trait Host: Send + Sync + 'static {
+    /// The emulator clock's reading.
+    fn now(&self) -> OffsetDateTime;
+
+    /// Signs `body` with the current webhook key for the given `iat`: `(kid, Plaid-Verification
+    /// header)`, or `None` when there is no key.
+    fn sign(&self, body: &[u8], iat: i64) -> Option<(String, String)>;
 }
 
-/// Builds a webhook body: `webhook_type`, `webhook_code`, `item_id`, `environment` plus `extra`.
-pub fn body(webhook_type: &str, webhook_code: &str, item_id: &str, extra: Value) -> Value {
-    let mut v = json!({
-        "environment": "sandbox",
-        "item_id": item_id,
-        "webhook_code": webhook_code,
-        "webhook_type": webhook_type,
-    });
-    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
-        obj.extend(extra);
-    }
-    v
+/// Webhook delivery: settings, the HTTP client, the delivery log, and the background tasks that
+/// send (and retry) each webhook.
+#[derive(Debug)]
+pub struct Webhooks {
+    config: Mutex<WebhookConfig>,
+    log: Mutex<DeliveryLog>,
+    http: OnceLock<Option<reqwest::Client>>,
+    /// The runtime deliveries run on.
+    runtime: tokio::runtime::Handle,
+    /// Flips to true at shutdown (ends pending retries).
+    shutdown: watch::Receiver<bool>,
 }
 
-/// One delivery attempt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Attempt {
-    pub at: String,
-    /// HTTP status of the receiver's answer; `None` when it did not answer in time or at all.
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub elapsed_ms: u64,
-    pub kid: String,
-    /// The `Plaid-Verification` header sent.
-    pub plaid_verification: String,
+/// Locks a mutex, recovering the data if a previous holder panicked (the log stays usable).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// State of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-    /// Signed and logged but not sent: the Item's webhooks are held (control API).
-    Held,
-}
-
-/// One webhook and every attempt to deliver it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Delivery {
-    pub id: u64,
-    pub item_id: String,
-    pub url: String,
-    pub webhook_type: String,
-    pub webhook_code: String,
-    /// The exact body bytes sent (UTF-8).
-    pub body: String,
-    pub fired_at: String,
-    pub status: DeliveryStatus,
-    /// The `Plaid-Verification` header of the latest attempt (for a held delivery: the header it
-    /// would have been sent with), so a test can redeliver the webhook byte for byte.
-    pub plaid_verification: String,
-    pub attempts: Vec<Attempt>,
-}
-
-/// Most deliveries the log keeps (oldest dropped first).
-const LOG_CAPACITY: usize = 10_000;
-
-/// The delivery log.
-#[derive(Debug, Default)]
-pub struct DeliveryLog {
-    next_id: u64,
-    entries: VecDeque<Delivery>,
-}
-
-impl DeliveryLog {
-    fn start(&mut self, delivery: Delivery) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        if self.entries.len() >= LOG_CAPACITY {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(Delivery { id, ..delivery });
-        id
-    }
-
-    fn get_mut(&mut self, id: u64) -> Option<&mut Delivery> {
-        self.entries.iter_mut().rev().find(|d| d.id == id)
-    }
-
-    /// Deliveries matching the filters, oldest first.
-    pub fn list(&self, item_id: Option<&str>, code: Option<&str>) -> Vec<Delivery> {
-        self.entries
-            .iter()
-            .filter(|d| item_id.is_none_or(|i| d.item_id == i))
-            .filter(|d| code.is_none_or(|c| d.webhook_code == c))
-            .cloned()
-            .collect()
-    }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-}
-
-impl App {
-    /// Queues webhooks for asynchronous delivery (never waits for the receiver).
-    pub fn send_webhooks(self: &Arc<Self>, outgoing: Vec<Outgoing>) {
-        for wh in outgoing {
-            self.send_webhook(wh);
+impl Webhooks {
+    /// Delivery with `config`, on `runtime`, until `shutdown` flips.
+    pub fn new(config: WebhookConfig, runtime: tokio::runtime::Handle, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            config: Mutex::new(config),
+            log: Mutex::new(DeliveryLog::default()),
+            http: OnceLock::new(),
+            runtime,
+            shutdown,
         }
     }
 
-    /// Queues one webhook for asynchronous delivery.
-    pub fn send_webhook(self: &Arc<Self>, wh: Outgoing) {
+    /// The delivery settings in force.
+    pub fn config(&self) -> WebhookConfig {
+        lock(&self.config).clone()
+    }
+
+    /// Replaces the delivery settings (deliveries started later follow them).
+    pub fn set_config(&self, config: WebhookConfig) {
+        *lock(&self.config) = config;
+    }
+
+    /// Logged deliveries matching the filters, oldest first.
+    pub fn deliveries(&self, item_id: Option<&str>, webhook_code: Option<&str>) -> Vec<Delivery> {
+        lock(&self.log).list(item_id, webhook_code)
+    }
+
+    /// How many deliveries the log holds.
+    pub fn logged(&self) -> usize {
+        lock(&self.log).len()
+    }
+
+    /// Empties the delivery log.
+    pub fn clear(&self) {
+        lock(&self.log).clear();
+    }
+
+    /// The HTTP client for webhook delivery, built on first use (keeps start-up fast).
+    fn http_client(&self) -> Option<&reqwest::Client> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Logs a webhook fired at `now` and queues it for asynchronous delivery (never waits for the
+    /// receiver). A `held` webhook is signed and logged but not sent.
+    pub fn send(self: &Arc<Self>, host: Arc<dyn Host>, wh: Outgoing, now: OffsetDateTime, held: bool) {
         let bytes = plaid_body(&wh.body);
-        let webhook_type = wh.body["webhook_type"].as_str().unwrap_or_default().to_owned();
-        let webhook_code = wh.body["webhook_code"].as_str().unwrap_or_default().to_owned();
-        let now = self.clock.now();
-        let held_header = {
-            let mut state = self.lock_state();
-            let held = match state.items.get_mut(&wh.item_id) {
-                Some(item) => {
-                    item.last_webhook = Some((now.unix_timestamp(), webhook_code.clone()));
-                    item.hold_webhooks
-                }
-                None => false,
-            };
-            if held {
-                Some(state.keys.current().map(|k| k.sign_webhook(&bytes, now.unix_timestamp())).unwrap_or_default())
-            } else {
-                None
-            }
-        };
-        let id = self.lock_deliveries().start(Delivery {
+        let held_header =
+            held.then(|| host.sign(&bytes, now.unix_timestamp()).map(|(_, header)| header).unwrap_or_default());
+        let id = lock(&self.log).start(Delivery {
             id: 0,
             item_id: wh.item_id.clone(),
             url: wh.url.clone(),
-            webhook_type,
-            webhook_code,
+            webhook_type: wh.webhook_type().to_owned(),
+            webhook_code: wh.webhook_code().to_owned(),
             body: String::from_utf8_lossy(&bytes).into_owned(),
             fired_at: rfc3339(now),
-            status: if held_header.is_some() { DeliveryStatus::Held } else { DeliveryStatus::Pending },
-            plaid_verification: held_header.clone().unwrap_or_default(),
+            status: if held { DeliveryStatus::Held } else { DeliveryStatus::Pending },
+            plaid_verification: held_header.unwrap_or_default(),
             attempts: Vec::new(),
         });
-        self.changed();
-        if held_header.is_some() {
+        if held {
             return;
         }
-        let app = Arc::clone(self);
-        self.runtime.spawn(async move { app.deliver(id, wh.url, bytes).await });
+        let webhooks = Arc::clone(self);
+        self.runtime.spawn(async move { webhooks.deliver(host, id, wh.url, bytes).await });
     }
 
-    async fn deliver(self: Arc<Self>, id: u64, url: String, bytes: Vec<u8>) {
-        let config = self.webhook_config();
+    async fn deliver(self: Arc<Self>, host: Arc<dyn Host>, id: u64, url: String, bytes: Vec<u8>) {
+        let config = self.config();
         let mut shutdown = self.shutdown.clone();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let (kid, header) = {
-                let state = self.lock_state();
-                match state.keys.current() {
-                    Some(key) => (key.kid.clone(), key.sign_webhook(&bytes, self.clock.unix())),
-                    None => (String::new(), String::new()),
-                }
-            };
-            let at = rfc3339(self.clock.now());
+            let (kid, header) = host.sign(&bytes, host.now().unix_timestamp()).unwrap_or_default();
+            let at = rfc3339(host.now());
             let started = std::time::Instant::now();
             let result = match self.http_client() {
                 Some(client) => {
@@ -264,7 +182,7 @@ impl App {
             let delivered = status == Some(200);
             let give_up = !delivered && attempt >= config.max_attempts.max(1);
             {
-                let mut log = self.lock_deliveries();
+                let mut log = lock(&self.log);
                 if let Some(d) = log.get_mut(id) {
                     d.plaid_verification.clone_from(&header);
                     d.attempts.push(Attempt { at, status, error, elapsed_ms, kid, plaid_verification: header });
@@ -302,34 +220,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    /// Serialising the JSON value of Plaid's own signed webhook gives exactly the bytes Plaid
-    /// signed.
-    #[test]
-    fn serialisation_matches_plaid_signed_vector() {
-        let vector: Value = serde_json::from_str(include_str!("../testdata/plaid-webhook-2020.json")).unwrap();
-        let body = vector["body"].as_str().unwrap();
-        let value: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(String::from_utf8(plaid_body(&value)).unwrap(), body);
-        // Same bytes from a value built in another key order.
-        let rebuilt = json!({
-            "webhook_type": "TRANSACTIONS",
-            "webhook_code": "HISTORICAL_UPDATE",
-            "new_transactions": 390,
-            "item_id": "yxQbxDjnD8hr69pKbQpbcKeVn3GL9QuyA7NV3",
-            "error": null,
-        });
-        assert_eq!(String::from_utf8(plaid_body(&rebuilt)).unwrap(), body);
-    }
-
-    #[test]
-    fn nested_and_empty_values() {
-        let v = json!({"b": {"z": 1, "a": []}, "a": {}});
-        assert_eq!(
-            String::from_utf8(plaid_body(&v)).unwrap(),
-            "{\n  \"a\": {},\n  \"b\": {\n    \"a\": [],\n    \"z\": 1\n  }\n}"
-        );
-    }
 
     #[test]
     fn backoff_schedule_repeats_last() {

@@ -1,0 +1,165 @@
+//! `/link/token/create` and `/item/public_token/exchange`: the tokens around a Link session.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::parse;
+use crate::app::App;
+use crate::http::is_http_url;
+use crate::items;
+use crate::state::{LINK_TOKEN_TTL_SECS, LinkTokenRecord, UPDATE_LINK_TOKEN_TTL_SECS, unix_rfc3339};
+use crate::wire::PlaidError;
+
+const LANGUAGES: &[&str] =
+    &["da", "de", "en", "es", "et", "fr", "it", "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "sv"];
+
+// ---- /link/token/create ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LinkTokenCreateReq {
+    client_name: String,
+    language: String,
+    country_codes: Vec<String>,
+    #[serde(default)]
+    user: Option<LinkUser>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    user_token: Option<String>,
+    #[serde(default)]
+    products: Option<Vec<String>>,
+    #[serde(default)]
+    webhook: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    update: Option<LinkUpdate>,
+    #[serde(default)]
+    account_filters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct LinkUser {
+    client_user_id: String,
+}
+
+#[derive(Deserialize)]
+struct LinkUpdate {
+    #[serde(default)]
+    account_selection_enabled: Option<bool>,
+}
+
+pub fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
+    let req: LinkTokenCreateReq = parse(body)?;
+    if req.user.is_none() && req.user_id.is_none() && req.user_token.is_none() {
+        return Err(PlaidError::missing_fields(&["user".to_owned()]));
+    }
+    if !LANGUAGES.contains(&req.language.as_str()) {
+        return Err(PlaidError::invalid_field(format!("language must be one of: {}", LANGUAGES.join(", "))));
+    }
+    if let Some(w) = req.webhook.as_deref().filter(|w| !w.is_empty())
+        && !is_http_url(w)
+    {
+        return Err(PlaidError::invalid_field("webhook must be a valid URL"));
+    }
+    if let Some(r) = req.redirect_uri.as_deref().filter(|r| !r.is_empty()) {
+        let parsed =
+            reqwest::Url::parse(r).map_err(|_| PlaidError::invalid_field("redirect_uri must be a valid URL"))?;
+        if parsed.query().is_some() {
+            return Err(PlaidError::invalid_field("redirect_uri must not contain any query parameters"));
+        }
+    }
+    let now = app.clock.now();
+    let unix = now.unix_timestamp();
+    let update_mode = req.access_token.as_deref().is_some_and(|t| !t.is_empty());
+    let products = req.products.clone().unwrap_or_default();
+    if !update_mode {
+        if req.products.is_none() {
+            return Err(PlaidError::missing_fields(&["products".to_owned()]));
+        }
+        if products.is_empty() {
+            return Err(PlaidError::invalid_field("products must be a non-empty array"));
+        }
+    }
+    if products.iter().any(|p| p == "balance") {
+        return Err(PlaidError::invalid_product(
+            "balance is not a valid product to initialize Link with. Balance is available with any other product",
+        ));
+    }
+    let mut state = app.lock_state();
+    let update_item_id = match req.access_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => Some(state.item_id_for_token(token)?),
+        None => None,
+    };
+    let ttl = if update_mode { UPDATE_LINK_TOKEN_TTL_SECS } else { LINK_TOKEN_TTL_SECS };
+    let token = crate::ids::token(crate::ids::TokenKind::Link, "sandbox");
+    let expires_at = unix.saturating_add(ttl);
+    state.prune(unix);
+    state.link_tokens.insert(
+        token.clone(),
+        LinkTokenRecord {
+            created_at: unix,
+            expires_at,
+            client_name: req.client_name,
+            language: req.language,
+            country_codes: req.country_codes,
+            products,
+            webhook: req.webhook.filter(|w| !w.is_empty()),
+            redirect_uri: req.redirect_uri.filter(|r| !r.is_empty()),
+            client_user_id: req.user.map(|u| u.client_user_id).or(req.user_id),
+            account_filters: req.account_filters,
+            update_item_id,
+            account_selection_enabled: req.update.and_then(|u| u.account_selection_enabled).unwrap_or(false),
+        },
+    );
+    drop(state);
+    app.changed();
+    Ok(json!({"link_token": token, "expiration": unix_rfc3339(expires_at)}))
+}
+
+// ---- /item/public_token/exchange -------------------------------------------------------------
+
+pub fn public_token_exchange(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
+    let token = body.get("public_token").and_then(Value::as_str).unwrap_or_default();
+    if !crate::ids::is_well_formed_token(crate::ids::TokenKind::Public, token) {
+        return Err(PlaidError::invalid_public_token(
+            "provided public token is in an invalid format. expected format: public-<environment>-<identifier>",
+        ));
+    }
+    let now = app.clock.now();
+    let unix = now.unix_timestamp();
+    let mut state = app.lock_state();
+    let Some(record) = state.public_tokens.get(token).cloned() else {
+        return Err(PlaidError::invalid_public_token("could not find matching public token"));
+    };
+    if record.used {
+        return Err(PlaidError::invalid_public_token("could not find matching public token"));
+    }
+    if unix >= record.expires_at {
+        return Err(PlaidError::invalid_public_token(
+            "provided public token is expired. Public tokens expire 30 minutes after creation at which point they can no longer be exchanged",
+        ));
+    }
+    if state.removed_items.contains(&record.item_id) {
+        return Err(PlaidError::item_not_found());
+    }
+    let access_token = crate::ids::token(crate::ids::TokenKind::Access, "sandbox");
+    if let Some(r) = state.public_tokens.get_mut(token) {
+        r.used = true;
+    }
+    let Some(item) = state.items.get_mut(&record.item_id) else {
+        return Err(PlaidError::item_not_found());
+    };
+    item.exchanged = true;
+    item.access_token = Some(access_token.clone());
+    let webhooks = items::initial_webhooks(item, now);
+    state.access_tokens.insert(access_token.clone(), record.item_id.clone());
+    drop(state);
+    app.send_webhooks(webhooks);
+    app.changed();
+    Ok(json!({"access_token": access_token, "item_id": record.item_id}))
+}

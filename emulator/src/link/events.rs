@@ -1,0 +1,98 @@
+//! The `onEvent` stream of a simulated session, and its `onExit` ending.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::LinkOutcome;
+use crate::clock::rfc3339_millis;
+use crate::wire::PlaidError;
+
+/// The events of one Link session so far.
+pub struct Events {
+    /// `link_session_id`.
+    pub session: String,
+    start: OffsetDateTime,
+    request_id: String,
+    /// The institution picked (id, name), once picked.
+    pub institution: Option<(String, String)>,
+    /// The `onEvent` calls, in order.
+    pub list: Vec<Value>,
+}
+
+impl Events {
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self {
+            session: uuid::Uuid::new_v4().to_string(),
+            start: now,
+            request_id: crate::ids::request_id(),
+            institution: None,
+            list: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, name: &str, view: Option<&str>, error: Option<&PlaidError>, exit_status: Option<&str>) {
+        let at = self.start + time::Duration::milliseconds(250 * self.list.len() as i64);
+        let (iid, iname) = match &self.institution {
+            Some((i, n)) => (Some(i.clone()), Some(n.clone())),
+            None => (None, None),
+        };
+        self.list.push(json!({
+            "event_name": name,
+            "metadata": {
+                "error_code": error.map(|e| e.error_code.clone()),
+                "error_message": error.map(|e| e.error_message.clone()),
+                "error_type": error.map(|e| e.error_type.as_str()),
+                "exit_status": exit_status,
+                "institution_id": iid,
+                "institution_name": iname,
+                "institution_search_query": null,
+                "link_session_id": self.session,
+                "mfa_type": null,
+                "request_id": self.request_id,
+                "selection": null,
+                "timestamp": rfc3339_millis(at),
+                "view_name": view,
+            }
+        }));
+    }
+
+    pub fn new_request(&mut self) {
+        self.request_id = crate::ids::request_id();
+    }
+
+    pub fn institution_json(&self) -> Value {
+        match &self.institution {
+            Some((id, name)) => json!({"name": name, "institution_id": id}),
+            None => Value::Null,
+        }
+    }
+
+    /// Ends the session with onExit.
+    pub fn exit(mut self, error: PlaidError, status: Option<&str>) -> LinkOutcome {
+        self.push("TRANSITION_VIEW", Some("ERROR"), None, None);
+        self.push("ERROR", Some("ERROR"), Some(&error), None);
+        self.push("EXIT", None, None, status);
+        let exit = json!({
+            "error": {
+                "display_message": error.display_message(),
+                "error_code": error.error_code,
+                "error_message": error.error_message,
+                "error_type": error.error_type.as_str(),
+            },
+            "metadata": {
+                "institution": self.institution_json(),
+                "link_session_id": self.session,
+                "request_id": self.request_id,
+                "status": status,
+            }
+        });
+        LinkOutcome {
+            status: "exit".to_owned(),
+            public_token: None,
+            metadata: None,
+            events: self.list,
+            exit: Some(exit),
+            item_id: None,
+        }
+    }
+}
