@@ -14,8 +14,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weft::plaid::types::WebhookVerificationKey;
-use weft::webhook::{KeyFetchError, WebhookKeySource, WebhookVerifier};
+use weft::auth::webhook::{KeyFetchError, WebhookKeySource, WebhookVerifier};
+use weft::ports::plaid::wire::WebhookVerificationKey;
 
 struct OneKey(WebhookVerificationKey);
 

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use weft::auth::{AuthConfig, AuthError, AuthOptions, AuthVerifier, FixedClock, Jwk, JwksError, JwksSource};
+use weft::auth::{AuthError, AuthOptions, AuthVerifier};
+use weft::config::AuthConfig;
+use weft::doubles::FixedClock;
+use weft::ports::{Jwk, JwksError, JwksSource};
 
 const NOW: i64 = 1_750_000_000;
 const ISSUER: &str = "https://id.weft.test";
@@ -114,7 +117,7 @@ fn config() -> AuthConfig {
 }
 
 fn verifier(keys: Arc<Keys>) -> AuthVerifier {
-    AuthVerifier::with_source(config(), keys).with_clock(Arc::new(FixedClock::at_unix(NOW)))
+    AuthVerifier::new(config(), keys).with_clock(Arc::new(FixedClock::at_unix(NOW)))
 }
 
 struct Setup {

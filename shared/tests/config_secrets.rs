@@ -4,7 +4,7 @@
 mod store_support;
 
 use secrecy::ExposeSecret;
-use weft::config::secrets::{SecretCache, SecretsError};
+use weft::adapters::secrets_manager::{SecretCache, SecretsError};
 
 #[tokio::test]
 async fn fetched_once_then_cached_and_refreshed_on_demand() {
@@ -16,7 +16,7 @@ async fn fetched_once_then_cached_and_refreshed_on_demand() {
     assert_eq!(creds.client_id, "cid-1");
     assert_eq!(creds.secret.expose_secret(), "first-secret");
     cache.get().await.unwrap();
-    cache.current().await.unwrap();
+    cache.get().await.unwrap();
     assert_eq!(cache.calls(), 1);
 
     // Rotation: the cache keeps serving the old value until refreshed.
@@ -28,12 +28,12 @@ async fn fetched_once_then_cached_and_refreshed_on_demand() {
         .await
         .unwrap();
     assert_eq!(cache.get().await.unwrap().secret.expose_secret(), "first-secret");
-    assert_eq!(cache.refresh().await.unwrap().secret.expose_secret(), "second-secret");
+    assert_eq!(cache.reload().await.unwrap().secret.expose_secret(), "second-secret");
     assert_eq!(cache.get().await.unwrap().secret.expose_secret(), "second-secret");
     assert_eq!(cache.calls(), 2);
 
     // Concurrent refreshes (every in-flight Plaid call got INVALID_API_KEYS) share one fetch.
-    let results = futures::future::join_all((0..5).map(|_| cache.refresh())).await;
+    let results = futures::future::join_all((0..5).map(|_| cache.reload())).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(cache.calls(), 3);
 }
@@ -67,7 +67,7 @@ async fn malformed_or_missing_secrets_fail_without_quoting_them() {
 async fn load_sdk_config_follows_aws_endpoint_url() {
     const CHILD: &str = "WEFT_TEST_SDK_CONFIG_CHILD";
     if std::env::var(CHILD).is_ok() {
-        let sdk = weft::config::aws::load_sdk_config().await;
+        let sdk = weft::compose::load_sdk_config().await;
         let secret = std::env::var("WEFT_TEST_SECRET_ARN").unwrap();
         let creds = SecretCache::from_sdk_config(&sdk, secret).get().await.unwrap();
         assert_eq!(creds.client_id, "from-env");

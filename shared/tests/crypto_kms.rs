@@ -3,9 +3,11 @@
 
 mod store_support;
 
-use weft::crypto::{CryptoError, Field, KmsCalls, KmsEnvelope, WrappedKey};
+use weft::adapters::kms::{KmsCalls, KmsEnvelope};
 use weft::domain::{AccessToken, ItemId, TransactionId};
+use weft::domain::{Field, SealError, WrappedKey};
 use weft::ports::KeyVault;
+use weft::ports::VaultError;
 
 fn item(id: &str) -> ItemId {
     ItemId::parse(id).unwrap()
@@ -44,11 +46,11 @@ async fn wrapped_key_copied_onto_another_item_does_not_open() {
     let (_, wrapped) = vault.new_item_key(&item("itemA")).await.unwrap();
     // Warm cache for itemA on this envelope: the cache must not serve it for itemB.
     let err = vault.open_item_key(&item("itemB"), &wrapped).await.unwrap_err();
-    assert!(matches!(err, CryptoError::KeyRefused(_)), "{err:?}");
+    assert!(matches!(err, VaultError::Refused(_)), "{err:?}");
     // Cold: KMS itself refuses the other item's encryption context.
     let cold = KmsEnvelope::from_sdk_config(&sdk, &key_id);
     let err = cold.open_item_key(&item("itemB"), &wrapped).await.unwrap_err();
-    assert!(matches!(err, CryptoError::KeyRefused(_)), "{err:?}");
+    assert!(matches!(err, VaultError::Refused(_)), "{err:?}");
     assert!(cold.open_item_key(&item("itemA"), &wrapped).await.is_ok());
 }
 
@@ -62,10 +64,10 @@ async fn altered_ciphertexts_fail() {
     let mut tampered = sealed.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 0x01;
-    assert!(matches!(key.open_access_token(&tampered), Err(CryptoError::Decrypt)));
+    assert!(matches!(key.open_access_token(&tampered), Err(SealError::Decrypt)));
     let mut tampered = sealed.clone();
     tampered[5] ^= 0x80; // in the nonce
-    assert!(matches!(key.open_access_token(&tampered), Err(CryptoError::Decrypt)));
+    assert!(matches!(key.open_access_token(&tampered), Err(SealError::Decrypt)));
 
     // A sealed transaction cannot stand in for the token, nor for another transaction.
     let t1 = TransactionId::parse("txn1").unwrap();
@@ -87,11 +89,11 @@ async fn sealed_values_are_versioned() {
     let (_, _, vault) = envelope().await;
     let (key, _) = vault.new_item_key(&item("itemA")).await.unwrap();
     let sealed = key.seal_access_token(&token()).unwrap();
-    assert_eq!(sealed[0], weft::crypto::FORMAT_V1);
+    assert_eq!(sealed[0], weft::domain::FORMAT_V1);
     assert_eq!(sealed.len(), 1 + 12 + token().expose().len() + 16);
     let mut future = sealed.clone();
     future[0] = 2;
-    assert!(matches!(key.open_access_token(&future), Err(CryptoError::UnsupportedVersion(2))));
+    assert!(matches!(key.open_access_token(&future), Err(SealError::UnsupportedVersion(2))));
 }
 
 #[tokio::test]

@@ -9,13 +9,17 @@ use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use weft::adapters::plaid_http::{PlaidClient, PlaidClientConfig};
+use weft::auth::webhook::WebhookVerifier;
 use weft::domain::{AccessToken, InstitutionId, PublicToken};
-use weft::plaid::types::{
+use weft::ports::PlaidCallError;
+use weft::ports::plaid::wire::{
     InstitutionsGetByIdOptions, ItemRemoveReasonCode, ItemRemoveRequestOptions, LinkTokenCreateRequest, LinkTokenUser,
 };
-use weft::plaid::{PlaidClient, PlaidClientConfig, PlaidClientError};
-use weft::ports::{CredentialError, CredentialSource, PlaidApi, PlaidCredentials, StaticCredentials};
-use weft::webhook::WebhookVerifier;
+use weft::ports::{
+    CredentialError, CredentialSource, PlaidCredentials, PlaidInstitutions, PlaidItems, PlaidLink, PlaidTransactions,
+    PlaidWebhookKeys, StaticCredentials,
+};
 
 struct Delivery {
     body: String,
@@ -243,7 +247,7 @@ async fn client_errors_are_not_retried() {
 
     let bad = AccessToken::parse("access-sandbox-00000000-0000-4000-8000-000000000000").unwrap();
     let e = plaid.item_get(&bad).await.unwrap_err();
-    assert!(matches!(e, PlaidClientError::Api { .. }));
+    assert!(matches!(e, PlaidCallError::Api { .. }));
     assert_eq!(plaid.call_count("/item/get"), 1);
 }
 
@@ -285,7 +289,7 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
     stall.stall_ms = Some(1500);
     emu.control().inject_fault(stall.clone()).unwrap();
     let e = plaid.item_public_token_exchange(&public).await.unwrap_err();
-    assert!(matches!(e, PlaidClientError::Timeout { .. }), "{e:?}");
+    assert!(matches!(e, PlaidCallError::Timeout { .. }), "{e:?}");
     assert_eq!(plaid.call_count("/item/public_token/exchange"), 4);
 
     // ...while an idempotent read is.
@@ -305,12 +309,12 @@ async fn connection_refused_is_a_transport_error_retried_then_returned() {
     cfg.backoff_base = Duration::from_millis(1);
     let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new("c", "s"))).unwrap();
     let e = plaid.item_get(&AccessToken::parse("access-sandbox-x").unwrap()).await.unwrap_err();
-    assert!(matches!(e, PlaidClientError::Transport { .. }), "{e:?}");
+    assert!(matches!(e, PlaidCallError::Transport { .. }), "{e:?}");
     assert!(e.is_transient());
     assert_eq!(plaid.call_count("/item/get"), 3);
     // Nothing was sent, so even the exchange is retried.
     let e = plaid.item_public_token_exchange(&PublicToken::parse("public-sandbox-x").unwrap()).await.unwrap_err();
-    assert!(matches!(e, PlaidClientError::Transport { .. }));
+    assert!(matches!(e, PlaidCallError::Transport { .. }));
     assert_eq!(plaid.call_count("/item/public_token/exchange"), 3);
 }
 

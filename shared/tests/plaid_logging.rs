@@ -9,10 +9,10 @@ use log_capture::Captured;
 use plaid_emulator::{Emulator, EmulatorConfig, FaultKind, FaultSpec, LinkCompletion, RunningEmulator};
 use std::sync::Arc;
 use std::time::Duration;
+use weft::adapters::plaid_http::{PlaidClient, PlaidClientConfig};
 use weft::domain::PublicToken;
-use weft::plaid::types::{LinkTokenCreateRequest, LinkTokenUser};
-use weft::plaid::{PlaidClient, PlaidClientConfig};
-use weft::ports::{PlaidApi, StaticCredentials};
+use weft::ports::plaid::wire::{LinkTokenCreateRequest, LinkTokenUser};
+use weft::ports::{PlaidItems, PlaidLink, PlaidTransactions, StaticCredentials};
 
 const CLIENT_ID: &str = "weft-test-client";
 const SECRET: &str = "weft-test-secret-9f8e7d";

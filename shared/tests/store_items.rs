@@ -5,10 +5,15 @@
 mod store_support;
 
 use std::time::Duration;
-use store_support::{attribute_contains, item_id, item_record, scan_all, seal, store, transaction, user, vault};
+use store_support::{
+    attribute_contains, item_id, item_record, put_new_item, scan_all, seal, store, transaction, upserts, user, vault,
+};
 use time::OffsetDateTime;
 use weft::domain::{AccessToken, ItemError, ItemStatus};
-use weft::ports::{CHURN_SHARDS, ChurnIndex, ItemStore, KeyVault, LeaseError, SealedItem, StoreError};
+use weft::domain::{CHURN_SHARDS, ChurnIndex, SealedItem};
+use weft::ports::{
+    ChurnStore, ExchangeRecords, ItemStore, KeyVault, LeaseError, LinkStore, StoreError, SyncStore, TransactionStore,
+};
 
 const TOKEN: &str = "access-sandbox-5c0b7e0e-2f44-4a53-9d0e-0d8c3a1f7b62";
 
@@ -18,9 +23,9 @@ async fn items_are_created_once_and_found_by_every_path() {
     let vault = vault(&sdk).await;
     let record = item_record("alice", "item_a1");
     let (_, sealed) = seal(&vault, &record, TOKEN).await;
-    store.put_new_item(&record, &sealed).await.unwrap();
+    put_new_item(&store, &record, &sealed).await.unwrap();
 
-    let again = store.put_new_item(&record, &sealed).await.unwrap_err();
+    let again = put_new_item(&store, &record, &sealed).await.unwrap_err();
     assert!(matches!(again, StoreError::AlreadyExists("item")), "{again:?}");
 
     assert_eq!(store.get_item(&user("alice"), &record.item_id).await.unwrap(), Some(record.clone()));
@@ -30,18 +35,17 @@ async fn items_are_created_once_and_found_by_every_path() {
 
     let second = item_record("alice", "item_a2");
     let (_, sealed2) = seal(&vault, &second, TOKEN).await;
-    store.put_new_item(&second, &sealed2).await.unwrap();
+    put_new_item(&store, &second, &sealed2).await.unwrap();
     let mut listed = store.list_items(&user("alice")).await.unwrap();
     listed.sort_by(|a, b| a.item_id.cmp(&b.item_id));
     assert_eq!(listed, vec![record.clone(), second]);
     assert!(store.list_items(&user("bob")).await.unwrap().is_empty());
 
     // The secrets come back sealed, and open with the vault.
-    let loaded = store.load_sealed(&user("alice"), &record.item_id).await.unwrap().unwrap();
+    let (_, loaded) = store.get_item_sealed(&user("alice"), &record.item_id).await.unwrap().unwrap();
     assert_eq!(loaded, sealed);
     let key = vault.open_item_key(&record.item_id, &loaded.wrapped_key).await.unwrap();
     assert_eq!(key.open_access_token(&loaded.access_token).unwrap().expose(), TOKEN);
-    assert!(store.load_sealed(&user("alice"), &item_id("nope")).await.unwrap().is_none());
     // The item and its secrets in one read, by user or by id alone.
     let calls = store.calls();
     let both = store.get_item_sealed(&user("alice"), &record.item_id).await.unwrap();
@@ -60,24 +64,27 @@ async fn an_exchanged_item_and_its_idempotency_record_are_stored_together() {
     let (_, sealed) = seal(&vault, &record, TOKEN).await;
     let exchange_key = "ab".repeat(32);
     let calls = store.calls();
-    store.put_exchanged_item(&record, &sealed, &exchange_key).await.unwrap();
+    store.insert_item(&record, &sealed, &exchange_key).await.unwrap();
     assert_eq!(store.calls() - calls, 1, "one transaction");
     assert_eq!(store.get_item(&user("dora"), &record.item_id).await.unwrap(), Some(record.clone()));
-    assert_eq!(store.get_exchange(&user("dora"), &exchange_key).await.unwrap(), Some(record.item_id.clone()));
-    assert_eq!(store.load_sealed(&user("dora"), &record.item_id).await.unwrap(), Some(sealed.clone()));
+    assert_eq!(store.exchange_result(&user("dora"), &exchange_key).await.unwrap(), Some(record.item_id.clone()));
+    assert_eq!(
+        store.get_item_sealed(&user("dora"), &record.item_id).await.unwrap().map(|(_, s)| s),
+        Some(sealed.clone())
+    );
 
     // A second write of the item (an attempt whose first answer was lost) changes nothing.
-    let err = store.put_exchanged_item(&record, &sealed, &"cd".repeat(32)).await.unwrap_err();
+    let err = store.insert_item(&record, &sealed, &"cd".repeat(32)).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists("item")), "{err:?}");
-    assert_eq!(store.get_exchange(&user("dora"), &"cd".repeat(32)).await.unwrap(), None, "neither write happened");
+    assert_eq!(store.exchange_result(&user("dora"), &"cd".repeat(32)).await.unwrap(), None, "neither write happened");
 
     // Neither is written when the item is refused (a plaintext token).
     let other = item_record("dora", "item_d2");
     let plain = SealedItem { wrapped_key: sealed.wrapped_key.clone(), access_token: TOKEN.as_bytes().to_vec() };
-    let err = store.put_exchanged_item(&other, &plain, &"ef".repeat(32)).await.unwrap_err();
+    let err = store.insert_item(&other, &plain, &"ef".repeat(32)).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(store.get_item(&user("dora"), &other.item_id).await.unwrap(), None);
-    assert_eq!(store.get_exchange(&user("dora"), &"ef".repeat(32)).await.unwrap(), None);
+    assert_eq!(store.exchange_result(&user("dora"), &"ef".repeat(32)).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -89,13 +96,17 @@ async fn a_plaintext_token_is_refused_and_nothing_at_rest_contains_one() {
 
     // Handing the store a plaintext token by mistake fails instead of storing it.
     let plaintext = SealedItem { wrapped_key: wrapped_key.clone(), access_token: TOKEN.as_bytes().to_vec() };
-    assert!(matches!(store.put_new_item(&record, &plaintext).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(put_new_item(&store, &record, &plaintext).await, Err(StoreError::Invalid(_))));
 
     let sealed =
         SealedItem { wrapped_key, access_token: key.seal_access_token(&AccessToken::parse(TOKEN).unwrap()).unwrap() };
-    store.put_new_item(&record, &sealed).await.unwrap();
+    put_new_item(&store, &record, &sealed).await.unwrap();
     store
-        .upsert_transactions(&record.item_id, &key, &[transaction("item_c1", "txn_1", "2026-01-02", 12.5)])
+        .apply_transaction_changes(
+            &record.item_id,
+            &key,
+            &upserts(&[transaction("item_c1", "txn_1", "2026-01-02", 12.5)]),
+        )
         .await
         .unwrap();
     store
@@ -124,11 +135,11 @@ async fn optimistic_locking_on_version() {
     let vault = vault(&sdk).await;
     let record = item_record("dave", "item_d1");
     let (_, sealed) = seal(&vault, &record, TOKEN).await;
-    store.put_new_item(&record, &sealed).await.unwrap();
+    put_new_item(&store, &record, &sealed).await.unwrap();
 
     let mut first = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
     let mut second = first.clone();
-    first.ignored_prompts = 1;
+    first.consent_expiration_time = Some(OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000));
     store.update_item(&mut first).await.unwrap();
     assert_eq!(first.version, 1);
     second.new_accounts_available = true;
@@ -141,10 +152,14 @@ async fn optimistic_locking_on_version() {
     second.new_accounts_available = true;
     store.update_item(&mut second).await.unwrap();
     let stored = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
-    assert_eq!((stored.version, stored.ignored_prompts, stored.new_accounts_available), (2, 1, true));
+    assert_eq!(
+        (stored.version, stored.consent_expiration_time.is_some(), stored.new_accounts_available),
+        (2, true, true)
+    );
 
     // Updates keep the secrets.
-    assert_eq!(store.load_sealed(&record.user_id, &record.item_id).await.unwrap(), Some(sealed));
+    let (_, kept) = store.get_item_sealed(&record.user_id, &record.item_id).await.unwrap().unwrap();
+    assert_eq!(kept, sealed);
 
     // An item deleted meanwhile is NotFound, not a conflict.
     store.delete_item(&record.user_id, &record.item_id).await.unwrap();
@@ -154,7 +169,7 @@ async fn optimistic_locking_on_version() {
 }
 
 /// Every entry of the error index (all shards) before `cutoff`.
-async fn error_index(store: &weft::store::DynamoStore, cutoff: OffsetDateTime) -> Vec<(u8, String)> {
+async fn error_index(store: &weft::adapters::dynamodb::DynamoStore, cutoff: OffsetDateTime) -> Vec<(u8, String)> {
     let mut all = Vec::new();
     for shard in 0..CHURN_SHARDS {
         let page = store.churn_candidates(ChurnIndex::InError, shard, cutoff, None).await.unwrap();
@@ -169,8 +184,8 @@ async fn items_enter_and_leave_the_churn_error_index_with_their_error() {
     let vault = vault(&sdk).await;
     let mut record = item_record("erin", "item_e1");
     let (_, sealed) = seal(&vault, &record, TOKEN).await;
-    store.put_new_item(&record, &sealed).await.unwrap();
-    let shard = weft::store::churn_shard("item_e1");
+    put_new_item(&store, &record, &sealed).await.unwrap();
+    let shard = weft::adapters::dynamodb::churn_shard("item_e1");
     let now = OffsetDateTime::now_utc();
 
     assert!(error_index(&store, now).await.is_empty());
@@ -196,7 +211,7 @@ async fn sync_lease_is_exclusive_and_guards_the_cursor() {
     let vault = vault(&sdk).await;
     let record = item_record("frank", "item_f1");
     let (_, sealed) = seal(&vault, &record, TOKEN).await;
-    store.put_new_item(&record, &sealed).await.unwrap();
+    put_new_item(&store, &record, &sealed).await.unwrap();
     let (u, i) = (&record.user_id, &record.item_id);
     let t0 = OffsetDateTime::now_utc();
     let lease = Duration::from_secs(900);
@@ -222,7 +237,7 @@ async fn sync_lease_is_exclusive_and_guards_the_cursor() {
 
     // Concurrent takers: exactly one wins.
     let other = item_record("frank", "item_f2");
-    store.put_new_item(&other, &sealed).await.unwrap();
+    put_new_item(&store, &other, &sealed).await.unwrap();
     let owners: Vec<String> = (0..6).map(|n| format!("w{n}")).collect();
     let results =
         futures::future::join_all(owners.iter().map(|o| store.acquire_sync_lease(u, &other.item_id, o, t0, lease)))
@@ -241,16 +256,16 @@ async fn deleting_an_item_removes_all_its_data() {
     let keep = item_record("gina", "item_g2");
     for r in [&record, &keep] {
         let (key, sealed) = seal(&vault, r, TOKEN).await;
-        store.put_new_item(r, &sealed).await.unwrap();
+        put_new_item(&store, r, &sealed).await.unwrap();
         let txns: Vec<_> = (0..60)
             .map(|n| transaction(r.item_id.as_str(), &format!("t{n}"), &format!("2026-01-{:02}", 1 + n % 28), n as f64))
             .collect();
-        store.upsert_transactions(&r.item_id, &key, &txns).await.unwrap();
+        store.apply_transaction_changes(&r.item_id, &key, &upserts(&txns)).await.unwrap();
     }
 
     // Records of the user's that name the item: an update-mode Link token and the exchange record.
     let now = OffsetDateTime::now_utc();
-    let link = weft::ports::LinkTokenRecord {
+    let link = weft::domain::LinkTokenRecord {
         link_token: weft::domain::LinkToken::parse("link-sandbox-6f1a2b3c-0000-4000-8000-000000000001").unwrap(),
         expiration: now + time::Duration::minutes(30),
         created_at: now,
@@ -258,8 +273,7 @@ async fn deleting_an_item_removes_all_its_data() {
         oauth: false,
     };
     store.put_link_token(&record.user_id, &link).await.unwrap();
-    assert!(store.put_exchange(&record.user_id, &"cd".repeat(32), &record.item_id).await.unwrap());
-    assert!(store.put_exchange(&keep.user_id, &"ef".repeat(32), &keep.item_id).await.unwrap());
+    // (Each item's exchange record was written with it.)
 
     store.delete_item(&record.user_id, &record.item_id).await.unwrap();
     store.delete_item(&record.user_id, &record.item_id).await.unwrap(); // idempotent
@@ -268,8 +282,33 @@ async fn deleting_an_item_removes_all_its_data() {
     let leftovers: Vec<_> = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g1"))).collect();
     assert!(leftovers.is_empty(), "{} records of the deleted item remain", leftovers.len());
     assert_eq!(store.get_item(&record.user_id, &record.item_id).await.unwrap(), None);
-    assert_eq!(store.load_sealed(&record.user_id, &record.item_id).await.unwrap(), None);
+    assert_eq!(store.get_item_sealed(&record.user_id, &record.item_id).await.unwrap(), None);
     // The other item is untouched.
     let others = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g2"))).count();
     assert_eq!(others, 62, "the other item, its transactions and its exchange record");
+}
+
+#[tokio::test]
+async fn relink_prompts_are_counted_apart_from_the_items_state() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let record = item_record("erin", "item_e1");
+    let (_, sealed) = seal(&vault, &record, TOKEN).await;
+    put_new_item(&store, &record, &sealed).await.unwrap();
+    let (u, i) = (&record.user_id, &record.item_id);
+
+    // A state write that read the item before the prompts were counted does not undo the count, and the
+    // count does not make it conflict (GET /items racing a webhook).
+    let mut read_before = store.get_item(u, i).await.unwrap().unwrap();
+    store.count_relink_prompt(u, i).await.unwrap();
+    store.count_relink_prompt(u, i).await.unwrap();
+    read_before.new_accounts_available = true;
+    store.update_item(&mut read_before).await.unwrap();
+    let stored = store.get_item(u, i).await.unwrap().unwrap();
+    assert_eq!((stored.ignored_prompts, stored.new_accounts_available, stored.version), (2, true, 1));
+
+    store.reset_relink_prompts(u, i).await.unwrap();
+    assert_eq!(store.get_item(u, i).await.unwrap().unwrap().ignored_prompts, 0);
+    let gone = item_id("item_none");
+    assert!(matches!(store.count_relink_prompt(u, &gone).await, Err(StoreError::NotFound(_))));
 }

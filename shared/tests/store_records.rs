@@ -5,14 +5,13 @@
 mod store_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use store_support::{item_id, item_record, seal, store, user, vault};
+use store_support::{exchange_key, item_id, item_record, put_new_item, seal, store, user, vault};
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
+use weft::adapters::dynamodb::{DynamoStore, churn_shard};
+use weft::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, LinkEventKind, LinkEventRecord, LinkTokenRecord};
 use weft::domain::{ItemError, ItemStatus, LinkSessionId, LinkToken};
-use weft::ports::{
-    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, IdleUser, ItemStore, LinkEventRecord, LinkTokenRecord, StoreError,
-};
-use weft::store::{DynamoStore, churn_shard};
+use weft::ports::{ChurnStore, ExchangeRecords, IdleUser, ItemStore, LinkStore, StoreError, UserStore, WebhookDedup};
 
 #[tokio::test]
 async fn webhook_dedup() {
@@ -36,14 +35,16 @@ async fn webhook_dedup() {
 
 #[tokio::test]
 async fn exchange_idempotency() {
-    let (_, _, store) = store().await;
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
     let (alice, bob) = (user("alice"), user("bob"));
-    let key = "9e107d9d372bb6826bd81d3542a419d6";
-    assert_eq!(store.get_exchange(&alice, key).await.unwrap(), None);
-    assert!(store.put_exchange(&alice, key, &item_id("item_x1")).await.unwrap());
-    assert!(!store.put_exchange(&alice, key, &item_id("item_x2")).await.unwrap(), "the first answer stays");
-    assert_eq!(store.get_exchange(&alice, key).await.unwrap(), Some(item_id("item_x1")));
-    assert_eq!(store.get_exchange(&bob, key).await.unwrap(), None, "per user");
+    let key = exchange_key("item_x1");
+    assert_eq!(store.exchange_result(&alice, &key).await.unwrap(), None);
+    let record = item_record("alice", "item_x1");
+    let (_, sealed) = seal(&vault, &record, "access-sandbox-x1").await;
+    put_new_item(&store, &record, &sealed).await.unwrap();
+    assert_eq!(store.exchange_result(&alice, &key).await.unwrap(), Some(item_id("item_x1")));
+    assert_eq!(store.exchange_result(&bob, &key).await.unwrap(), None, "per user");
 }
 
 fn link_token(s: &str, created_at: OffsetDateTime, expiration: OffsetDateTime, item: Option<&str>) -> LinkTokenRecord {
@@ -76,11 +77,11 @@ async fn link_tokens_for_oauth_resume() {
     assert_eq!(store.get_link_token(&user("bob"), "link-sandbox-current").await.unwrap(), None);
 }
 
-fn event(session: &str, kind: &str, name: Option<&str>, at: OffsetDateTime, seq: u32) -> LinkEventRecord {
+fn event(session: &str, kind: LinkEventKind, name: Option<&str>, at: OffsetDateTime, seq: u32) -> LinkEventRecord {
     LinkEventRecord {
         user_id: user("alice"),
         link_session_id: LinkSessionId::parse(session).unwrap(),
-        kind: kind.into(),
+        kind,
         event_name: name.map(Into::into),
         link_token: Some("link-sandbox-1".into()),
         request_id: None,
@@ -102,10 +103,10 @@ async fn link_events_by_day() {
     let d1 = datetime!(2026-03-01 23:59:59.5 UTC);
     let d2 = datetime!(2026-03-02 08:00 UTC);
     let events = vec![
-        event("sess1", "EVENT", Some("OPEN"), d1, 0),
-        event("sess1", "EVENT", Some("SELECT_INSTITUTION"), d1, 1),
-        event("sess1", "SUCCESS", None, d2, 0),
-        event("sess2", "EXIT", None, d2 + Duration::hours(1), 0),
+        event("sess1", LinkEventKind::Event, Some("OPEN"), d1, 0),
+        event("sess1", LinkEventKind::Event, Some("SELECT_INSTITUTION"), d1, 1),
+        event("sess1", LinkEventKind::Success, None, d2, 0),
+        event("sess2", LinkEventKind::Exit, None, d2 + Duration::hours(1), 0),
     ];
     store.put_link_events(&events).await.unwrap();
     store.put_link_events(&events[..2]).await.unwrap(); // the app resent a batch: still one record each
@@ -123,7 +124,7 @@ async fn link_events_by_day() {
 }
 
 #[tokio::test]
-async fn user_activity_and_relink_prompts() {
+async fn user_activity() {
     let (_, _, store) = store().await;
     let store = store.with_touch_interval(std::time::Duration::ZERO);
     let u = user("auth0|alice");
@@ -132,15 +133,9 @@ async fn user_activity_and_relink_prompts() {
     store.touch_user(&u, t1).await.unwrap();
     store.touch_user(&u, t1 - Duration::days(3)).await.unwrap(); // a late, older request does not move it back
     let profile = store.get_user(&u).await.unwrap().unwrap();
-    assert_eq!((profile.last_active_at, profile.ignored_prompts), (Some(t1), 0));
-
-    assert_eq!(store.record_relink_prompt(&u).await.unwrap(), 1);
-    assert_eq!(store.record_relink_prompt(&u).await.unwrap(), 2);
+    assert_eq!(profile.last_active_at, Some(t1));
     store.touch_user(&u, t1 + Duration::days(1)).await.unwrap();
-    assert_eq!(store.get_user(&u).await.unwrap().unwrap().ignored_prompts, 2, "activity keeps the count");
-    store.reset_relink_prompts(&u).await.unwrap();
-    assert_eq!(store.get_user(&u).await.unwrap().unwrap().ignored_prompts, 0);
-    store.reset_relink_prompts(&user("nobody")).await.unwrap();
+    assert_eq!(store.get_user(&u).await.unwrap().unwrap().last_active_at, Some(t1 + Duration::days(1)));
     assert_eq!(store.get_user(&user("nobody")).await.unwrap(), None);
 }
 
@@ -159,13 +154,13 @@ async fn touch_is_throttled_per_container() {
 
 async fn put_item(
     store: &DynamoStore,
-    vault: &weft::crypto::KmsEnvelope,
+    vault: &weft::adapters::kms::KmsEnvelope,
     user_id: &str,
     item: &str,
 ) -> weft::domain::ItemRecord {
     let record = item_record(user_id, item);
     let (_, sealed) = seal(vault, &record, "access-sandbox-churn").await;
-    store.put_new_item(&record, &sealed).await.unwrap();
+    put_new_item(store, &record, &sealed).await.unwrap();
     record
 }
 
@@ -274,7 +269,7 @@ async fn churn_candidates_from_both_indexes() {
     let token = first.next_page.unwrap();
     let other_shard = (target + 1) % CHURN_SHARDS;
     let err = store.churn_candidates(ChurnIndex::Inactive, other_shard, cutoff, Some(&token)).await.unwrap_err();
-    assert!(err.is_invalid_cursor());
+    assert!(matches!(err, StoreError::InvalidCursor));
     assert!(matches!(store.churn_candidates(ChurnIndex::InError, 16, now, None).await, Err(StoreError::Invalid(_))));
 }
 

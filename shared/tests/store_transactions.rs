@@ -3,9 +3,9 @@
 
 mod store_support;
 
-use store_support::{item_id, store, transaction, vault};
+use store_support::{item_id, store, transaction, upserts, vault};
 use weft::domain::TransactionId;
-use weft::ports::{ItemStore, KeyVault, StoreError, TransactionChange};
+use weft::ports::{KeyVault, StoreError, TransactionChange, TransactionStore};
 
 #[tokio::test]
 async fn pages_newest_first_until_the_last() {
@@ -18,7 +18,7 @@ async fn pages_newest_first_until_the_last() {
             transaction("item_p1", &format!("t{n:03}"), &format!("2026-{:02}-{:02}", 1 + n / 28, 1 + n % 28), n as f64)
         })
         .collect();
-    store.upsert_transactions(&item, &key, &txns).await.unwrap();
+    store.apply_transaction_changes(&item, &key, &upserts(&txns)).await.unwrap();
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -51,26 +51,28 @@ async fn cursors_are_validated() {
     let (key_b, _) = vault.new_item_key(&b).await.unwrap();
     let txns_a: Vec<_> = (0..3).map(|n| transaction("item_ca", &format!("a{n}"), "2026-03-01", 1.0)).collect();
     let txns_b: Vec<_> = (0..3).map(|n| transaction("item_cb", &format!("b{n}"), "2026-03-01", 1.0)).collect();
-    store.upsert_transactions(&a, &key_a, &txns_a).await.unwrap();
-    store.upsert_transactions(&b, &key_b, &txns_b).await.unwrap();
+    store.apply_transaction_changes(&a, &key_a, &upserts(&txns_a)).await.unwrap();
+    store.apply_transaction_changes(&b, &key_b, &upserts(&txns_b)).await.unwrap();
     let cursor_a = store.list_transactions(&a, &key_a, None, 1).await.unwrap().next_cursor.unwrap();
 
     // Another item's cursor, garbage, or a forged one: refused as a client error.
     for bad in [cursor_a.as_str(), "garbage!", "", "e30"] {
         let err = store.list_transactions(&b, &key_b, Some(bad), 10).await.unwrap_err();
-        assert!(err.is_invalid_cursor(), "{bad:?}: {err:?}");
+        assert!(matches!(err, StoreError::InvalidCursor), "{bad:?}: {err:?}");
     }
     // A key of another item cannot list (nor write) this item's transactions.
     let err = store.list_transactions(&b, &key_a, None, 10).await.unwrap_err();
-    assert!(matches!(err, StoreError::Crypto(_)), "{err:?}");
-    let err = store.upsert_transactions(&b, &key_a, &txns_b).await.unwrap_err();
-    assert!(matches!(err, StoreError::Crypto(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Sealing(_)), "{err:?}");
+    let err = store.apply_transaction_changes(&b, &key_a, &upserts(&txns_b)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Sealing(_)), "{err:?}");
     // A transaction of another item is refused.
-    let err = store.upsert_transactions(&a, &key_a, &txns_b).await.unwrap_err();
+    let err = store.apply_transaction_changes(&a, &key_a, &upserts(&txns_b)).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     // A date that would break the ordering is refused.
-    let err =
-        store.upsert_transactions(&a, &key_a, &[transaction("item_ca", "bad", "03/01/2026", 1.0)]).await.unwrap_err();
+    let err = store
+        .apply_transaction_changes(&a, &key_a, &upserts(&[transaction("item_ca", "bad", "03/01/2026", 1.0)]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
 
@@ -102,7 +104,10 @@ async fn changes_apply_idempotently_last_change_wins() {
         TransactionChange::Remove(TransactionId::parse("never-existed").unwrap()),
     ];
     store.apply_transaction_changes(&item, &key, &changes).await.unwrap();
-    store.delete_transactions(&item, &[TransactionId::parse("t1").unwrap()]).await.unwrap();
+    store
+        .apply_transaction_changes(&item, &key, &[TransactionChange::Remove(TransactionId::parse("t1").unwrap())])
+        .await
+        .unwrap();
     assert!(store.list_transactions(&item, &key, None, 10).await.unwrap().transactions.is_empty());
 }
 
@@ -118,7 +123,7 @@ async fn a_revoked_accounts_transactions_are_deleted_and_no_others() {
     for t in txns.iter_mut().filter(|t| (t.details.amount as u32).is_multiple_of(3)) {
         t.account_id = weft::domain::AccountId::parse("acc_card").unwrap();
     }
-    store.upsert_transactions(&item, &key, &txns).await.unwrap();
+    store.apply_transaction_changes(&item, &key, &upserts(&txns)).await.unwrap();
     let card = weft::domain::AccountId::parse("acc_card").unwrap();
     assert_eq!(store.delete_account_transactions(&item, &card).await.unwrap(), 14);
     assert_eq!(store.delete_account_transactions(&item, &card).await.unwrap(), 0, "idempotent");

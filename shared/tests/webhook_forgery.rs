@@ -8,7 +8,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use webhook_support::{CountingKeys, TestKey, b64, claims, plaid_body, sample_body};
-use weft::webhook::{FixedClock, VerifyError, WebhookEvent, WebhookVerifier, WebhookVerifierConfig};
+use weft::auth::webhook::{VerifyError, WebhookVerifier, WebhookVerifierConfig};
+use weft::doubles::FixedClock;
+use weft::ports::WebhookEvent;
 
 const NOW: i64 = 1_700_000_000;
 const ITEM: &str = "eVBnVMp7zdTJLkRNr33Rs6zr7KNJqBFL9DrE6";
@@ -254,7 +256,7 @@ async fn a_failed_key_fetch_is_retryable_not_a_refusal() {
     assert!(matches!(e, VerifyError::KeyFetchFailed(_)), "{e:?}");
     assert_eq!(e.reason(), "key_fetch_failed");
     assert!(e.is_retryable());
-    assert_eq!(e.http_status(), 503);
+    assert_eq!(weft::api::ApiError::from(e).status(), 503, "answered 503 so Plaid delivers it again");
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@ mod webhook_support;
 use log_capture::Captured;
 use std::sync::Arc;
 use webhook_support::{CountingKeys, TestKey, sample_body};
-use weft::webhook::{FixedClock, WebhookVerifier};
+use weft::auth::webhook::WebhookVerifier;
+use weft::doubles::FixedClock;
 
 #[test]
 fn no_jwt_or_body_in_the_logs() {

@@ -9,8 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use std::sync::Arc;
 use webhook_support::CountingKeys;
-use weft::plaid::types::WebhookVerificationKey;
-use weft::webhook::{FixedClock, VerifyError, WebhookEvent, WebhookVerifier};
+use weft::auth::webhook::{VerifyError, WebhookVerifier};
+use weft::doubles::FixedClock;
+use weft::ports::WebhookEvent;
+use weft::ports::plaid::wire::WebhookVerificationKey;
 
 #[derive(Deserialize)]
 struct Vector {

@@ -160,11 +160,13 @@ mod tests {
     use weft::auth::{AuthError, AuthVerifier};
 
     fn verifier(issuer: &DevIssuer) -> AuthVerifier {
-        AuthVerifier::new(weft::config::AuthConfig {
+        let config = weft::config::AuthConfig {
             issuer: issuer.issuer_url(),
             audiences: vec![issuer.audience().to_owned()],
             jwks_url: issuer.jwks_url(),
-        })
+        };
+        let jwks = weft::adapters::jwks_http::HttpJwks::new(reqwest::Client::new(), config.jwks_url.clone());
+        AuthVerifier::new(config, std::sync::Arc::new(jwks))
     }
 
     #[tokio::test]

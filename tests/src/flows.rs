@@ -371,25 +371,26 @@ pub fn function_env(stack: &LocalStack) -> Result<std::collections::HashMap<Stri
 
 /// The services as a function of the stack runs them (same table, key, Plaid, configuration), in this
 /// process: for running one use case next to the served functions, e.g. a second sync at the same time.
-pub async fn in_process_app(stack: &LocalStack) -> Result<weft::services::App, String> {
+pub async fn in_process_app(stack: &LocalStack) -> Result<weft::services::Services, String> {
     use std::sync::Arc;
     let env = function_env(stack)?;
     let config = weft::config::Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
     let credentials =
         Arc::new(weft::ports::StaticCredentials::new(crate::stack::PLAID_CLIENT_ID, crate::stack::PLAID_SECRET));
-    let plaid =
-        Arc::new(weft::plaid::PlaidClient::new(config.plaid.base_url.clone(), credentials).map_err(|e| e.to_string())?);
-    let store =
-        Arc::new(weft::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.sdk), config.table_name.clone()));
-    let vault = Arc::new(weft::crypto::KmsEnvelope::from_sdk_config(&stack.sdk, config.kms_key_id.clone()));
-    Ok(weft::services::App {
-        auth: weft::auth::AuthVerifier::new(config.auth.clone()),
-        webhooks: weft::webhook::WebhookVerifier::new(plaid.clone()),
-        config,
+    let plaid = Arc::new(
+        weft::adapters::plaid_http::PlaidClient::new(config.plaid.base_url.clone(), credentials)
+            .map_err(|e| e.to_string())?,
+    );
+    let ports = weft::services::Ports {
         plaid,
-        store,
-        vault,
-        queue: None,
-        institution_health: Default::default(),
-    })
+        store: Arc::new(weft::adapters::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&stack.sdk),
+            config.table_name.clone(),
+        )),
+        vault: Arc::new(weft::adapters::kms::KmsEnvelope::from_sdk_config(&stack.sdk, config.kms_key_id.clone())),
+        queue: Arc::new(weft::adapters::sqs::NoSyncQueue),
+        continuation: Arc::new(weft::adapters::lambda::NoContinuation),
+        clock: Arc::new(weft::ports::SystemClock),
+    };
+    Ok(weft::services::Services::new(config, ports))
 }

@@ -7,27 +7,28 @@ use aws_config::SdkConfig;
 use plaid_emulator::{Condition, Control, CreateItem};
 use std::sync::Arc;
 use time::OffsetDateTime;
+use weft::adapters::dynamodb::DynamoStore;
+use weft::adapters::kms::KmsEnvelope;
 use weft::config::Config;
-use weft::crypto::KmsEnvelope;
+use weft::domain::SealedItem;
 use weft::domain::{
     AccessToken, Account, AccountId, Balances, Institution, InstitutionId, ItemEvent, ItemId, ItemRecord, ItemStatus,
     Outcome, UserId,
 };
-use weft::ports::{ItemStore, KeyVault, SealedItem, StaticCredentials};
-use weft::services::App;
-use weft::store::DynamoStore;
+use weft::ports::{ItemStore, KeyVault, StaticCredentials, SystemClock, UserStore};
+use weft::services::{Ports, Services};
 
 /// Sandbox institutions items are spread over (any works; a spread looks like real data).
 pub const INSTITUTIONS: [&str; 5] = ["ins_109508", "ins_109509", "ins_109510", "ins_109511", "ins_109512"];
 
-/// An [`App`] for calling the services in-process, with its adapters at hand (for their call counters).
+/// The [`Services`] for calling them in-process, with their adapters at hand (for their call counters).
 pub struct InProcess {
-    pub app: App,
+    pub app: Services,
     pub store: Arc<DynamoStore>,
-    pub plaid: Arc<weft::plaid::PlaidClient>,
+    pub plaid: Arc<weft::adapters::plaid_http::PlaidClient>,
 }
 
-/// An [`App`] wired to a stack's resources, for calling the services in-process (the churn benchmark, a sync
+/// [`Services`] wired to a stack's resources, for calling the services in-process (the churn benchmark, a sync
 /// to give seeded items real transactions). Plaid credentials are the emulator's, without Secrets Manager.
 pub fn app(
     sdk: &SdkConfig,
@@ -49,21 +50,25 @@ pub fn app(
     let config = Config::from_lookup(|k| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned()))
         .map_err(|e| e.to_string())?;
     let plaid = Arc::new(
-        weft::plaid::PlaidClient::new(plaid_base_url, Arc::new(StaticCredentials::new(client_id, secret)))
-            .map_err(|e| e.to_string())?,
+        weft::adapters::plaid_http::PlaidClient::new(
+            plaid_base_url,
+            Arc::new(StaticCredentials::new(client_id, secret)),
+        )
+        .map_err(|e| e.to_string())?,
     );
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table));
     let vault = Arc::new(KmsEnvelope::from_sdk_config(sdk, kms_key_id));
-    let app = App {
-        auth: weft::auth::AuthVerifier::new(config.auth.clone()),
-        webhooks: weft::webhook::WebhookVerifier::new(plaid.clone()),
-        institution_health: Default::default(),
+    let app = Services::new(
         config,
-        plaid: plaid.clone(),
-        store: store.clone(),
-        vault,
-        queue: None,
-    };
+        Ports {
+            plaid: plaid.clone(),
+            store: store.clone(),
+            vault,
+            queue: Arc::new(weft::adapters::sqs::NoSyncQueue),
+            continuation: Arc::new(weft::adapters::lambda::NoContinuation),
+            clock: Arc::new(SystemClock),
+        },
+    );
     Ok(InProcess { app, store, plaid })
 }
 
@@ -153,7 +158,8 @@ impl Seeder {
         let token = AccessToken::parse(created.access_token).map_err(err)?;
         let (key, wrapped_key) = self.vault.new_item_key(&record.item_id).await.map_err(err)?;
         let sealed = SealedItem { wrapped_key, access_token: key.seal_access_token(&token).map_err(err)? };
-        self.store.put_new_item(&record, &sealed).await.map_err(err)?;
+        let exchange_key = format!("seed-{}", record.item_id);
+        self.store.insert_item(&record, &sealed, &exchange_key).await.map_err(err)?;
         Ok(record)
     }
 

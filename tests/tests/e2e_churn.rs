@@ -16,9 +16,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration as StdDuration;
 use time::{Duration, OffsetDateTime};
+use weft::adapters::dynamodb::churn_shard;
 use weft::domain::ItemRecord;
-use weft::ports::ItemStore;
-use weft::store::churn_shard;
+use weft::ports::{ChurnStore, ItemStore, UserStore};
 use weft_tests::app_client::AppClient;
 use weft_tests::seed::{INSTITUTIONS, Seeder, records_mentioning};
 use weft_tests::stack::{LocalStack, PLAID_CLIENT_ID, PLAID_SECRET, StackOptions};
@@ -78,7 +78,7 @@ async fn assert_untouched(stack: &LocalStack, seeder: &Seeder, item: &ItemRecord
     assert_eq!(remove_calls(stack, item), 0, "{} got an /item/remove", item.item_id);
     let stored = seeder.store.get_item(&item.user_id, &item.item_id).await.unwrap();
     assert_eq!(stored.as_ref(), Some(item), "{} changed in the table", item.item_id);
-    assert!(seeder.store.load_sealed(&item.user_id, &item.item_id).await.unwrap().is_some());
+    assert!(seeder.store.get_item_sealed(&item.user_id, &item.item_id).await.unwrap().is_some());
 }
 
 /// Waits (bounded) until the function's log holds a line containing every one of `needles`.

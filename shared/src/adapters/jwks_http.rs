@@ -47,4 +47,3 @@ impl JwksSource for HttpJwks {
         Ok(set.keys.into_iter().filter_map(|k| serde_json::from_value(k).ok()).collect())
     }
 }
-

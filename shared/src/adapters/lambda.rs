@@ -33,3 +33,14 @@ impl ChurnContinuation for SelfInvoke {
         Ok(())
     }
 }
+
+/// No continuation (local tools, tests): a run stopped by the deadline stays paused until invoked again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoContinuation;
+
+#[async_trait]
+impl ChurnContinuation for NoContinuation {
+    async fn continue_churn(&self, _next: &ChurnInput) -> Result<(), ContinuationError> {
+        Err(ContinuationError::NotConfigured)
+    }
+}

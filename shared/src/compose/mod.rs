@@ -82,10 +82,7 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.table_name.clone())),
         vault: Arc::new(KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone())),
         queue,
-        continuation: Arc::new(SelfInvoke::new(
-            aws_sdk_lambda::Client::new(&sdk),
-            config.churn.function_name.clone(),
-        )),
+        continuation: Arc::new(SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), config.churn.function_name.clone())),
         clock: Arc::new(SystemClock),
     };
     let webhooks = WebhookVerifier::from_plaid(plaid);

@@ -193,10 +193,9 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if range.contains(&n) => Ok(Some(n)),
-                _ => Err(invalid(
-                    var,
-                    format!("{v:?} must be a whole number from {} to {}", range.start(), range.end()),
-                )),
+                _ => {
+                    Err(invalid(var, format!("{v:?} must be a whole number from {} to {}", range.start(), range.end())))
+                }
             },
         }
     }

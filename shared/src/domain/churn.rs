@@ -158,7 +158,6 @@ pub struct ChurnCheckpoint {
     pub idle_users: u64,
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -34,7 +34,6 @@
 //! 96-bit random nonces are safe for up to 2^32 seals under one key (NIST SP 800-38D); a key seals one
 //! access token and the item's transactions, orders of magnitude below that.
 
-
 use super::{AccessToken, ItemId, TransactionId};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
@@ -72,7 +71,6 @@ impl fmt::Debug for WrappedKey {
         write!(f, "WrappedKey({} bytes)", self.0.len())
     }
 }
-
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -27,7 +27,9 @@ impl std::fmt::Debug for MemoryVault {
 }
 
 fn random_key() -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    <[u8; 32]>::try_generate().map(Zeroizing::new).map_err(|e| VaultError::Backend { op: "random", source: Box::new(e) })
+    <[u8; 32]>::try_generate()
+        .map(Zeroizing::new)
+        .map_err(|e| VaultError::Backend { op: "random", source: Box::new(e) })
 }
 
 fn context_aad(item_id: &ItemId) -> Vec<u8> {
@@ -58,10 +60,8 @@ impl KeyVault for MemoryVault {
         let key = random_key()?;
         let nonce = Nonce::try_generate().map_err(|e| VaultError::Backend { op: "random", source: Box::new(e) })?;
         let aad = context_aad(item_id);
-        let ciphertext = self
-            .master
-            .encrypt(&nonce, Payload { msg: key.as_slice(), aad: &aad })
-            .map_err(|_| VaultError::BadKey)?;
+        let ciphertext =
+            self.master.encrypt(&nonce, Payload { msg: key.as_slice(), aad: &aad }).map_err(|_| VaultError::BadKey)?;
         let mut wrapped = nonce.to_vec();
         wrapped.extend_from_slice(&ciphertext);
         Ok((ItemKey::new(item_id.clone(), key), WrappedKey::from_bytes(wrapped)))

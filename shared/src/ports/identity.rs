@@ -44,4 +44,3 @@ pub struct Jwk {
 pub trait JwksSource: Send + Sync {
     async fn fetch(&self) -> Result<Vec<Jwk>, JwksError>;
 }
-

@@ -1,7 +1,9 @@
 //! Public-token exchange: duplicate check first, then exchange, encrypt, store; never an orphaned item.
 
 use super::{ServiceError, Services};
-use crate::domain::{AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId};
+use crate::domain::{
+    AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId,
+};
 use crate::ports::{StoreError, SyncReason, SyncRequest};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -93,7 +95,9 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     // Plaid has the item but we could not keep it: remove it there, so it is neither orphaned nor billed.
     match app.plaid.item_remove(&exchanged.access_token).await {
         Ok(()) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),
-        Err(e) => tracing::error!(item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid"),
+        Err(e) => {
+            tracing::error!(item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid")
+        }
     }
     Err(last_error.unwrap_or(ServiceError::Conflict))
 }

@@ -15,7 +15,9 @@ pub async fn list(app: &Services, user: &UserId) -> Result<Vec<ItemRecord>, Serv
             match app.store.count_relink_prompt(&item.user_id, &item.item_id).await {
                 Ok(()) => item.ignored_prompts = item.ignored_prompts.saturating_add(1),
                 // Counting is best effort; the list still answers.
-                Err(e) => tracing::warn!(item_id = %item.item_id, error = %crate::telemetry::chain(&e), "could not count the re-link prompt"),
+                Err(e) => {
+                    tracing::warn!(item_id = %item.item_id, error = %crate::telemetry::chain(&e), "could not count the re-link prompt")
+                }
             }
         }
     }

@@ -108,7 +108,11 @@ pub struct Funnel {
     pub conversion: f64,
 }
 
-pub async fn conversion_report(app: &Services, from: time::Date, to: time::Date) -> Result<ConversionReport, ServiceError> {
+pub async fn conversion_report(
+    app: &Services,
+    from: time::Date,
+    to: time::Date,
+) -> Result<ConversionReport, ServiceError> {
     if to < from || (to - from).whole_days() > 92 {
         return Err(ServiceError::Invalid("the range must be from <= to and at most 92 days".into()));
     }

@@ -8,7 +8,9 @@
 //!   only while the lease is still its own.
 
 use super::{ServiceError, Services, item_state};
-use crate::domain::{AccountId, ItemEvent, observed_at, ItemId, ItemRecord, ItemStatus, SealedItem, Transaction, TransactionId};
+use crate::domain::{
+    AccountId, ItemEvent, ItemId, ItemRecord, ItemStatus, SealedItem, Transaction, TransactionId, observed_at,
+};
 use crate::ports::{LeaseError, SyncRequest, TransactionChange};
 use std::collections::BTreeMap;
 use std::time::Duration;

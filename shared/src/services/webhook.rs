@@ -97,16 +97,11 @@ fn item_event(event: &WebhookEvent) -> Result<Classified, ServiceError> {
 /// write is the duplicate check), and the worker forgets it when that sync starts: an identical delivery
 /// meanwhile is covered by the queued sync (duplicate); one after the sync started may carry a change the
 /// sync missed, so it queues another.
-async fn queue_sync(
-    services: &Services,
-    webhook: &VerifiedWebhook,
-    dedup_key: &str,
-) -> Result<Handled, ServiceError> {
+async fn queue_sync(services: &Services, webhook: &VerifiedWebhook, dedup_key: &str) -> Result<Handled, ServiceError> {
     let item_id = &webhook.item_id;
     let code = webhook.event.code();
     // Both at once: Plaid waits for the answer (marking an unknown item's webhook does no harm).
-    let (item, claimed) =
-        tokio::join!(services.store.find_item(item_id), services.store.mark_webhook_seen(dedup_key));
+    let (item, claimed) = tokio::join!(services.store.find_item(item_id), services.store.mark_webhook_seen(dedup_key));
     if !claimed? {
         // Already handled, or a sync it asked for is still queued.
         tracing::info!(item_id = %item_id, webhook_code = code, "duplicate webhook delivery ignored");

@@ -171,17 +171,17 @@ pub async fn scan_all(
 // ---- domain fixtures ---------------------------------------------------------------------------------
 
 /// A fresh store on a fresh table.
-pub async fn store() -> (SdkConfig, String, weft::store::DynamoStore) {
+pub async fn store() -> (SdkConfig, String, weft::adapters::dynamodb::DynamoStore) {
     let sdk = sdk().await;
     let table = new_table(&sdk).await;
-    let store = weft::store::DynamoStore::from_sdk_config(&sdk, &table);
+    let store = weft::adapters::dynamodb::DynamoStore::from_sdk_config(&sdk, &table);
     (sdk, table, store)
 }
 
 /// A fresh KMS envelope on a fresh key.
-pub async fn vault(sdk: &SdkConfig) -> weft::crypto::KmsEnvelope {
+pub async fn vault(sdk: &SdkConfig) -> weft::adapters::kms::KmsEnvelope {
     let key = new_kms_key(sdk).await;
-    weft::crypto::KmsEnvelope::from_sdk_config(sdk, key)
+    weft::adapters::kms::KmsEnvelope::from_sdk_config(sdk, key)
 }
 
 /// A fresh data key for the item from `vault`, and `token` sealed under it.
@@ -189,10 +189,32 @@ pub async fn seal(
     vault: &impl weft::ports::KeyVault,
     record: &ItemRecord,
     token: &str,
-) -> (weft::crypto::ItemKey, weft::ports::SealedItem) {
+) -> (weft::domain::ItemKey, weft::domain::SealedItem) {
     let (key, wrapped_key) = vault.new_item_key(&record.item_id).await.unwrap();
     let access_token = key.seal_access_token(&weft::domain::AccessToken::parse(token).unwrap()).unwrap();
-    (key, weft::ports::SealedItem { wrapped_key, access_token })
+    (key, weft::domain::SealedItem { wrapped_key, access_token })
+}
+
+/// Stores a new item with its sealed secrets (and an exchange record keyed by the item, as an exchange
+/// would).
+pub async fn put_new_item(
+    store: &weft::adapters::dynamodb::DynamoStore,
+    record: &ItemRecord,
+    sealed: &weft::domain::SealedItem,
+) -> Result<(), weft::ports::StoreError> {
+    use weft::ports::ItemStore;
+    store.insert_item(record, sealed, &exchange_key(record.item_id.as_str())).await
+}
+
+/// The exchange key [`put_new_item`] records for an item.
+pub fn exchange_key(item: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(item.as_bytes()))
+}
+
+/// Upserts, as a sync applies them.
+pub fn upserts(txns: &[Transaction]) -> Vec<weft::ports::TransactionChange> {
+    txns.iter().map(|t| weft::ports::TransactionChange::Upsert(Box::new(t.clone()))).collect()
 }
 
 pub fn user(id: &str) -> UserId {

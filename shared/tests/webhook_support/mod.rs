@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use weft::plaid::types::WebhookVerificationKey;
-use weft::webhook::{KeyFetchError, WebhookKeySource};
+use weft::auth::webhook::{KeyFetchError, WebhookKeySource};
+use weft::ports::plaid::wire::WebhookVerificationKey;
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

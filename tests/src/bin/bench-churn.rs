@@ -3,7 +3,7 @@
 //! Starts its own moto server and Plaid emulator (with the emulator's default Sandbox rate limits, or none),
 //! provisions a table and key from the SAM template, then, round after round, seeds `--round` real churned
 //! items (created at the emulator, stored through `DynamoStore` + `KmsEnvelope`, many per user) plus a few
-//! to keep, and calls `weft::services::churn::run` on an `App` built against them, timed. Every round checks
+//! to keep, and calls `weft::services::churn::run` on `Services` built against them, timed. Every round checks
 //! that each candidate was removed at the emulator and here and the kept items were not. The throughput is
 //! the items removed over the remover's time alone (seeding excluded).
 //!
@@ -25,9 +25,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use weft::domain::ChurnInput;
 use weft::domain::UserId;
 use weft::ports::ItemStore;
-use weft::services::churn::{self, ChurnInput, RunStatus};
+use weft::services::churn::{self, RunStatus};
 use weft_tests::moto::Moto;
 use weft_tests::seed::{INSTITUTIONS, Seeder};
 
@@ -58,7 +59,7 @@ struct Args {
     #[arg(long, default_value_t = 50)]
     keep: usize,
     /// Removals in flight.
-    #[arg(long, default_value_t = churn::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = weft::domain::DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// The remover's pace (default: its own default for Sandbox, 90% of 500/min).
     #[arg(long)]

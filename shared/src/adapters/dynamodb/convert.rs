@@ -99,15 +99,12 @@ pub(crate) fn item_from_attrs(mut attrs: Attrs) -> Result<ItemRecord, StoreError
         attrs.remove(name);
     }
     attrs.insert("version".to_owned(), n(version));
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(attrs)
-        .map_err(|e| corrupt("item record", Some(Box::new(e))))
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(attrs).map_err(|e| corrupt("item record", Some(Box::new(e))))
 }
 
 /// The user id of a profile record.
 pub(crate) fn profile_user(attrs: &Attrs) -> Result<UserId, StoreError> {
-    get_s(attrs, "user_id")
-        .and_then(|u| UserId::parse(u).ok())
-        .ok_or(corrupt("user profile", None))
+    get_s(attrs, "user_id").and_then(|u| UserId::parse(u).ok()).ok_or(corrupt("user profile", None))
 }
 
 #[cfg(test)]

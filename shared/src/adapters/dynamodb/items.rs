@@ -1,10 +1,10 @@
 //! Item records: create, read, optimistic update, sealed secrets, sync cursor and lease, deletion.
 
 use super::convert::{Attrs, b, get_s, item_from_attrs, item_to_attrs, key, n, s, take_b};
-use super::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
-use super::keys::*;
 use super::corrupt;
+use super::keys::*;
 use super::records::{exchange_record, now};
+use super::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
 use crate::domain::{FORMAT_V1, SealedItem, WrappedKey};
 use crate::domain::{ItemId, ItemRecord, UserId};
 use crate::ports::{ItemStore, LeaseError, StoreError, SyncStore};
@@ -171,12 +171,7 @@ impl DynamoStore {
 #[async_trait]
 impl ItemStore for DynamoStore {
     /// The new item and its exchange's idempotency record in one transaction: both or neither.
-    async fn insert_item(
-        &self,
-        item: &ItemRecord,
-        sealed: &SealedItem,
-        exchange_key: &str,
-    ) -> Result<(), StoreError> {
+    async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError> {
         let item_attrs = new_item_attrs(item, sealed)?;
         let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
         let put_item = Put::builder()
@@ -205,11 +200,7 @@ impl ItemStore for DynamoStore {
         }
     }
 
-    async fn get_item(
-        &self,
-        user: &UserId,
-        item_id: &ItemId,
-    ) -> Result<Option<ItemRecord>, StoreError> {
+    async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
         self.get(item_key(user, item_id), true).await?.map(item_from_attrs).transpose()
     }
 
@@ -221,10 +212,7 @@ impl ItemStore for DynamoStore {
         self.get(item_key(user, item_id), true).await?.map(item_and_sealed).transpose()
     }
 
-    async fn find_item_sealed(
-        &self,
-        item_id: &ItemId,
-    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+    async fn find_item_sealed(&self, item_id: &ItemId) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
         self.find_item_attrs(item_id).await?.map(item_and_sealed).transpose()
     }
 
@@ -368,12 +356,7 @@ impl SyncStore for DynamoStore {
         result.map(drop).map_err(lease_failure)
     }
 
-    async fn release_sync_lease(
-        &self,
-        user: &UserId,
-        item_id: &ItemId,
-        owner: &str,
-    ) -> Result<(), StoreError> {
+    async fn release_sync_lease(&self, user: &UserId, item_id: &ItemId, owner: &str) -> Result<(), StoreError> {
         self.count();
         let result = self
             .client

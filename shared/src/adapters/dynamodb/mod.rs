@@ -21,13 +21,13 @@ mod transactions;
 pub use keys::churn_shard;
 pub use transactions::MAX_PAGE;
 
-use convert::{Attrs, n};
-use keys::*;
 use crate::domain::UserId;
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use convert::{Attrs, n};
+use keys::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -190,7 +190,8 @@ impl DynamoStore {
                     tokio::time::sleep(Duration::from_millis(25 * 2u64.pow(attempt.min(6)))).await;
                 }
                 if attempt == BATCH_ATTEMPTS {
-                    let unprocessed = format!("{} writes still unprocessed after {BATCH_ATTEMPTS} attempts", batch.len());
+                    let unprocessed =
+                        format!("{} writes still unprocessed after {BATCH_ATTEMPTS} attempts", batch.len());
                     return Err(StoreError::backend("BatchWriteItem", unprocessed));
                 }
                 attempt += 1;

@@ -1,11 +1,9 @@
 //! The other records: user profiles, Link tokens and events, exchange idempotency, webhook dedup, the
 //! churn index and churn checkpoints.
 
-use super::convert::{
-    Attrs, attrs_from_strings, expired, get_s, item_from_attrs, key, n, profile_user, s, string_key,
-};
-use super::{DynamoStore, is_conditional_failure, put_request, sdk_error};
+use super::convert::{Attrs, attrs_from_strings, expired, get_s, item_from_attrs, key, n, profile_user, s, string_key};
 use super::keys::*;
+use super::{DynamoStore, is_conditional_failure, put_request, sdk_error};
 use super::{conversion, corrupt};
 use crate::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemId, LinkEventRecord, LinkTokenRecord, UserId};
 use crate::ports::{
@@ -72,9 +70,7 @@ impl DynamoStore {
         self.query_all(query)
             .await?
             .into_iter()
-            .map(|row| {
-                from_item(row).map_err(|e| corrupt("link token", Some(Box::new(e))))
-            })
+            .map(|row| from_item(row).map_err(|e| corrupt("link token", Some(Box::new(e)))))
             .collect()
     }
 }
@@ -166,11 +162,7 @@ impl LinkStore for DynamoStore {
         Ok(tokens.into_iter().max_by_key(|t| t.created_at))
     }
 
-    async fn get_link_token(
-        &self,
-        user: &UserId,
-        link_token: &str,
-    ) -> Result<Option<LinkTokenRecord>, StoreError> {
+    async fn get_link_token(&self, user: &UserId, link_token: &str) -> Result<Option<LinkTokenRecord>, StoreError> {
         let tokens = self.link_tokens(user, Some(&sha256_hex(link_token))).await?;
         Ok(tokens.into_iter().find(|t| t.link_token.as_str() == link_token))
     }
@@ -196,11 +188,7 @@ impl LinkStore for DynamoStore {
         self.batch_write(writes).await
     }
 
-    async fn link_events_between(
-        &self,
-        from: Date,
-        to: Date,
-    ) -> Result<Vec<LinkEventRecord>, StoreError> {
+    async fn link_events_between(&self, from: Date, to: Date) -> Result<Vec<LinkEventRecord>, StoreError> {
         if to < from {
             return Ok(Vec::new());
         }
@@ -216,8 +204,7 @@ impl LinkStore for DynamoStore {
                 .key_condition_expression("GSI1PK = :pk")
                 .expression_attribute_values(":pk", s(link_events_gsi1pk(d)));
             for row in self.query_all(query).await? {
-                let event: LinkEventRecord = from_item(row)
-                    .map_err(|e| corrupt("link event", Some(Box::new(e))))?;
+                let event: LinkEventRecord = from_item(row).map_err(|e| corrupt("link event", Some(Box::new(e))))?;
                 events.push(event);
             }
             day = d.next_day();
@@ -234,10 +221,7 @@ impl ExchangeRecords for DynamoStore {
         if expired(&attrs, now()) {
             return Ok(None);
         }
-        get_s(&attrs, "item_id")
-            .and_then(|i| ItemId::parse(i).ok())
-            .map(Some)
-            .ok_or(corrupt("exchange record", None))
+        get_s(&attrs, "item_id").and_then(|i| ItemId::parse(i).ok()).map(Some).ok_or(corrupt("exchange record", None))
     }
 }
 
@@ -361,16 +345,10 @@ impl ChurnStore for DynamoStore {
         if expired(&attrs, now()) {
             return Ok(None);
         }
-        from_item(attrs)
-            .map(Some)
-            .map_err(|e| corrupt("churn checkpoint", Some(Box::new(e))))
+        from_item(attrs).map(Some).map_err(|e| corrupt("churn checkpoint", Some(Box::new(e))))
     }
 
-    async fn put_churn_checkpoint(
-        &self,
-        run_id: &str,
-        checkpoint: &ChurnCheckpoint,
-    ) -> Result<(), StoreError> {
+    async fn put_churn_checkpoint(&self, run_id: &str, checkpoint: &ChurnCheckpoint) -> Result<(), StoreError> {
         check_key_part(run_id, "churn run id")?;
         let mut attrs: Attrs = to_item(checkpoint).map_err(conversion)?;
         attrs.insert(PK.to_owned(), s(churn_run_pk(run_id)));

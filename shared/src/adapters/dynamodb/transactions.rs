@@ -1,10 +1,10 @@
 //! Transactions: keys, account, date and pending flag in the clear; everything else sealed (`enc`).
 
 use super::convert::{Attrs, attrs_from_strings, b, get_s, key, s, string_key, take_b};
-use super::{DynamoStore, delete_request, put_request};
 use super::keys::*;
-use crate::domain::{Field, ItemKey};
+use super::{DynamoStore, delete_request, put_request};
 use crate::domain::{AccountId, ItemId, Transaction, TransactionDetails, TransactionId};
+use crate::domain::{Field, ItemKey};
 use crate::ports::{StoreError, TransactionChange, TransactionPage, TransactionStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
@@ -85,11 +85,7 @@ impl TransactionStore for DynamoStore {
         self.batch_write(writes.into_values().collect()).await
     }
 
-    async fn delete_account_transactions(
-        &self,
-        item_id: &ItemId,
-        account_id: &AccountId,
-    ) -> Result<usize, StoreError> {
+    async fn delete_account_transactions(&self, item_id: &ItemId, account_id: &AccountId) -> Result<usize, StoreError> {
         let query = self
             .query()
             .key_condition_expression("PK = :pk AND begins_with(SK, :txn)")

@@ -3,13 +3,13 @@
 
 mod cache;
 
-use cache::KeyCache;
 use crate::domain::{ItemId, ItemKey, WrappedKey};
 use crate::ports::{KeyVault, VaultError};
-use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
+use cache::KeyCache;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;

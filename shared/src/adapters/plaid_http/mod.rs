@@ -19,13 +19,13 @@
 //! the service maps that to "link again". The rare orphaned item then announces itself through webhooks
 //! for an unknown `item_id`.
 
+use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
 use crate::ports::plaid::wire::{
     AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemGetResponse,
     ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
     LinkTokenCreateResponse, PlaidResponse, PublicTokenExchangeResponse, TransactionsSyncOptions,
     TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
 };
-use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
 use crate::ports::{
     CredentialSource, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions, PlaidItems, PlaidLink,
     PlaidTransactions, PlaidWebhookKeys,
@@ -261,8 +261,7 @@ impl PlaidClient {
         let mut retries: u32 = 0;
         loop {
             attempt += 1;
-            let headers =
-                headers(&credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
+            let headers = headers(&credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
             self.inner.calls.add(endpoint);
             let started = Instant::now();
             let sent = self.send(&url, headers, &body).await;
@@ -554,10 +553,7 @@ struct ItemWebhookUpdate<'a> {
 
 #[async_trait::async_trait]
 impl PlaidLink for PlaidClient {
-    async fn link_token_create(
-        &self,
-        req: &LinkTokenCreateRequest,
-    ) -> Result<LinkTokenCreateResponse, PlaidCallError> {
+    async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidCallError> {
         self.call(Endpoint::LinkTokenCreate, req).await
     }
 

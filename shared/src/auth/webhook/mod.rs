@@ -11,11 +11,11 @@ pub use keys::{KeyFetchError, PlaidKeySource, WebhookKeySource};
 
 use crate::domain::ItemId;
 use crate::ports::{Clock, PlaidWebhookKeys, SystemClock, VerifiedWebhook, WebhookEvent};
-use keys::{CacheLimits, KeyCache, Lookup};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
+use keys::{CacheLimits, KeyCache, Lookup};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

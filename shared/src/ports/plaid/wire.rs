@@ -5,8 +5,8 @@
 //! and lists and flags Plaid may omit default to empty / `false`, so a newer Plaid does not break an older
 //! weft. Identifiers the services rely on (`item_id`, `account_id`, tokens) are parsed into domain types.
 
-use crate::domain::{self, AccessToken, AccountId, InstitutionId, ItemId, LinkToken, TransactionId};
 use super::PlaidError;
+use crate::domain::{self, AccessToken, AccountId, InstitutionId, ItemId, LinkToken, TransactionId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 

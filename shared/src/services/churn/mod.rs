@@ -502,7 +502,6 @@ async fn remove(ctx: &Ctx<'_>, item: &ItemRecord, sealed: &SealedItem) -> Result
     Ok(Removal::Done)
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -257,7 +257,6 @@ pub fn metric_lines(summary: &ChurnSummary, namespace: &str, timestamp_ms: i64) 
     lines
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
