@@ -33,13 +33,16 @@ pub enum ItemEvent {
 }
 
 /// The time on the state machine's scale of something weft itself observed at `observed` (a sync that met
-/// an item error, the app reporting a finished update mode): a second before the whole second it happened
-/// in. Plaid's events are dated by the webhook JWT's `iat`, in whole seconds; placing weft's own
-/// observations strictly before the second they happened in means an event Plaid signed at or after that
-/// moment always outdates them, whichever is applied first, and a weft observation never outdates Plaid's
-/// own word. Times a client supplies are never used.
+/// an item error, the app reporting a finished update mode): one second earlier.
+///
+/// Plaid's events are dated by the webhook JWT's `iat`, whole seconds, truncated: an event Plaid signed at
+/// real time `r` carries `floor(r)`. Moving weft's own observations back by a whole second puts them on that
+/// scale conservatively: an event Plaid signed after an observation (`r > t`) has `floor(r) > t - 1 s`, so it
+/// always outdates the observation, whichever is applied first; an observation outdates a Plaid event only
+/// if Plaid signed it more than a second before. Between weft's own observations the order (and the
+/// sub-second precision) is kept. Times a client supplies are never used.
 pub fn observed_at(observed: OffsetDateTime) -> OffsetDateTime {
-    observed.replace_nanosecond(0).unwrap_or(observed) - time::Duration::SECOND
+    observed - time::Duration::SECOND
 }
 
 impl ItemEvent {
@@ -282,7 +285,13 @@ mod tests {
         let observed = time::macros::datetime!(2026-11-24 10:00:05.900 UTC);
         let iat = time::macros::datetime!(2026-11-24 10:00:05 UTC); // signed at 05.950
         assert!(observed_at(observed) < iat);
-        assert_eq!(observed_at(observed), time::macros::datetime!(2026-11-24 10:00:04 UTC));
+        assert_eq!(observed_at(observed), time::macros::datetime!(2026-11-24 10:00:04.900 UTC));
+        // Two observations of weft's keep their order: a sync's error seen before a finished update mode
+        // does not undo the repair.
+        let mut repaired = item();
+        repaired.apply(&login_required(), observed_at(time::macros::datetime!(2026-11-24 10:00:05.200 UTC)));
+        repaired.apply(&ItemEvent::UpdateModeCompleted, observed_at(observed));
+        assert_eq!(repaired.status, ItemStatus::Healthy);
         // Update mode finished at 05.3, NEW_ACCOUNTS_AVAILABLE signed at 05.8: the new accounts stay.
         let mut it = item();
         it.apply(&ItemEvent::UpdateModeCompleted, observed_at(time::macros::datetime!(2026-11-24 10:00:05.300 UTC)));
