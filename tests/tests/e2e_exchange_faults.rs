@@ -97,8 +97,14 @@ async fn exchange_faults_and_leaks() {
 
     // 5. Nothing secret reached a log line.
     drop(stack.token("x"));
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let logs = std::fs::read_to_string(stack.log_dir.join("lambda.log")).unwrap();
+    // Read once the last request's own log line is there (so its lines are in the scan too).
+    let logs =
+        weft_tests::flows::eventually("the last request's log line", std::time::Duration::from_secs(30), || async {
+            let logs = std::fs::read_to_string(stack.log_dir.join("lambda.log")).ok()?;
+            logs.contains("INVALID_PUBLIC_TOKEN").then_some(logs)
+        })
+        .await
+        .unwrap();
     assert!(logs.contains("public token exchanged"), "the logs were captured");
     for (needle, what) in [
         ("access-sandbox", "an access token"),

@@ -91,14 +91,19 @@ async fn update_mode(stack: &LocalStack, app: &AppClient, item_id: &str) -> Valu
     outcome
 }
 
-/// Waits until the emulator's clock has passed `delivery`'s signing second, so the next webhook is
-/// signed strictly later (webhook times have one-second resolution).
+/// Waits until the emulator's clock has passed `delivery`'s latest signing second (every attempt is signed
+/// anew, so a retried delivery carries a later `iat` than it was fired with), so the next webhook is signed
+/// strictly later (webhook times have one-second resolution).
 async fn next_second_after(stack: &LocalStack, delivery: &Value) {
-    let fired = delivery["fired_at"].as_str().unwrap();
-    let fired = time::OffsetDateTime::parse(fired, &time::format_description::well_known::Rfc3339).unwrap();
+    let parse = |t: &Value| {
+        t.as_str().map(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap())
+    };
+    let fired = parse(&delivery["fired_at"]).unwrap();
+    let last_attempt = delivery["attempts"].as_array().and_then(|a| a.last()).and_then(|a| parse(&a["at"]));
+    let signed = last_attempt.map_or(fired, |at| at.max(fired));
     eventually("the emulator clock to tick", WAIT, || async {
         let now = stack.emulator().get("clock").await.ok()?;
-        (now["unix"].as_i64()? > fired.unix_timestamp()).then_some(())
+        (now["unix"].as_i64()? > signed.unix_timestamp()).then_some(())
     })
     .await
     .unwrap();

@@ -4,7 +4,7 @@
 use super::{ServiceError, Services, item_state};
 use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
 
 /// The most events one request may carry.
@@ -85,6 +85,31 @@ async fn complete_update_mode(
     Ok(())
 }
 
+/// The funnel's stages a Link event marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stage {
+    /// The user chose an institution.
+    Selected,
+    /// The user submitted credentials.
+    Submitted,
+    /// Link handed off (onSuccess, or the HANDOFF event).
+    Succeeded,
+    /// The user left Link (onExit).
+    Exited,
+}
+
+impl Stage {
+    fn of(e: &LinkEventRecord) -> Option<Self> {
+        match (e.kind, e.event_name.as_deref()) {
+            (LinkEventKind::Event, Some("SELECT_INSTITUTION")) => Some(Self::Selected),
+            (LinkEventKind::Event, Some("SUBMIT_CREDENTIALS")) => Some(Self::Submitted),
+            (LinkEventKind::Success, _) | (LinkEventKind::Event, Some("HANDOFF")) => Some(Self::Succeeded),
+            (LinkEventKind::Exit, _) => Some(Self::Exited),
+            _ => None,
+        }
+    }
+}
+
 /// The Link funnel by institution: sessions that opened, chose the institution, submitted credentials,
 /// and succeeded, with errors and exits by code.
 #[derive(Debug, Default, Serialize)]
@@ -118,8 +143,9 @@ pub async fn conversion_report(
     }
     let events = app.store.link_events_between(from, to).await?;
     let mut report = ConversionReport { from: from.to_string(), to: to.to_string(), ..Default::default() };
-    // Each stage counts a session once.
-    let mut seen: std::collections::HashSet<(String, &'static str)> = Default::default();
+    // Each stage counts a session once, and each error code once per session.
+    let mut seen_stages: HashSet<(String, Stage)> = HashSet::new();
+    let mut seen_errors: HashSet<(String, String)> = HashSet::new();
     let mut session_institution: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     for e in &events {
         if let Some(ins) = &e.institution_id {
@@ -128,7 +154,7 @@ pub async fn conversion_report(
                 .or_insert((ins.clone(), e.institution_name.clone()));
         }
     }
-    let sessions: std::collections::HashSet<&str> = events.iter().map(|e| e.link_session_id.as_str()).collect();
+    let sessions: HashSet<&str> = events.iter().map(|e| e.link_session_id.as_str()).collect();
     report.sessions = sessions.len() as u64;
     for e in &events {
         let session = e.link_session_id.to_string();
@@ -142,27 +168,20 @@ pub async fn conversion_report(
         if funnel.institution_name.is_none() {
             funnel.institution_name = name;
         }
-        let stage: Option<&'static str> = match (e.kind, e.event_name.as_deref()) {
-            (LinkEventKind::Event, Some("SELECT_INSTITUTION")) => Some("selected"),
-            (LinkEventKind::Event, Some("SUBMIT_CREDENTIALS")) => Some("submitted"),
-            (LinkEventKind::Success, _) | (LinkEventKind::Event, Some("HANDOFF")) => Some("succeeded"),
-            (LinkEventKind::Exit, _) => Some("exited"),
-            _ => None,
-        };
         if let Some(code) = &e.error_code
-            && seen.insert((format!("{session}/{code}"), "error"))
+            && seen_errors.insert((session.clone(), code.clone()))
         {
             *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
             *report.errors_by_code.entry(code.clone()).or_default() += 1;
         }
-        if let Some(stage) = stage
-            && seen.insert((session.clone(), stage))
+        if let Some(stage) = Stage::of(e)
+            && seen_stages.insert((session.clone(), stage))
         {
             match stage {
-                "selected" => funnel.selected += 1,
-                "submitted" => funnel.submitted_credentials += 1,
-                "succeeded" => funnel.succeeded += 1,
-                _ => funnel.exited += 1,
+                Stage::Selected => funnel.selected += 1,
+                Stage::Submitted => funnel.submitted_credentials += 1,
+                Stage::Succeeded => funnel.succeeded += 1,
+                Stage::Exited => funnel.exited += 1,
             }
         }
     }
