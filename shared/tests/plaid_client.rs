@@ -301,7 +301,7 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
 }
 
 #[tokio::test]
-async fn connection_refused_is_a_transport_error_retried_then_returned() {
+async fn connection_refused_is_a_connect_error_retried_then_returned() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
@@ -309,12 +309,12 @@ async fn connection_refused_is_a_transport_error_retried_then_returned() {
     cfg.backoff_base = Duration::from_millis(1);
     let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new("c", "s"))).unwrap();
     let e = plaid.item_get(&AccessToken::parse("access-sandbox-x").unwrap()).await.unwrap_err();
-    assert!(matches!(e, PlaidCallError::Transport { .. }), "{e:?}");
+    assert!(matches!(e, PlaidCallError::Connect { .. }), "{e:?}");
     assert!(e.is_transient());
     assert_eq!(plaid.call_count("/item/get"), 3);
     // Nothing was sent, so even the exchange is retried.
     let e = plaid.item_public_token_exchange(&PublicToken::parse("public-sandbox-x").unwrap()).await.unwrap_err();
-    assert!(matches!(e, PlaidCallError::Transport { .. }));
+    assert!(matches!(e, PlaidCallError::Connect { .. }));
     assert_eq!(plaid.call_count("/item/public_token/exchange"), 3);
 }
 
