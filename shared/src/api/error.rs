@@ -24,6 +24,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such resource for this caller (also for other users' items: no existence leak).
     NotFound,
+    /// The body is not declared as JSON (`Content-Type`).
+    UnsupportedMediaType,
     /// The item the user tries to link is already linked.
     DuplicateItem,
     /// Concurrent change: retry.
@@ -49,6 +51,7 @@ impl ErrorCode {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::DuplicateItem => "DUPLICATE_ITEM",
             Self::Conflict => "CONFLICT",
             Self::InvalidPublicToken => "INVALID_PUBLIC_TOKEN",
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::Unauthenticated => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
+            Self::UnsupportedMediaType => 415,
             Self::DuplicateItem | Self::Conflict => 409,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable => 502,

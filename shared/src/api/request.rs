@@ -32,8 +32,25 @@ pub fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// Parses the JSON body into `T`; unknown fields are refused by `T`'s own serde attributes.
+/// Whether the request says its body is JSON: `application/json` or `application/<something>+json`, with
+/// any parameters (`; charset=utf-8`).
+fn declares_json(req: &Request) -> bool {
+    let Some(value) = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses the JSON body into `T`; unknown fields are refused by `T`'s own serde attributes. A body the
+/// request does not declare as JSON is refused (415) before it is read.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if !declares_json(req) {
+        return Err(ApiError::new(
+            super::ErrorCode::UnsupportedMediaType,
+            "the body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::invalid(format!("body is larger than {MAX_BODY_BYTES} bytes")));
