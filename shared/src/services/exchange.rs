@@ -5,8 +5,11 @@ use crate::domain::{
     AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId,
 };
 use crate::ports::{StoreError, SyncReason, SyncRequest};
+use backon::{ExponentialBuilder, Retryable};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// An exchange, parsed at the edge from the app's request (the public token and Link's `onSuccess`
 /// metadata).
@@ -21,7 +24,15 @@ pub struct ExchangeCommand {
 }
 
 /// How many times storing a freshly exchanged item is tried before the item is removed at Plaid.
-const STORE_ATTEMPTS: u32 = 3;
+const STORE_ATTEMPTS: usize = 3;
+
+/// Waits between those attempts: 200 ms, then 400 ms.
+fn store_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(200))
+        .with_factor(2.0)
+        .with_max_times(STORE_ATTEMPTS - 1)
+}
 
 /// Exchanges the public token and stores the new item (its access token sealed); returns the item.
 pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -> Result<ItemRecord, ServiceError> {
@@ -75,23 +86,22 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
         version: 0,
     };
 
-    let mut last_error = None;
-    let mut sealed = None;
-    for attempt in 0..STORE_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+    // The access token is sealed once (the first attempt that gets a data key); later attempts reuse it.
+    let sealed = OnceCell::new();
+    let attempt = AtomicU32::new(0);
+    let store = || async {
+        let attempt = attempt.fetch_add(1, Ordering::Relaxed);
+        store_new_item(app, &record, &exchanged.access_token, &idempotency_key, &sealed).await.inspect_err(|e| {
+            tracing::warn!(item_id = %item_id, attempt, error = %crate::telemetry::chain(e), "storing the new item failed");
+        })
+    };
+    let last_error = match store.retry(store_backoff()).sleep(tokio::time::sleep).await {
+        Ok(()) => {
+            queue_first_sync(app, &item_id).await;
+            return Ok(record);
         }
-        match store_new_item(app, &record, &exchanged.access_token, &idempotency_key, &mut sealed).await {
-            Ok(()) => {
-                queue_first_sync(app, &item_id).await;
-                return Ok(record);
-            }
-            Err(e) => {
-                tracing::warn!(item_id = %item_id, attempt, error = %crate::telemetry::chain(&e), "storing the new item failed");
-                last_error = Some(e);
-            }
-        }
-    }
+        Err(e) => e,
+    };
     // Plaid has the item but we could not keep it: remove it there, so it is neither orphaned nor billed.
     match app.plaid.item_remove(&exchanged.access_token).await {
         Ok(()) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),
@@ -99,7 +109,7 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
             tracing::error!(item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid")
         }
     }
-    Err(last_error.unwrap_or(ServiceError::Conflict))
+    Err(last_error)
 }
 
 /// Queues the new item's first sync. Plaid's first TRANSACTIONS webhooks may arrive before the item is
@@ -125,16 +135,15 @@ async fn store_new_item(
     record: &ItemRecord,
     access_token: &AccessToken,
     idempotency_key: &str,
-    sealed: &mut Option<SealedItem>,
+    sealed: &OnceCell<SealedItem>,
 ) -> Result<(), ServiceError> {
-    let sealed = match sealed {
-        Some(sealed) => sealed,
-        None => {
+    let sealed = sealed
+        .get_or_try_init(|| async {
             let (key, wrapped_key) = app.vault.new_item_key(&record.item_id).await?;
             let access_token = key.seal_access_token(access_token)?;
-            sealed.insert(SealedItem { wrapped_key, access_token })
-        }
-    };
+            Ok::<_, ServiceError>(SealedItem { wrapped_key, access_token })
+        })
+        .await?;
     match app.store.insert_item(record, sealed, idempotency_key).await {
         Ok(()) => Ok(()),
         Err(StoreError::AlreadyExists(_)) => {

@@ -3,24 +3,29 @@
 
 use super::{ServiceError, Services};
 use crate::domain::InstitutionId;
+use moka::future::Cache;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// How long a health answer is reused.
 pub const TTL: Duration = Duration::from_secs(300);
+/// How many institutions' health a container keeps.
+pub const CAPACITY: u64 = 1000;
 
-#[derive(Default)]
+/// Health answers by institution: a [`moka`] cache bounded to [`CAPACITY`], each answer kept [`TTL`].
 pub struct HealthCache {
-    entries: Mutex<HashMap<InstitutionId, (Instant, Value)>>,
+    entries: Cache<InstitutionId, Value>,
+}
+
+impl Default for HealthCache {
+    fn default() -> Self {
+        Self { entries: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build() }
+    }
 }
 
 pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, ServiceError> {
-    if let Some((at, v)) = app.institution_health.entries.lock().await.get(id)
-        && at.elapsed() < TTL
-    {
-        return Ok(v.clone());
+    if let Some(v) = app.institution_health.entries.get(id).await {
+        return Ok(v);
     }
     let institution =
         app.plaid.institutions_get_by_id(id, &app.config.plaid.country_codes, true).await.map_err(|e| {
@@ -37,10 +42,18 @@ pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, Service
         "products": institution.products,
         "status": institution.status,
     });
-    let mut entries = app.institution_health.entries.lock().await;
-    if entries.len() > 1000 {
-        entries.retain(|_, (at, _)| at.elapsed() < TTL);
-    }
-    entries.insert(id.clone(), (Instant::now(), value.clone()));
+    app.institution_health.entries.insert(id.clone(), value.clone()).await;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_short_lived() {
+        let cache = HealthCache::default();
+        assert_eq!(cache.entries.policy().max_capacity(), Some(CAPACITY));
+        assert_eq!(cache.entries.policy().time_to_live(), Some(TTL));
+    }
 }

@@ -26,6 +26,7 @@ use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use backon::{ExponentialBuilder, RetryableWithContext};
 use convert::{Attrs, n};
 use keys::*;
 use std::collections::HashMap;
@@ -36,7 +37,7 @@ use time::OffsetDateTime;
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
-/// Attempts at a batch whose items come back unprocessed (throttling), with exponential backoff.
+/// Attempts at a batch whose items come back unprocessed (throttling), with exponential backoff ([`backon`]).
 const BATCH_ATTEMPTS: u32 = 8;
 /// How often one container records a user's activity at most (the churn remover counts in days).
 pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -183,31 +184,41 @@ impl DynamoStore {
     pub(super) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         let mut requests = requests.into_iter().peekable();
         while requests.peek().is_some() {
-            let mut batch: Vec<WriteRequest> = requests.by_ref().take(BATCH_SIZE).collect();
-            let mut attempt = 0;
-            while !batch.is_empty() {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 * 2u64.pow(attempt.min(6)))).await;
-                }
-                if attempt == BATCH_ATTEMPTS {
-                    let unprocessed =
-                        format!("{} writes still unprocessed after {BATCH_ATTEMPTS} attempts", batch.len());
-                    return Err(StoreError::backend("BatchWriteItem", unprocessed));
-                }
-                attempt += 1;
+            let batch: Vec<WriteRequest> = requests.by_ref().take(BATCH_SIZE).collect();
+            // One BatchWriteItem; the context carried to the next attempt is what came back unprocessed.
+            // `Err(None)`: some writes are left (retried); `Err(Some(_))`: the call failed (not retried).
+            let write = move |batch: Vec<WriteRequest>| async move {
                 self.count();
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, batch)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                batch = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-            }
+                match self.client.batch_write_item().request_items(&self.table, batch).send().await {
+                    Err(e) => (Vec::new(), Err(Some(sdk_error("BatchWriteItem", e)))),
+                    Ok(out) => {
+                        let left = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                        let result = if left.is_empty() { Ok(()) } else { Err(None) };
+                        (left, result)
+                    }
+                }
+            };
+            let (left, result) =
+                write.retry(batch_backoff()).sleep(tokio::time::sleep).when(Option::is_none).context(batch).await;
+            result.map_err(|e| {
+                e.unwrap_or_else(|| {
+                    let unprocessed =
+                        format!("{} writes still unprocessed after {BATCH_ATTEMPTS} attempts", left.len());
+                    StoreError::backend("BatchWriteItem", unprocessed)
+                })
+            })?;
         }
         Ok(())
     }
+}
+
+/// Backoff between attempts at a batch's unprocessed writes: 50 ms, doubling, at most 1.6 s, no jitter.
+fn batch_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(1600))
+        .with_factor(2.0)
+        .with_max_times(BATCH_ATTEMPTS as usize - 1)
 }
 
 pub(super) fn put_request(attrs: Attrs) -> Result<WriteRequest, StoreError> {
@@ -288,4 +299,16 @@ struct Corrupt {
 /// A record that did not convert to or from DynamoDB attributes.
 pub(super) fn conversion(e: serde_dynamo::Error) -> StoreError {
     StoreError::backend("convert", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn unprocessed_writes_back_off_exponentially_for_eight_attempts() {
+        let delays: Vec<u128> = batch_backoff().build().map(|d| d.as_micros().div_ceil(1000)).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 1600], "seven waits between eight attempts");
+    }
 }

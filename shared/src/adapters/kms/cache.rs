@@ -1,31 +1,30 @@
 //! A small, bounded, short-lived cache of unwrapped data keys, so a warm container does not call KMS
-//! `Decrypt` for every request on the same item.
+//! `Decrypt` for every request on the same item. A [`moka`] cache: size-bounded (TinyLFU admission and
+//! eviction, so a burst of one-off items does not push out the keys in use), each key kept at most the TTL
+//! after it was stored. moka does its housekeeping on the callers' tasks: no background thread or task.
 //!
 //! Entries are keyed by SHA-256 of (item id, wrapped key): a wrapped key copied onto another item never
-//! hits the cache and goes to KMS, which refuses it. Keys are zeroized when evicted, expired or dropped.
+//! hits the cache and goes to KMS, which refuses it. Values are [`Zeroizing`], so a key is wiped when its
+//! entry is evicted, expires (dropped at moka's next housekeeping), or the cache is dropped, and every copy
+//! handed out is wiped when its holder drops it.
 
+use moka::future::Cache;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 pub(crate) type CacheId = [u8; 32];
 
-struct Entry {
-    key: Zeroizing<[u8; 32]>,
-    expires_at: Instant,
-}
-
 pub(crate) struct KeyCache {
-    capacity: usize,
-    ttl: Duration,
-    entries: Mutex<HashMap<CacheId, Entry>>,
+    /// `None`: caching disabled (zero capacity or TTL).
+    entries: Option<Cache<CacheId, Zeroizing<[u8; 32]>>>,
 }
 
 impl KeyCache {
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
-        Self { capacity, ttl, entries: Mutex::new(HashMap::new()) }
+        let entries = (capacity > 0 && !ttl.is_zero())
+            .then(|| Cache::builder().max_capacity(capacity as u64).time_to_live(ttl).build());
+        Self { entries }
     }
 
     pub(crate) fn id(item_id: &str, wrapped: &[u8]) -> CacheId {
@@ -36,42 +35,26 @@ impl KeyCache {
         h.finalize().into()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<CacheId, Entry>> {
-        // A panic while holding the lock cannot leave the map half-updated in a way that matters.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) async fn get(&self, id: &CacheId) -> Option<Zeroizing<[u8; 32]>> {
+        self.entries.as_ref()?.get(id).await
     }
 
-    pub(crate) fn get(&self, id: &CacheId, now: Instant) -> Option<Zeroizing<[u8; 32]>> {
-        let mut entries = self.lock();
-        match entries.get(id) {
-            Some(e) if e.expires_at > now => Some(e.key.clone()),
-            Some(_) => {
-                entries.remove(id);
-                None
-            }
-            None => None,
+    pub(crate) async fn insert(&self, id: CacheId, key: &Zeroizing<[u8; 32]>) {
+        if let Some(entries) = &self.entries {
+            entries.insert(id, key.clone()).await;
         }
     }
 
-    pub(crate) fn insert(&self, id: CacheId, key: &Zeroizing<[u8; 32]>, now: Instant) {
-        if self.capacity == 0 || self.ttl.is_zero() {
-            return;
-        }
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&id) {
-            entries.retain(|_, e| e.expires_at > now);
-        }
-        while entries.len() >= self.capacity && !entries.contains_key(&id) {
-            // Evict the entry closest to expiry (the oldest insert).
-            let Some(oldest) = entries.iter().min_by_key(|(_, e)| e.expires_at).map(|(k, _)| *k) else { break };
-            entries.remove(&oldest);
-        }
-        entries.insert(id, Entry { key: key.clone(), expires_at: now + self.ttl });
-    }
-
+    /// Entries held, after moka's pending evictions and expiries are applied.
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().len()
+    async fn len(&self) -> u64 {
+        match &self.entries {
+            Some(entries) => {
+                entries.run_pending_tasks().await;
+                entries.entry_count()
+            }
+            None => 0,
+        }
     }
 }
 
@@ -84,47 +67,57 @@ mod tests {
         Zeroizing::new([b; 32])
     }
 
-    #[test]
-    fn hit_until_expiry() {
-        let cache = KeyCache::new(4, Duration::from_secs(300));
-        let t0 = Instant::now();
+    #[tokio::test]
+    async fn hit_until_expiry() {
+        let cache = KeyCache::new(4, Duration::from_millis(400));
         let id = KeyCache::id("item1", b"wrapped");
-        cache.insert(id, &k(1), t0);
-        assert_eq!(*cache.get(&id, t0 + Duration::from_secs(299)).unwrap(), [1; 32]);
-        assert!(cache.get(&id, t0 + Duration::from_secs(300)).is_none());
-        assert_eq!(cache.len(), 0);
+        cache.insert(id, &k(1)).await;
+        assert_eq!(*cache.get(&id).await.unwrap(), [1; 32]);
+        assert_eq!(cache.len().await, 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(cache.get(&id).await.is_none(), "expired after the TTL");
+        assert_eq!(cache.len().await, 0, "and dropped (so wiped) at the next housekeeping");
     }
 
-    #[test]
-    fn keyed_by_item_and_wrapped_key() {
+    #[tokio::test]
+    async fn keyed_by_item_and_wrapped_key() {
         assert_ne!(KeyCache::id("item1", b"w"), KeyCache::id("item2", b"w"));
         assert_ne!(KeyCache::id("item1", b"w"), KeyCache::id("item1", b"x"));
         // Length prefix: no ambiguity between the id and the blob.
         assert_ne!(KeyCache::id("ab", b"c"), KeyCache::id("a", b"bc"));
+        // The same wrapped key on another item does not hit.
+        let cache = KeyCache::new(4, Duration::from_secs(300));
+        cache.insert(KeyCache::id("item1", b"w"), &k(1)).await;
+        assert!(cache.get(&KeyCache::id("item2", b"w")).await.is_none());
+        assert!(cache.get(&KeyCache::id("item1", b"w")).await.is_some());
     }
 
-    #[test]
-    fn bounded_evicting_the_oldest() {
+    #[tokio::test]
+    async fn bounded() {
+        // moka admits and evicts by TinyLFU (not oldest-first) and applies the bound at its housekeeping:
+        // what holds is that the cache never keeps more than its capacity, and every hit is the right key.
         let cache = KeyCache::new(2, Duration::from_secs(300));
-        let t0 = Instant::now();
-        let ids: Vec<CacheId> = (0..3u8).map(|i| KeyCache::id("item", &[i])).collect();
-        cache.insert(ids[0], &k(0), t0);
-        cache.insert(ids[1], &k(1), t0 + Duration::from_secs(1));
-        cache.insert(ids[2], &k(2), t0 + Duration::from_secs(2));
-        assert_eq!(cache.len(), 2);
-        let now = t0 + Duration::from_secs(3);
-        assert!(cache.get(&ids[0], now).is_none());
-        assert!(cache.get(&ids[1], now).is_some());
-        assert!(cache.get(&ids[2], now).is_some());
+        let ids: Vec<CacheId> = (0..10u8).map(|i| KeyCache::id("item", &[i])).collect();
+        for (i, id) in ids.iter().enumerate() {
+            cache.insert(*id, &k(i as u8)).await;
+        }
+        assert!(cache.len().await <= 2, "at most the capacity is kept");
+        let mut hits = 0;
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(key) = cache.get(id).await {
+                assert_eq!(*key, [i as u8; 32], "a hit is the key stored under that id");
+                hits += 1;
+            }
+        }
+        assert!((1..=2).contains(&hits), "{hits} hits");
     }
 
-    #[test]
-    fn zero_capacity_or_ttl_disables_it() {
-        let t0 = Instant::now();
+    #[tokio::test]
+    async fn zero_capacity_or_ttl_disables_it() {
         let id = KeyCache::id("item", b"w");
         for cache in [KeyCache::new(0, Duration::from_secs(300)), KeyCache::new(8, Duration::ZERO)] {
-            cache.insert(id, &k(1), t0);
-            assert!(cache.get(&id, t0).is_none());
+            cache.insert(id, &k(1)).await;
+            assert!(cache.get(&id).await.is_none());
         }
     }
 }

@@ -1,5 +1,5 @@
 //! [`KeyVault`] on AWS KMS: `GenerateDataKey` / `Decrypt` with the item's encryption context, and a
-//! bounded, short-lived cache of unwrapped keys.
+//! bounded, short-lived cache of unwrapped keys (a `moka` cache, see `cache`).
 
 mod cache;
 
@@ -11,7 +11,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use cache::KeyCache;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Encryption context key naming the item a data key belongs to.
@@ -129,14 +129,14 @@ impl KeyVault for KmsEnvelope {
             .map_err(|e| VaultError::Backend { op: "GenerateDataKey", source: Box::new(e) })?;
         let key = take_key(out.plaintext.take())?;
         let wrapped = out.ciphertext_blob.take().map(Blob::into_inner).ok_or(VaultError::BadKey)?;
-        self.cache.insert(KeyCache::id(item_id.as_str(), &wrapped), &key, Instant::now());
+        self.cache.insert(KeyCache::id(item_id.as_str(), &wrapped), &key).await;
         Ok((ItemKey::new(item_id.clone(), key), WrappedKey::from_bytes(wrapped)))
     }
 
     #[tracing::instrument(skip(self, wrapped), fields(item_id = %item_id))]
     async fn open_item_key(&self, item_id: &ItemId, wrapped: &WrappedKey) -> Result<ItemKey, VaultError> {
         let cache_id = KeyCache::id(item_id.as_str(), wrapped.as_bytes());
-        if let Some(key) = self.cache.get(&cache_id, Instant::now()) {
+        if let Some(key) = self.cache.get(&cache_id).await {
             return Ok(ItemKey::new(item_id.clone(), key));
         }
         self.decrypt_calls.fetch_add(1, Ordering::Relaxed);
@@ -159,7 +159,7 @@ impl KeyVault for KmsEnvelope {
                 }
             })?;
         let key = take_key(out.plaintext.take())?;
-        self.cache.insert(cache_id, &key, Instant::now());
+        self.cache.insert(cache_id, &key).await;
         Ok(ItemKey::new(item_id.clone(), key))
     }
 }

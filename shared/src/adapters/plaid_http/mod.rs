@@ -5,8 +5,9 @@
 //!   come from a [`crate::ports::CredentialSource`] and are refreshed once on INVALID_API_KEYS.
 //! - Typed bodies are the port's wire model ([`crate::ports::plaid::wire`]); Plaid's error object is
 //!   [`PlaidError`], inside [`PlaidCallError::Api`].
-//! - Retries with jittered exponential backoff for 429, 5xx, timeouts and broken connections only, never
-//!   for other 4xx.
+//! - Retries with jittered exponential backoff ([`backon`]) for 429, 5xx, timeouts and broken connections
+//!   only, never for other 4xx: Plaid's rules are the predicate (`retryable`) and the `Retry-After`
+//!   adjustment (`delay_after`).
 //!
 //! ## `/item/public_token/exchange` and retries
 //! A public token is single use. If a response is lost after Plaid processed the exchange, a retry can only
@@ -30,13 +31,13 @@ use crate::ports::{
     CredentialSource, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions, PlaidItems, PlaidLink,
     PlaidTransactions, PlaidWebhookKeys,
 };
-use rand::Rng;
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The API version weft is written against.
@@ -245,6 +246,10 @@ impl PlaidClient {
         self.call_counts().values().sum()
     }
 
+    /// One call: attempts with [`backon`] doing the waiting. The rules are Plaid's and stay here:
+    /// [`retryable`] is the predicate, a `Retry-After` adjusts the wait ([`delay_after`]), and a refresh of
+    /// the credentials on INVALID_API_KEYS repeats the request inside the same attempt (once per call, not
+    /// counted as a retry).
     async fn call<Req, Resp>(&self, endpoint: Endpoint, body: &Req) -> Result<Resp, PlaidCallError>
     where
         Req: Serialize + ?Sized + Sync,
@@ -254,138 +259,161 @@ impl PlaidClient {
         let body = serde_json::to_vec(body)
             .map_err(|_| PlaidCallError::Request { endpoint: path, detail: "body does not serialise".into() })?;
         let url = format!("{}{}", self.inner.base_url, path);
-        let max_attempts = self.inner.config.max_attempts.max(1);
-        let mut credentials = self.inner.credentials.current().await?;
-        let mut refreshed = false;
-        let mut attempt: u32 = 0;
-        let mut retries: u32 = 0;
-        loop {
-            attempt += 1;
-            let headers = headers(&credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
-            self.inner.calls.add(endpoint);
-            let started = Instant::now();
-            let sent = self.send(&url, headers, &body).await;
-            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-
-            let (error, retry_after) = match sent {
-                Sent::Answered { status, body, .. } if (200..300).contains(&status) => {
-                    return match serde_json::from_slice::<Resp>(&body) {
-                        Ok(resp) => {
-                            tracing::info!(
-                                event = "plaid_call",
-                                endpoint = path,
-                                status,
-                                request_id = resp.request_id(),
-                                duration_ms,
-                                attempt,
-                                "plaid call ok"
-                            );
-                            Ok(resp)
-                        }
-                        Err(e) => {
-                            let request_id = request_id_of(&body);
-                            let detail = decode_detail(&e);
-                            tracing::error!(
-                                event = "plaid_call",
-                                endpoint = path,
-                                status,
-                                request_id = request_id.as_deref().unwrap_or(""),
-                                duration_ms,
-                                attempt,
-                                detail = %detail,
-                                "plaid response unreadable"
-                            );
-                            Err(PlaidCallError::Decode { endpoint: path, request_id, detail })
-                        }
-                    };
-                }
-                Sent::Answered { status, retry_after, body } => {
-                    let error = match serde_json::from_slice::<PlaidError>(&body) {
-                        Ok(mut e) if !e.error_type.is_empty() => {
-                            e.status = Some(status);
-                            PlaidCallError::Api { endpoint: path, error: Box::new(e) }
-                        }
-                        _ => PlaidCallError::Status { endpoint: path, status },
-                    };
-                    let api = error.api_error();
-                    let level_warn = status == 429 || status >= 500;
-                    macro_rules! log_failure {
-                        ($level:ident) => {
-                            tracing::$level!(
-                                event = "plaid_call",
-                                endpoint = path,
-                                status,
-                                request_id = error.request_id().unwrap_or(""),
-                                error_type = api.map_or("", |e| e.error_type.as_str()),
-                                error_code = api.map_or("", |e| e.error_code.as_str()),
-                                duration_ms,
-                                attempt,
-                                "plaid call failed"
-                            )
-                        };
-                    }
-                    if level_warn {
-                        log_failure!(warn);
-                    } else {
-                        log_failure!(info);
-                    }
-                    (error, retry_after)
-                }
-                Sent::Failed(source) => {
-                    let timeout = source.is_timeout();
-                    let connect = source.is_connect();
-                    tracing::warn!(
-                        event = "plaid_call",
-                        endpoint = path,
-                        status = 0u16,
-                        request_id = "",
-                        duration_ms,
-                        attempt,
-                        timeout,
-                        connect,
-                        error = %source,
-                        "plaid call did not complete"
-                    );
-                    let error = if timeout {
-                        PlaidCallError::Timeout { endpoint: path }
-                    } else if connect {
-                        PlaidCallError::Connect { endpoint: path, source: Box::new(source) }
-                    } else {
-                        PlaidCallError::Transport { endpoint: path, source: Box::new(source) }
-                    };
-                    if endpoint.retry() == Retry::NotIfMaybeProcessed && !connect {
-                        // The exchange may have happened at Plaid; its access token is lost with the response.
-                        tracing::error!(
-                            event = "plaid_exchange_outcome_unknown",
+        let credentials = Mutex::new(self.inner.credentials.current().await?);
+        let refreshed = AtomicBool::new(false);
+        let sent = AtomicU32::new(0);
+        let (body, url, credentials, refreshed, sent) = (&body, &url, &credentials, &refreshed, &sent);
+        let attempt = move || async move {
+            loop {
+                let current = credentials.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let n = sent.fetch_add(1, Ordering::Relaxed) + 1;
+                match self.send_once::<Resp>(endpoint, url, &current, body, n).await {
+                    // Secret rotation: refresh once, then repeat the request.
+                    Err(failure) if failure.error.is_invalid_api_keys() && !refreshed.swap(true, Ordering::Relaxed) => {
+                        tracing::warn!(
+                            event = "plaid_credentials_refresh",
                             endpoint = path,
-                            attempt,
-                            "public token exchange outcome unknown; not retried (a retry could only get \
-                             INVALID_PUBLIC_TOKEN). An item created by it shows up as webhooks for an unknown item_id."
+                            "INVALID_API_KEYS; reloading credentials"
                         );
+                        let fresh = self
+                            .inner
+                            .credentials
+                            .refresh()
+                            .await
+                            .map_err(|e| Failure::from(PlaidCallError::from(e)))?;
+                        *credentials.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
                     }
-                    (error, None)
+                    outcome => return outcome,
                 }
-            };
+            }
+        };
+        let backoff_max = self.inner.config.backoff_max;
+        attempt
+            .retry(backoff(&self.inner.config))
+            .sleep(tokio::time::sleep)
+            .when(|failure| retryable(endpoint.retry(), &failure.error))
+            .adjust(|failure, delay| delay_after(failure, delay, backoff_max))
+            .notify(|_, delay| {
+                tracing::debug!(endpoint = path, retry_in_ms = delay.as_millis() as u64, "retrying plaid call");
+            })
+            .await
+            .map_err(|failure| failure.error)
+    }
 
-            // Secret rotation: refresh once, then repeat the call (not counted as a retry).
-            if error.is_invalid_api_keys() && !refreshed {
-                refreshed = true;
+    /// One HTTP request, logged, and its outcome classified.
+    async fn send_once<Resp: PlaidResponse>(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        credentials: &PlaidCredentials,
+        body: &[u8],
+        attempt: u32,
+    ) -> Result<Resp, Failure> {
+        let path = endpoint.path();
+        let headers = headers(credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
+        self.inner.calls.add(endpoint);
+        let started = Instant::now();
+        let sent = self.send(url, headers, body).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+        match sent {
+            Sent::Answered { status, body, .. } if (200..300).contains(&status) => {
+                match serde_json::from_slice::<Resp>(&body) {
+                    Ok(resp) => {
+                        tracing::info!(
+                            event = "plaid_call",
+                            endpoint = path,
+                            status,
+                            request_id = resp.request_id(),
+                            duration_ms,
+                            attempt,
+                            "plaid call ok"
+                        );
+                        Ok(resp)
+                    }
+                    Err(e) => {
+                        let request_id = request_id_of(&body);
+                        let detail = decode_detail(&e);
+                        tracing::error!(
+                            event = "plaid_call",
+                            endpoint = path,
+                            status,
+                            request_id = request_id.as_deref().unwrap_or(""),
+                            duration_ms,
+                            attempt,
+                            detail = %detail,
+                            "plaid response unreadable"
+                        );
+                        Err(PlaidCallError::Decode { endpoint: path, request_id, detail }.into())
+                    }
+                }
+            }
+            Sent::Answered { status, retry_after, body } => {
+                let error = match serde_json::from_slice::<PlaidError>(&body) {
+                    Ok(mut e) if !e.error_type.is_empty() => {
+                        e.status = Some(status);
+                        PlaidCallError::Api { endpoint: path, error: Box::new(e) }
+                    }
+                    _ => PlaidCallError::Status { endpoint: path, status },
+                };
+                let api = error.api_error();
+                let level_warn = status == 429 || status >= 500;
+                macro_rules! log_failure {
+                    ($level:ident) => {
+                        tracing::$level!(
+                            event = "plaid_call",
+                            endpoint = path,
+                            status,
+                            request_id = error.request_id().unwrap_or(""),
+                            error_type = api.map_or("", |e| e.error_type.as_str()),
+                            error_code = api.map_or("", |e| e.error_code.as_str()),
+                            duration_ms,
+                            attempt,
+                            "plaid call failed"
+                        )
+                    };
+                }
+                if level_warn {
+                    log_failure!(warn);
+                } else {
+                    log_failure!(info);
+                }
+                Err(Failure { error, retry_after })
+            }
+            Sent::Failed(source) => {
+                let timeout = source.is_timeout();
+                let connect = source.is_connect();
                 tracing::warn!(
-                    event = "plaid_credentials_refresh",
+                    event = "plaid_call",
                     endpoint = path,
-                    "INVALID_API_KEYS; reloading credentials"
+                    status = 0u16,
+                    request_id = "",
+                    duration_ms,
+                    attempt,
+                    timeout,
+                    connect,
+                    error = %source,
+                    "plaid call did not complete"
                 );
-                credentials = self.inner.credentials.refresh().await?;
-                continue;
+                let error = if timeout {
+                    PlaidCallError::Timeout { endpoint: path }
+                } else if connect {
+                    PlaidCallError::Connect { endpoint: path, source: Box::new(source) }
+                } else {
+                    PlaidCallError::Transport { endpoint: path, source: Box::new(source) }
+                };
+                if endpoint.retry() == Retry::NotIfMaybeProcessed && !connect {
+                    // The exchange may have happened at Plaid; its access token is lost with the response.
+                    tracing::error!(
+                        event = "plaid_exchange_outcome_unknown",
+                        endpoint = path,
+                        attempt,
+                        "public token exchange outcome unknown; not retried (a retry could only get \
+                         INVALID_PUBLIC_TOKEN). An item created by it shows up as webhooks for an unknown item_id."
+                    );
+                }
+                Err(error.into())
             }
-
-            if retries + 1 >= max_attempts || !retryable(endpoint.retry(), &error) {
-                return Err(error);
-            }
-            retries += 1;
-            let delay = self.backoff(retries, retry_after);
-            tracing::debug!(endpoint = path, retry_in_ms = delay.as_millis() as u64, "retrying plaid call");
-            tokio::time::sleep(delay).await;
         }
     }
 
@@ -415,20 +443,41 @@ impl PlaidClient {
             Err(e) => Sent::Failed(e),
         }
     }
+}
 
-    /// Equal-jitter exponential backoff: half the step fixed, half random. `Retry-After` wins when longer
-    /// (capped at `backoff_max`).
-    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let cfg = &self.inner.config;
-        let step = cfg.backoff_base.saturating_mul(1u32 << retry.saturating_sub(1).min(16)).min(cfg.backoff_max);
-        let half = step / 2;
-        let jitter = rand::thread_rng().gen_range(0..=half.as_millis().max(1) as u64);
-        let delay = half + Duration::from_millis(jitter);
-        match retry_after {
-            Some(ra) => ra.min(cfg.backoff_max).max(delay),
-            None => delay,
-        }
+/// A failed attempt, as the retry policy sees it.
+struct Failure {
+    error: PlaidCallError,
+    /// Plaid's `Retry-After`, when it sent one.
+    retry_after: Option<Duration>,
+}
+
+impl From<PlaidCallError> for Failure {
+    fn from(error: PlaidCallError) -> Self {
+        Self { error, retry_after: None }
     }
+}
+
+/// Equal-jitter exponential backoff: each step (`backoff_base`, doubled per retry, at most `backoff_max`)
+/// waits half fixed, half random. backon's jitter adds up to the delay again, so it is given half steps;
+/// `max_attempts` counts the first attempt.
+fn backoff(cfg: &PlaidClientConfig) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(cfg.backoff_base.min(cfg.backoff_max) / 2)
+        .with_max_delay(cfg.backoff_max / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(cfg.max_attempts.max(1) as usize - 1)
+}
+
+/// The wait before the next attempt: `Retry-After` wins when longer than the backoff (capped at
+/// `backoff_max`); `None` (the backoff is spent) stays `None`.
+fn delay_after(failure: &Failure, backoff: Option<Duration>, backoff_max: Duration) -> Option<Duration> {
+    let delay = backoff?;
+    Some(match failure.retry_after {
+        Some(retry_after) => retry_after.min(backoff_max).max(delay),
+        None => delay,
+    })
 }
 
 fn retryable(retry: Retry, error: &PlaidCallError) -> bool {
@@ -666,6 +715,41 @@ mod tests {
         let h = headers(&PlaidCredentials { client_id: "c".into(), secret: "s3cret".to_owned().into() }).unwrap();
         assert!(h.get("plaid-secret").unwrap().is_sensitive());
         assert!(!format!("{h:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn backoff_is_equal_jitter_exponential_and_capped() {
+        use backon::BackoffBuilder;
+        let cfg = PlaidClientConfig { max_attempts: 6, ..PlaidClientConfig::new("http://x") };
+        for _ in 0..50 {
+            let delays: Vec<Duration> = backoff(&cfg).build().collect();
+            assert_eq!(delays.len(), 5, "max_attempts counts the first attempt");
+            for (retry, delay) in delays.iter().enumerate() {
+                let step = cfg.backoff_base.saturating_mul(1 << retry).min(cfg.backoff_max);
+                // backon computes in f32 seconds: allow a microsecond either side.
+                let slack = Duration::from_micros(1);
+                assert!(*delay + slack >= step / 2 && *delay <= step + slack, "retry {retry}: {delay:?} vs {step:?}");
+            }
+        }
+        let one = PlaidClientConfig { max_attempts: 1, ..PlaidClientConfig::new("http://x") };
+        assert_eq!(backoff(&one).build().count(), 0, "one attempt: no retry");
+        let zero = PlaidClientConfig { max_attempts: 0, ..PlaidClientConfig::new("http://x") };
+        assert_eq!(backoff(&zero).build().count(), 0);
+    }
+
+    #[test]
+    fn retry_after_wins_when_longer_up_to_the_cap() {
+        let max = Duration::from_secs(4);
+        let failure = |ra: Option<u64>| Failure {
+            error: PlaidCallError::Status { endpoint: "/x", status: 429 },
+            retry_after: ra.map(Duration::from_secs),
+        };
+        let step = Some(Duration::from_millis(300));
+        assert_eq!(delay_after(&failure(None), step, max), step);
+        assert_eq!(delay_after(&failure(Some(2)), step, max), Some(Duration::from_secs(2)));
+        assert_eq!(delay_after(&failure(Some(60)), step, max), Some(max), "capped at backoff_max");
+        assert_eq!(delay_after(&failure(Some(0)), step, max), step, "never shorter than the backoff");
+        assert_eq!(delay_after(&failure(Some(2)), None, max), None, "no retry once the attempts are spent");
     }
 
     #[test]

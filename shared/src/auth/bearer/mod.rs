@@ -98,6 +98,9 @@ impl Default for AuthOptions {
     }
 }
 
+/// The issuer's whole key set, replaced at once by each fetch. Hand-written rather than a keyed cache
+/// (moka): there is one value, refetched on a miss as well as on age, rate-limited, and kept serving when a
+/// fetch fails; none of that is eviction, and a cache with one entry would add a layer, not remove one.
 #[derive(Default)]
 struct KeySet {
     keys: HashMap<String, Arc<UsableKey>>,

@@ -35,6 +35,7 @@ use crate::domain::{
     Reason, SealedItem, UserId, reason,
 };
 use crate::ports::{ChurnCandidate, ContinuationError, IdleUser};
+use backon::BackoffBuilder;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pacer::{Pacer, backoff};
@@ -472,6 +473,7 @@ enum Removal {
 async fn remove(ctx: &Ctx<'_>, item: &ItemRecord, sealed: &SealedItem) -> Result<Removal, ServiceError> {
     let (_, token) = ctx.app.unseal(&item.item_id, sealed).await?;
     let mut attempt = 0;
+    let mut waits = backoff(REMOVE_ATTEMPTS - 1).build();
     loop {
         attempt += 1;
         let Some(slot) = ctx.pacer.reserve(ctx.stop_at()) else { return Ok(Removal::OutOfTime) };
@@ -482,8 +484,8 @@ async fn remove(ctx: &Ctx<'_>, item: &ItemRecord, sealed: &SealedItem) -> Result
                 break;
             }
             Err(e) if e.is_item_not_found() => break,
-            Err(e) if e.is_transient() && attempt < REMOVE_ATTEMPTS => {
-                let delay = backoff(attempt);
+            Err(e) if e.is_transient() => {
+                let Some(delay) = waits.next() else { return Err(e.into()) };
                 if e.is_rate_limited() {
                     tracing::info!(event = "churn_rate_limited", item_id = %item.item_id, attempt, "Plaid rate-limited /item/remove; slowing down");
                     ctx.pacer.on_rate_limited(delay);

@@ -1,17 +1,19 @@
 //! Pacing and backing off `/item/remove` under Plaid's per-client rate limit.
 
-use rand::Rng;
+use backon::ExponentialBuilder;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const BACKOFF_BASE: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(8);
-
-/// Exponential backoff with equal jitter: attempt 1 waits 0.25..0.5 s, then doubling up to 4..8 s.
-pub(super) fn backoff(attempt: u32) -> Duration {
-    let step = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(BACKOFF_MAX);
-    let half = step / 2;
-    half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+/// The waits between one item's `/item/remove` attempts ([`backon`]'s exponential backoff with jitter,
+/// used as a plain iterator: the pacer and the invocation's deadline decide how each wait is spent). Each
+/// wait is half fixed, half random: 0.25..0.5 s first, then doubling up to 4..8 s. `retries` waits at most.
+pub(super) fn backoff(retries: u32) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(4))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(retries as usize)
 }
 
 /// Paces `/item/remove` calls under Plaid's per-client limit: call slots `60 s / per_minute` apart, shared by
@@ -106,10 +108,17 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        for attempt in 1..10 {
-            let d = backoff(attempt);
-            let step = BACKOFF_BASE.saturating_mul(1 << (attempt - 1)).min(BACKOFF_MAX);
-            assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d:?}");
+        use backon::BackoffBuilder;
+        for _ in 0..20 {
+            let delays: Vec<Duration> = backoff(9).build().collect();
+            assert_eq!(delays.len(), 9);
+            for (i, d) in delays.iter().enumerate() {
+                let step = Duration::from_millis(500).saturating_mul(1 << i).min(Duration::from_secs(8));
+                // backon computes in f32 seconds: allow a microsecond either side.
+                let slack = Duration::from_micros(1);
+                assert!(*d + slack >= step / 2 && *d <= step + slack, "retry {}: {d:?}", i + 1);
+            }
         }
+        assert_eq!(backoff(0).build().count(), 0);
     }
 }
