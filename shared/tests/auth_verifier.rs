@@ -109,11 +109,7 @@ impl JwksSource for Keys {
 }
 
 fn config() -> AuthConfig {
-    AuthConfig {
-        issuer: ISSUER.into(),
-        audiences: vec![AUDIENCE.into(), "weft-admin".into()],
-        jwks_url: "https://unused.test/jwks".into(),
-    }
+    AuthConfig::new(ISSUER, vec![AUDIENCE.into(), "weft-admin".into()], "https://unused.test/jwks")
 }
 
 fn verifier(keys: Arc<Keys>) -> AuthVerifier {

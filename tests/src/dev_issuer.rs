@@ -39,6 +39,9 @@ struct Served {
 struct TokenRequest {
     sub: String,
     ttl_seconds: Option<i64>,
+    /// Groups for the `cognito:groups` claim (`["weft-operators"]` makes an operator).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 impl DevIssuer {
@@ -104,30 +107,40 @@ impl DevIssuer {
 
     /// A valid token for `sub`, living `ttl_seconds`.
     pub fn mint(&self, sub: &str, ttl_seconds: i64) -> String {
-        sign(&self.keys, &self.url, &self.audience, sub, ttl_seconds)
+        sign(&self.keys, &self.url, &self.audience, sub, ttl_seconds, NO_GROUPS)
+    }
+
+    /// A valid token for `sub` in `groups` (the `cognito:groups` claim, as a Cognito user pool issues it).
+    pub fn mint_in_groups(&self, sub: &str, groups: &[&str]) -> String {
+        sign(&self.keys, &self.url, &self.audience, sub, 3600, groups)
     }
 
     /// A token that expired ten minutes ago.
     pub fn mint_expired(&self, sub: &str) -> String {
-        sign(&self.keys, &self.url, &self.audience, sub, -600)
+        sign(&self.keys, &self.url, &self.audience, sub, -600, NO_GROUPS)
     }
 
     /// A token signed with the right key that claims another issuer.
     pub fn mint_with_issuer(&self, sub: &str, issuer: &str) -> String {
-        sign(&self.keys, issuer, &self.audience, sub, 3600)
+        sign(&self.keys, issuer, &self.audience, sub, 3600, NO_GROUPS)
     }
 
     /// A token for another audience.
     pub fn mint_with_audience(&self, sub: &str, audience: &str) -> String {
-        sign(&self.keys, &self.url, audience, sub, 3600)
+        sign(&self.keys, &self.url, audience, sub, 3600, NO_GROUPS)
     }
 }
 
-fn sign(keys: &Keys, issuer: &str, audience: &str, sub: &str, ttl_seconds: i64) -> String {
+const NO_GROUPS: &[&str] = &[];
+
+fn sign<G: AsRef<str>>(keys: &Keys, issuer: &str, audience: &str, sub: &str, ttl_seconds: i64, groups: &[G]) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (iat, exp) =
         if ttl_seconds < 0 { (now + ttl_seconds - 3600, now + ttl_seconds) } else { (now, now + ttl_seconds) };
-    let claims = json!({ "iss": issuer, "sub": sub, "aud": audience, "iat": iat, "nbf": iat, "exp": exp });
+    let mut claims = json!({ "iss": issuer, "sub": sub, "aud": audience, "iat": iat, "nbf": iat, "exp": exp });
+    if !groups.is_empty() {
+        claims["cognito:groups"] = json!(groups.iter().map(AsRef::as_ref).collect::<Vec<&str>>());
+    }
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(keys.kid.clone());
     // Signing with a key we just made cannot fail; an empty token would be refused anyway.
@@ -149,7 +162,7 @@ async fn jwks(State(s): State<Served>) -> axum::Json<Value> {
 
 async fn token(State(s): State<Served>, axum::Json(req): axum::Json<TokenRequest>) -> axum::Json<Value> {
     let ttl = req.ttl_seconds.unwrap_or(3600).clamp(1, 86_400);
-    let token = sign(&s.keys, &s.url, &s.audience, &req.sub, ttl);
+    let token = sign(&s.keys, &s.url, &s.audience, &req.sub, ttl, &req.groups);
     axum::Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl }))
 }
 
@@ -160,11 +173,8 @@ mod tests {
     use weft::auth::{AuthError, AuthVerifier};
 
     fn verifier(issuer: &DevIssuer) -> AuthVerifier {
-        let config = weft::config::AuthConfig {
-            issuer: issuer.issuer_url(),
-            audiences: vec![issuer.audience().to_owned()],
-            jwks_url: issuer.jwks_url(),
-        };
+        let config =
+            weft::config::AuthConfig::new(issuer.issuer_url(), vec![issuer.audience().to_owned()], issuer.jwks_url());
         let jwks = weft::adapters::jwks_http::HttpJwks::new(reqwest::Client::new(), config.jwks_url.clone());
         AuthVerifier::new(config, std::sync::Arc::new(jwks))
     }

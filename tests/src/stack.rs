@@ -139,6 +139,11 @@ impl LocalStack {
     pub fn token(&self, user: &str) -> String {
         self.issuer.mint(user, 3600)
     }
+
+    /// A bearer token for an operator (in the `weft-operators` group).
+    pub fn operator_token(&self, user: &str) -> String {
+        self.issuer.mint_in_groups(user, &["weft-operators"])
+    }
 }
 
 /// A stack that lives as long as the test process, on its own runtime thread (each `#[tokio::test]` has

@@ -180,7 +180,13 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
     }
     assert!(posted > 6);
 
-    let report = app.get("items", &format!("/link/conversion?from={day}&to={day}")).await;
+    // The funnel is an operator's report: a user (who may never have opened Link) gets 403.
+    let refused = app.get("items", &format!("/link/conversion?from={day}&to={day}")).await;
+    assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"), "{}", refused.text);
+    let user_b = AppClient::new(stack, &unique_user("funnel-b"));
+    assert_eq!(user_b.get("items", &format!("/link/conversion?from={day}&to={day}")).await.status, 403);
+    let operator = AppClient::with_token(stack, stack.operator_token(&unique_user("operator")));
+    let report = operator.get("items", &format!("/link/conversion?from={day}&to={day}")).await;
     assert_eq!(report.status, 200, "{}", report.text);
     let r = &report.body;
     assert_eq!(r["sessions"], 3, "{r}");
@@ -196,7 +202,7 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
 
     // Other days do not see them.
     let next = day.next_day().unwrap();
-    let other = app.get("items", &format!("/link/conversion?from={next}&to={next}")).await;
+    let other = operator.get("items", &format!("/link/conversion?from={next}&to={next}")).await;
     assert_eq!(other.status, 200, "{}", other.text);
     assert_eq!(other.body["sessions"], 0, "{}", other.text);
 
@@ -205,7 +211,7 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
         format!("from={}&to={day}", day - time::Duration::days(100)),
         "from=yesterday".into(),
     ] {
-        let answer = app.get("items", &format!("/link/conversion?{bad}")).await;
+        let answer = operator.get("items", &format!("/link/conversion?{bad}")).await;
         assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
     }
     let bad_event =

@@ -17,7 +17,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["items", "exchange"]) => {
-            let user = authenticate(app, req).await?;
+            let user = authenticate(app, req).await?.user;
             let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?;
             let item = exchange::exchange(&app.services, &user, command).await?;
             Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))

@@ -1,9 +1,9 @@
 //! The item APIs: `GET /items`, `GET /items/{item_id}/transactions`, `DELETE /items/{item_id}`,
-//! `POST /link/events`, `GET /link/conversion`, `GET /institutions/{institution_id}/health`.
+//! `POST /link/events`, `GET /institutions/{institution_id}/health`, and for operators `GET /link/conversion`.
 
 use super::request::{json_body, path_segments, query_param};
 use super::views::ItemSummary;
-use super::{ApiError, App, authenticate, json_response, no_route, respond};
+use super::{ApiError, App, authenticate, authenticate_operator, json_response, no_route, respond};
 use crate::domain::{InstitutionId, ItemId, LinkEventKind, LinkSessionId};
 use crate::services::link_events::{self, LinkEvent};
 use crate::services::{institutions, items};
@@ -31,8 +31,23 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     ) {
         return Err(no_route(req));
     }
-    let user = authenticate(app, req).await?;
     let services = &app.services;
+    if let ("GET", ["link", "conversion"]) = (method, segs.as_slice()) {
+        authenticate_operator(app, req).await?;
+        let today = services.now().date();
+        let date = |name: &str, default: time::Date| -> Result<time::Date, ApiError> {
+            match query_param(req, name) {
+                None => Ok(default),
+                Some(s) => time::Date::parse(&s, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|_| ApiError::invalid(format!("{name} must be a date YYYY-MM-DD"))),
+            }
+        };
+        let from = date("from", today - time::Duration::days(30))?;
+        let to = date("to", today)?;
+        let report = link_events::conversion_report(services, from, to).await?;
+        return Ok(json_response(200, &report));
+    }
+    let user = authenticate(app, req).await?.user;
     match (method, segs.as_slice()) {
         ("GET", ["items"]) => {
             let list = items::list(services, &user).await?;
@@ -60,20 +75,6 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let events = parse_events(body.events)?;
             let recorded = link_events::record(services, &user, events).await?;
             Ok(json_response(200, &serde_json::json!({ "recorded": recorded })))
-        }
-        ("GET", ["link", "conversion"]) => {
-            let today = services.now().date();
-            let date = |name: &str, default: time::Date| -> Result<time::Date, ApiError> {
-                match query_param(req, name) {
-                    None => Ok(default),
-                    Some(s) => time::Date::parse(&s, time::macros::format_description!("[year]-[month]-[day]"))
-                        .map_err(|_| ApiError::invalid(format!("{name} must be a date YYYY-MM-DD"))),
-                }
-            };
-            let from = date("from", today - time::Duration::days(30))?;
-            let to = date("to", today)?;
-            let report = link_events::conversion_report(services, from, to).await?;
-            Ok(json_response(200, &report))
         }
         ("GET", ["institutions", id, "health"]) => {
             let id = InstitutionId::parse(*id).map_err(|e| ApiError::invalid(e.to_string()))?;

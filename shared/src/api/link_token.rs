@@ -17,13 +17,13 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["link", "token"]) => {
-            let user = authenticate(app, req).await?;
+            let user = authenticate(app, req).await?.user;
             let command = LinkTokenCommand::try_from(json_body::<LinkTokenBody>(req)?)?;
             let created = link::create(&app.services, &user, command).await?;
             Ok(json_response(200, &created))
         }
         ("GET", ["link", "token", "resume"]) => {
-            let user = authenticate(app, req).await?;
+            let user = authenticate(app, req).await?.user;
             let created = link::resume(&app.services, &user).await?;
             Ok(json_response(200, &created))
         }

@@ -25,8 +25,7 @@ pub mod webhook;
 pub use error::{ApiError, ErrorCode};
 pub use response::json_response;
 
-use crate::auth::{AuthVerifier, WebhookVerifier};
-use crate::domain::UserId;
+use crate::auth::{AuthVerifier, Caller, WebhookVerifier};
 use crate::services::Services;
 use lambda_http::{Body, Request, Response};
 use request::bearer_token;
@@ -42,15 +41,24 @@ pub struct App {
 
 /// The verified caller. The deployed API Gateway authorizer checks the token too, but the function never
 /// trusts an identity it has not verified itself.
-async fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
+async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> {
     let token =
         bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
-    let user = app.users.verify(token).await?;
+    let caller = app.users.verify_caller(token).await?;
     // Last activity feeds the churn remover; failing to record it must not fail the request.
-    if let Err(e) = app.services.store.touch_user(&user, app.services.now()).await {
+    if let Err(e) = app.services.store.touch_user(&caller.user, app.services.now()).await {
         tracing::warn!(error = %crate::telemetry::chain(&e), "could not record user activity");
     }
-    Ok(user)
+    Ok(caller)
+}
+
+/// The caller, who must be an operator (operator routes: reports across users, actions on others' data).
+async fn authenticate_operator(app: &App, req: &Request) -> Result<Caller, ApiError> {
+    let caller = authenticate(app, req).await?;
+    if !caller.operator {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this route is for operators"));
+    }
+    Ok(caller)
 }
 
 /// 404 for paths and methods a function does not serve.

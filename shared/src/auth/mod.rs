@@ -9,5 +9,5 @@
 pub mod bearer;
 pub mod webhook;
 
-pub use bearer::{AuthError, AuthOptions, AuthVerifier};
+pub use bearer::{AuthError, AuthOptions, AuthVerifier, Caller};
 pub use webhook::{VerifyError, WebhookVerifier, WebhookVerifierConfig};

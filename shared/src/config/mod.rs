@@ -95,6 +95,30 @@ pub struct AuthConfig {
     pub audiences: Vec<String>,
     /// `WEFT_AUTH_JWKS_URL`, else `<issuer>/.well-known/jwks.json`.
     pub jwks_url: String,
+    /// The claim that names an operator (`WEFT_AUTH_OPERATOR_CLAIM`, default `cognito:groups`): a string or
+    /// a list of strings.
+    pub operator_claim: String,
+    /// The value of that claim that makes the caller an operator (`WEFT_AUTH_OPERATOR_GROUP`, default
+    /// `weft-operators`). Operators are not users: only they reach the operator routes.
+    pub operator_group: String,
+}
+
+impl AuthConfig {
+    /// The default claim naming operators (Cognito user pool groups).
+    pub const DEFAULT_OPERATOR_CLAIM: &'static str = "cognito:groups";
+    /// The default operator group.
+    pub const DEFAULT_OPERATOR_GROUP: &'static str = "weft-operators";
+
+    /// Tokens of `issuer` for `audiences`, keys at `jwks_url`, operators by the default claim and group.
+    pub fn new(issuer: impl Into<String>, audiences: Vec<String>, jwks_url: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences,
+            jwks_url: jwks_url.into(),
+            operator_claim: Self::DEFAULT_OPERATOR_CLAIM.to_owned(),
+            operator_group: Self::DEFAULT_OPERATOR_GROUP.to_owned(),
+        }
+    }
 }
 
 /// The churn remover's settings.
@@ -367,7 +391,18 @@ impl Config {
             None => format!("{issuer_base}/.well-known/jwks.json"),
         };
         // The issuer is compared with `iss` exactly, so it is kept as given.
-        Ok(AuthConfig { issuer: raw_issuer, audiences, jwks_url })
+        let operator_claim =
+            vars.optional("WEFT_AUTH_OPERATOR_CLAIM").unwrap_or_else(|| AuthConfig::DEFAULT_OPERATOR_CLAIM.to_owned());
+        let operator_group =
+            vars.optional("WEFT_AUTH_OPERATOR_GROUP").unwrap_or_else(|| AuthConfig::DEFAULT_OPERATOR_GROUP.to_owned());
+        for (var, value) in
+            [("WEFT_AUTH_OPERATOR_CLAIM", &operator_claim), ("WEFT_AUTH_OPERATOR_GROUP", &operator_group)]
+        {
+            if value.len() > 128 || value.chars().any(char::is_control) {
+                return Err(invalid(var, "must be at most 128 printable characters"));
+            }
+        }
+        Ok(AuthConfig { issuer: raw_issuer, audiences, jwks_url, operator_claim, operator_group })
     }
 }
 

@@ -142,11 +142,33 @@ enum Audience {
 
 #[derive(Deserialize)]
 struct Claims {
+    /// Every other claim (the operator claim is configurable).
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
     sub: Option<String>,
     iss: Option<String>,
     aud: Option<Audience>,
     exp: Option<f64>,
     nbf: Option<f64>,
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserId,
+    /// An operator (the token's operator claim holds the operator group): may use the operator routes.
+    /// Operators are not users of anyone else's data through the user routes.
+    pub operator: bool,
+}
+
+/// Whether a claim holds `group`: a list of strings containing it, or a string that is it (or lists it,
+/// space- or comma-separated, as some issuers put groups or roles in one string).
+fn holds(claim: Option<&serde_json::Value>, group: &str) -> bool {
+    match claim {
+        Some(serde_json::Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(group)),
+        Some(serde_json::Value::String(s)) => s.split([' ', ',']).any(|part| part == group),
+        _ => false,
+    }
 }
 
 impl AuthVerifier {
@@ -212,7 +234,14 @@ impl AuthVerifier {
     }
 
     /// Verifies a bearer token and returns its subject.
+    /// The user behind `token` (see [`AuthVerifier::verify_caller`]).
     pub async fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        Ok(self.verify_caller(token).await?.user)
+    }
+
+    /// The caller behind `token`: the user, and whether they are an operator (the configured claim holds the
+    /// operator group).
+    pub async fn verify_caller(&self, token: &str) -> Result<Caller, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::MissingToken);
@@ -286,7 +315,9 @@ impl AuthVerifier {
             return Err(AuthError::WrongAudience);
         }
         let sub = claims.sub.ok_or(AuthError::InvalidSubject)?;
-        UserId::parse(sub).map_err(|_| AuthError::InvalidSubject)
+        let user = UserId::parse(sub).map_err(|_| AuthError::InvalidSubject)?;
+        let operator = holds(claims.other.get(&self.config.operator_claim), &self.config.operator_group);
+        Ok(Caller { user, operator })
     }
 
     /// The key for `kid`, fetching the JWKS when it is cold, old, or lacks the kid (rate-limited).
