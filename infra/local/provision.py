@@ -32,6 +32,8 @@ import argparse
 import json
 import os
 import re
+import secrets
+import string
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 TABLE_ID = "Table"
 KEY_ID = "KmsKey"
 SECRET_ID = "PlaidSecret"
+PSEUDONYM_SECRET_ID = "UserPseudonymSecret"
 SYNC_QUEUE_ID = "SyncQueue"
 SYNC_DLQ_ID = "SyncDlq"
 
@@ -284,6 +287,31 @@ def ensure_secret(sm: Any, props: dict[str, Any], name: str, client_id: str, sec
     return arn
 
 
+PSEUDONYM_HANDLED = {"KmsKeyId", "GenerateSecretString"}
+PSEUDONYM_IGNORED = {
+    "Name": "replaced by <prefix>-weft/user-pseudonym-key",
+    "Description": "a local description is used",
+}
+
+
+def ensure_generated_secret(sm: Any, props: dict[str, Any], name: str) -> str:
+    """A secret CloudFormation generates (GenerateSecretString): created once with a random value of the
+    template's length, then kept (a new value would change everything derived from it)."""
+    generate = props.get("GenerateSecretString") or {}
+    length = int(generate.get("PasswordLength", 32))
+    if length < 32:
+        raise SystemExit(f"{PSEUDONYM_SECRET_ID}.GenerateSecretString.PasswordLength must be at least 32")
+    try:
+        return sm.describe_secret(SecretId=name)["ARN"]
+    except sm.exceptions.ResourceNotFoundException:
+        alphabet = string.ascii_letters + string.digits
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        request = {"Name": name, "SecretString": value, "Description": f"weft local: user pseudonym key ({name})"}
+        if props.get("KmsKeyId"):
+            request["KmsKeyId"] = props["KmsKeyId"]
+        return sm.create_secret(**request)["ARN"]
+
+
 # --------------------------------------------------------------------------------------------
 # SQS queues
 # --------------------------------------------------------------------------------------------
@@ -407,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     secret_props = resource_properties(
         template, SECRET_ID, "AWS::SecretsManager::Secret", SECRET_HANDLED, SECRET_IGNORED
     )
+    pseudonym_props = resource_properties(
+        template, PSEUDONYM_SECRET_ID, "AWS::SecretsManager::Secret", PSEUDONYM_HANDLED, PSEUDONYM_IGNORED
+    )
     dlq_props = resource_properties(template, SYNC_DLQ_ID, "AWS::SQS::Queue", QUEUE_HANDLED, QUEUE_IGNORED)
     queue_props = resource_properties(template, SYNC_QUEUE_ID, "AWS::SQS::Queue", QUEUE_HANDLED, QUEUE_IGNORED)
 
@@ -417,11 +448,16 @@ def main(argv: list[str] | None = None) -> int:
     resolve = Resolver(refs={KEY_ID: key["kms_key_id"]}, attributes={f"{KEY_ID}.Arn": key["kms_key_arn"]})
     table_props = resolve(table_props, TABLE_ID)
     secret_props = resolve(secret_props, SECRET_ID)
+    pseudonym_props = resolve(pseudonym_props, PSEUDONYM_SECRET_ID)
 
     table_name = f"{prefix}-weft"
     ensure_table(client("dynamodb"), table_props, table_name)
     secret_arn = ensure_secret(
         client("secretsmanager"), secret_props, f"{prefix}-weft/plaid", args.plaid_client_id, args.plaid_secret
+    )
+
+    pseudonym_secret_arn = ensure_generated_secret(
+        client("secretsmanager"), pseudonym_props, f"{prefix}-weft/user-pseudonym-key"
     )
 
     sqs = client("sqs")
@@ -434,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         "kms_key_id": key["kms_key_id"],
         "kms_key_arn": key["kms_key_arn"],
         "secret_id": secret_arn,
+        "pseudonym_secret_id": pseudonym_secret_arn,
         "sync_queue_url": queue_url,
         "sync_dlq_url": dlq_url,
     }))

@@ -116,7 +116,9 @@ def _template_table() -> dict:
 
 def test_output_format_and_idempotence(endpoint, prefix):
     first = _provision(endpoint, prefix)
-    assert set(first) == {"table_name", "kms_key_id", "kms_key_arn", "secret_id", "sync_queue_url", "sync_dlq_url"}
+    assert set(first) == {
+        "table_name", "kms_key_id", "kms_key_arn", "secret_id", "pseudonym_secret_id", "sync_queue_url", "sync_dlq_url"
+    }
     assert first["table_name"] == f"{prefix}-weft"
     assert first["kms_key_arn"].endswith(f":key/{first['kms_key_id']}")
     assert first["secret_id"].startswith("arn:aws:secretsmanager:")
@@ -219,6 +221,21 @@ def test_secret_holds_credentials_and_follows_updates(endpoint, prefix):
     assert value == {"client_id": "id-2", "secret": "secret-2"}
 
 
+def test_pseudonym_key_is_generated_once_and_kept(endpoint, prefix):
+    out = _provision(endpoint, prefix)
+    sm = _client("secretsmanager", endpoint)
+    key = sm.get_secret_value(SecretId=out["pseudonym_secret_id"])["SecretString"]
+    generate = provision.load_template(TEMPLATE)["Resources"]["UserPseudonymSecret"]["Properties"]["GenerateSecretString"]
+    assert len(key) == generate["PasswordLength"] >= 32
+    assert key.isalnum()
+    assert sm.describe_secret(SecretId=out["pseudonym_secret_id"])["KmsKeyId"] in (out["kms_key_id"], out["kms_key_arn"])
+    again = _provision(endpoint, prefix)
+    assert again["pseudonym_secret_id"] == out["pseudonym_secret_id"]
+    assert sm.get_secret_value(SecretId=out["pseudonym_secret_id"])["SecretString"] == key, "kept, not regenerated"
+    other = _provision(endpoint, f"{prefix}x")
+    assert sm.get_secret_value(SecretId=other["pseudonym_secret_id"])["SecretString"] != key
+
+
 def test_sync_queue_matches_template(endpoint, prefix):
     out = _provision(endpoint, prefix)
     assert out["sync_queue_url"].endswith(f"/{prefix}-weft-sync.fifo")
@@ -254,6 +271,7 @@ COMMON_ENV = {
     "WEFT_TABLE_NAME",
     "WEFT_KMS_KEY_ID",
     "WEFT_PLAID_SECRET_ID",
+    "WEFT_PSEUDONYM_SECRET_ID",
     "WEFT_PLAID_ENV",
     "WEFT_PLAID_PRODUCTS",
     "WEFT_PLAID_COUNTRY_CODES",

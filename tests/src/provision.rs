@@ -12,6 +12,7 @@ pub struct Provisioned {
     pub kms_key_id: String,
     pub kms_key_arn: String,
     pub secret_id: String,
+    pub pseudonym_secret_id: String,
     pub sync_queue_url: String,
 }
 

@@ -79,6 +79,7 @@ impl LocalStack {
         env.push(("WEFT_TABLE_NAME".into(), resources.table_name.clone()));
         env.push(("WEFT_KMS_KEY_ID".into(), resources.kms_key_id.clone()));
         env.push(("WEFT_PLAID_SECRET_ID".into(), resources.secret_id.clone()));
+        env.push(("WEFT_PSEUDONYM_SECRET_ID".into(), resources.pseudonym_secret_id.clone()));
         env.push(("WEFT_SYNC_QUEUE_URL".into(), resources.sync_queue_url.clone()));
         env.push(("WEFT_PLAID_BASE_URL".into(), plaid.base_url()));
         env.push(("WEFT_AUTH_ISSUER".into(), issuer.issuer_url()));

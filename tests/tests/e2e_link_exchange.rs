@@ -80,7 +80,8 @@ async fn link_token_refuses_bad_input_with_a_clear_error() {
 #[tokio::test]
 async fn exchange_stores_the_item_and_never_returns_the_token() {
     let stack = stack();
-    let app = AppClient::new(stack, &user());
+    let subject = user();
+    let app = AppClient::new(stack, &subject);
     let (public_token, metadata) = link(&app, stack, "ins_109508").await;
     let answer =
         app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
@@ -90,6 +91,12 @@ async fn exchange_stores_the_item_and_never_returns_the_token() {
     assert_eq!(item["institution"]["institution_id"], "ins_109508");
     assert_eq!(item["status"], "healthy");
     assert!(!item["accounts"].as_array().unwrap().is_empty());
+
+    // Plaid knows the user only by a stable pseudonym, never the subject (it may be an email).
+    let at_plaid = stack.emulator().get(&format!("items/{}", item["item_id"].as_str().unwrap())).await.unwrap();
+    let client_user_id = at_plaid["client_user_id"].as_str().unwrap_or_default();
+    assert_eq!(client_user_id.len(), 43, "{at_plaid}");
+    assert!(!client_user_id.contains(&subject) && !subject.contains(client_user_id));
 
     // A retried request (same public token) gets the same item, without a second exchange.
     let again =

@@ -93,6 +93,7 @@ fn item_view(item: &Item, now: i64) -> Value {
         "access_token": item.access_token,
         "institution_id": item.institution_id,
         "institution_name": item.institution_name,
+        "client_user_id": item.client_user_id,
         "webhook": item.webhook,
         "error": item.error.as_ref().map(|e| e.to_json("")),
         "products": item.products,

@@ -23,6 +23,9 @@ pub enum SecretsError {
     /// Deliberately without the parser's message, which could quote the secret.
     #[error("secret {secret_id} is not JSON {{\"client_id\": \"…\", \"secret\": \"…\"}} with non-empty strings")]
     Malformed { secret_id: String },
+    /// The pseudonym key is shorter than 32 bytes.
+    #[error("secret {secret_id} is too short for a pseudonym key (at least 32 characters)")]
+    WeakKey { secret_id: String },
 }
 
 enum Source {
@@ -134,6 +137,23 @@ impl SecretCache {
         );
         parse_credentials(secret_id, &raw)
     }
+}
+
+/// The deployment's user pseudonym key: the secret's string, fetched once at init.
+pub async fn pseudonym_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<crate::domain::UserPseudonyms, SecretsError> {
+    let mut out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| SecretsError::Fetch {
+        secret_id: secret_id.to_owned(),
+        message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        source: Box::new(e),
+    })?;
+    let raw = Zeroizing::new(
+        out.secret_string.take().ok_or_else(|| SecretsError::NoString { secret_id: secret_id.to_owned() })?,
+    );
+    crate::domain::UserPseudonyms::new(raw.as_bytes())
+        .map_err(|_| SecretsError::WeakKey { secret_id: secret_id.to_owned() })
 }
 
 /// The container's Secrets Manager cache is the production source of the Plaid client's credentials.

@@ -12,11 +12,11 @@ use crate::adapters::jwks_http::HttpJwks;
 use crate::adapters::kms::KmsEnvelope;
 use crate::adapters::lambda::SelfInvoke;
 use crate::adapters::plaid_http::{PlaidClient, PlaidClientConfig};
-use crate::adapters::secrets_manager::SecretCache;
+use crate::adapters::secrets_manager::{self, SecretCache};
 use crate::adapters::sqs::{NoSyncQueue, SqsSyncQueue};
 use crate::api::App;
 use crate::auth::{AuthVerifier, WebhookVerifier};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::ports::{CredentialSource, SyncQueue, SystemClock};
 use crate::services::{Ports, Services};
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub enum InitError {
     Config(#[from] crate::config::ConfigError),
     #[error("loading the Plaid credentials")]
     Secrets(#[source] crate::ports::CredentialError),
+    #[error("loading the user pseudonym key")]
+    PseudonymKey(#[source] crate::adapters::secrets_manager::SecretsError),
     #[error("building the HTTP client")]
     Http(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -60,6 +62,22 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let sdk = load_sdk_config().await;
     let secrets = Arc::new(SecretCache::from_sdk_config(&sdk, config.plaid_secret_id.clone()));
     let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
+    // Functions serving app users make Link tokens for them: they need the pseudonym key (init fails
+    // without it); the others never name a user to Plaid.
+    let pseudonym_secret = match (serves, &config.pseudonym_secret_id) {
+        (Serves::Users, None) => return Err(ConfigError::Missing("WEFT_PSEUDONYM_SECRET_ID").into()),
+        (Serves::Users, Some(id)) => Some(id.clone()),
+        (Serves::Events, _) => None,
+    };
+    let fetch_pseudonyms = async {
+        match &pseudonym_secret {
+            Some(id) => {
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                secrets_manager::pseudonym_key(&client, id).await.map(Some).map_err(InitError::PseudonymKey)
+            }
+            None => Ok(None),
+        }
+    };
     let http_and_users = async {
         let http = http.await.map_err(|e| InitError::Http(Box::new(e)))?.map_err(|e| InitError::Http(Box::new(e)))?;
         let jwks = Arc::new(HttpJwks::new(http.clone(), config.auth.jwks_url.clone()));
@@ -70,7 +88,7 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         }
         Ok::<_, InitError>((http, users))
     };
-    let ((), (http, users)) = tokio::try_join!(fetch_secret, http_and_users)?;
+    let ((), pseudonyms, (http, users)) = tokio::try_join!(fetch_secret, fetch_pseudonyms, http_and_users)?;
 
     let plaid = Arc::new(PlaidClient::with_http_client(plaid_config, http, secrets));
     let queue: Arc<dyn SyncQueue> = match &config.sync_queue_url {
@@ -86,5 +104,9 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         clock: Arc::new(SystemClock),
     };
     let webhooks = WebhookVerifier::from_plaid(plaid);
-    Ok(App { services: Services::new(config, ports), users, webhooks })
+    let mut services = Services::new(config, ports);
+    if let Some(pseudonyms) = pseudonyms {
+        services = services.with_pseudonyms(pseudonyms);
+    }
+    Ok(App { services, users, webhooks })
 }

@@ -168,6 +168,10 @@ pub struct Config {
     pub kms_key_id: String,
     /// `WEFT_PLAID_SECRET_ID`: Secrets Manager id or ARN of `{"client_id", "secret"}`.
     pub plaid_secret_id: String,
+    /// `WEFT_PSEUDONYM_SECRET_ID`: Secrets Manager id or ARN of the key (a random string of at least 32
+    /// characters) that turns user ids into the pseudonyms Plaid sees as `client_user_id`. Required by the
+    /// functions that serve app users.
+    pub pseudonym_secret_id: Option<String>,
     pub plaid: PlaidConfig,
     pub auth: AuthConfig,
     pub churn: ChurnConfig,
@@ -295,6 +299,10 @@ impl Config {
             return Err(invalid("WEFT_PLAID_SECRET_ID", "must not contain whitespace"));
         }
 
+        let pseudonym_secret_id = vars.optional("WEFT_PSEUDONYM_SECRET_ID");
+        if pseudonym_secret_id.as_deref().is_some_and(|id| id.chars().any(char::is_whitespace)) {
+            return Err(invalid("WEFT_PSEUDONYM_SECRET_ID", "must not contain whitespace"));
+        }
         let plaid = Self::plaid(&vars)?;
         let auth = Self::auth(&vars)?;
         let churn = ChurnConfig {
@@ -313,7 +321,17 @@ impl Config {
             Some(u) => Some(url("WEFT_SYNC_QUEUE_URL", &u, false)?),
             None => None,
         };
-        Ok(Self { table_name, kms_key_id, plaid_secret_id, plaid, auth, churn, sync, sync_queue_url })
+        Ok(Self {
+            table_name,
+            kms_key_id,
+            plaid_secret_id,
+            pseudonym_secret_id,
+            plaid,
+            auth,
+            churn,
+            sync,
+            sync_queue_url,
+        })
     }
 
     fn plaid<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<PlaidConfig, ConfigError> {

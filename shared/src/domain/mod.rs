@@ -6,6 +6,7 @@ mod ids;
 mod item;
 mod lifecycle;
 mod link;
+mod pseudonym;
 mod sealing;
 mod transaction;
 
@@ -20,5 +21,6 @@ pub use ids::{
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView};
 pub use lifecycle::{ItemEvent, Outcome, Unchanged, observed_at};
 pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
+pub use pseudonym::{UserPseudonyms, WeakPseudonymKey};
 pub use sealing::{FORMAT_V1, Field, ItemKey, SealError, SealedItem, WrappedKey};
 pub use transaction::{Transaction, TransactionDetails};

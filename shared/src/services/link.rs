@@ -79,7 +79,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         client_name: cfg.client_name.clone(),
         language,
         country_codes,
-        user: LinkTokenUser { client_user_id: user.as_str().to_owned() },
+        user: LinkTokenUser { client_user_id: app.pseudonyms.client_user_id(user) },
         products: None,
         webhook: cfg.webhook_url.clone(),
         access_token: None,

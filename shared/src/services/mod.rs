@@ -27,7 +27,7 @@ pub mod webhook;
 pub use error::ServiceError;
 
 use crate::config::Config;
-use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem};
+use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem, UserPseudonyms};
 use crate::ports::{ChurnContinuation, Clock, KeyVault, PlaidApi, Store, SyncQueue};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -41,6 +41,8 @@ pub struct Services {
     pub queue: Arc<dyn SyncQueue>,
     pub continuation: Arc<dyn ChurnContinuation>,
     pub clock: Arc<dyn Clock>,
+    /// The users as Plaid sees them (`client_user_id`).
+    pub pseudonyms: UserPseudonyms,
     institution_health: institutions::HealthCache,
 }
 
@@ -65,8 +67,16 @@ impl Services {
             queue,
             continuation,
             clock,
+            pseudonyms: UserPseudonyms::ephemeral(),
             institution_health: institutions::HealthCache::default(),
         }
+    }
+
+    /// Sets the deployment's pseudonym key (a container without one gets a random key: its pseudonyms are
+    /// still never the subject, but not stable across containers).
+    pub fn with_pseudonyms(mut self, pseudonyms: UserPseudonyms) -> Self {
+        self.pseudonyms = pseudonyms;
+        self
     }
 
     pub fn now(&self) -> OffsetDateTime {
