@@ -2,6 +2,7 @@
 //! depend on [`crate::domain`] only. Adapters implement them (named by technology, in
 //! [`crate::adapters`]); test doubles implement them too (named by behaviour, in `crate::doubles`).
 
+pub mod audit;
 mod clock;
 mod continuation;
 mod identity;
@@ -10,6 +11,7 @@ mod queue;
 pub mod store;
 mod vault;
 
+pub use audit::{Actor, AuditAction, AuditLog, AuditOutcome, AuditRecord};
 pub use clock::{Clock, SystemClock};
 pub use continuation::{ChurnContinuation, ContinuationError};
 pub use identity::{Jwk, JwksError, JwksSource};
@@ -19,7 +21,8 @@ pub use plaid::{
 };
 pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
-    ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, ItemStore, LeaseError, LinkStore, Store,
-    StoreError, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserStore, WebhookDedup,
+    ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, ItemStore, LeaseError, LimitStore, LimitWindow,
+    LinkStore, Store, StoreError, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile,
+    UserStore, WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

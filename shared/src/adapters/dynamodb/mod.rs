@@ -12,9 +12,11 @@
 //!
 //! [`StoreError`]: crate::ports::StoreError
 
+mod audit;
 mod convert;
 mod items;
 mod keys;
+mod limits;
 mod records;
 mod transactions;
 
@@ -42,12 +44,17 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// How often one container records a user's activity at most (the churn remover counts in days).
 pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
+/// How long audit records are kept unless configured (400 days: a year and a margin).
+pub const DEFAULT_AUDIT_RETENTION: time::Duration = time::Duration::days(400);
+
 /// The single-table store of `docs/data-model.md`.
 pub struct DynamoStore {
     pub(super) client: aws_sdk_dynamodb::Client,
     pub(super) table: String,
     calls: AtomicU64,
     pub(super) touch_interval: Duration,
+    /// How long audit records are kept (`WEFT_AUDIT_RETENTION_DAYS`).
+    pub(super) audit_retention: time::Duration,
     /// Users whose activity this container recorded recently, and when.
     pub(super) recent_touches: Mutex<HashMap<UserId, OffsetDateTime>>,
 }
@@ -65,6 +72,7 @@ impl DynamoStore {
             table: table.into(),
             calls: AtomicU64::new(0),
             touch_interval: DEFAULT_TOUCH_INTERVAL,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
             recent_touches: Mutex::new(HashMap::new()),
         }
     }
@@ -76,6 +84,12 @@ impl DynamoStore {
     /// How often [`ItemStore::touch_user`] writes for one user from this container (zero: every time).
     pub fn with_touch_interval(mut self, interval: Duration) -> Self {
         self.touch_interval = interval;
+        self
+    }
+
+    /// How long audit records are kept.
+    pub fn with_audit_retention(mut self, retention: time::Duration) -> Self {
+        self.audit_retention = retention;
         self
     }
 

@@ -10,12 +10,14 @@
 //! | [`LinkStore`] | Link tokens and the Link events the app forwarded |
 //! | [`WebhookDedup`] | webhooks already handled |
 //! | [`ChurnStore`] | the churn index and churn run checkpoints |
+//! | [`LimitStore`] | abuse limits: per-user counters and blocks |
 //!
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::adapters::dynamodb`]; double:
 //! `crate::doubles::MemoryStore`.
 
 mod churn;
 mod items;
+mod limits;
 mod link;
 mod sync;
 mod transactions;
@@ -24,6 +26,7 @@ mod webhooks;
 
 pub use churn::{ChurnCandidate, ChurnPage, ChurnStore, IdleUser};
 pub use items::{ExchangeRecords, ItemStore};
+pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
 pub use sync::{LeaseError, SyncStore};
 pub use transactions::{TransactionChange, TransactionPage, TransactionStore};
