@@ -188,6 +188,20 @@ impl State {
         self.items.get_mut(&id).ok_or_else(PlaidError::item_not_found)
     }
 
+    /// Replaces the access token of an Item (`/item/access_token/invalidate`): the old token is
+    /// forgotten, so it answers INVALID_ACCESS_TOKEN like any unknown token; the new one names the
+    /// same Item (same id, accounts, log, so cursors stay valid). Errs like [`Self::item_id_for_token`].
+    pub fn rotate_access_token(&mut self, old: &str) -> Result<String, PlaidError> {
+        let item_id = self.item_id_for_token(old)?;
+        let new = crate::ids::token(crate::ids::TokenKind::Access, "sandbox");
+        self.access_tokens.remove(old);
+        self.access_tokens.insert(new.clone(), item_id.clone());
+        if let Some(item) = self.items.get_mut(&item_id) {
+            item.access_token = Some(new.clone());
+        }
+        Ok(new)
+    }
+
     /// Drops expired tokens (called now and then).
     pub fn prune(&mut self, now: i64) {
         self.link_tokens.retain(|_, t| t.expires_at + 24 * 3600 > now);

@@ -272,6 +272,7 @@ async fn fuzzed_requests_always_get_plaid_shaped_answers() {
         "/item/public_token/exchange",
         "/item/get",
         "/item/remove",
+        "/item/access_token/invalidate",
         "/accounts/get",
         "/accounts/balance/get",
         "/institutions/get_by_id",

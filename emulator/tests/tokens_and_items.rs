@@ -1,5 +1,6 @@
-//! Token formats and lifetimes, public token single use, Item removal, and the Item / account
-//! objects of the `user_good` sandbox user.
+//! Token formats and lifetimes, public token single use, access token rotation
+//! (`/item/access_token/invalidate`), Item removal, and the Item / account objects of the
+//! `user_good` sandbox user.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::emulator;
-use plaid_emulator::LinkCompletion;
+use common::{Emu, emulator};
+use plaid_emulator::{Condition, Limit, LinkCompletion, RateLimits, TransactionMutation};
 use serde_json::{Value, json};
 
 fn is_uuid_token(token: &str, prefix: &str) -> bool {
@@ -328,4 +329,191 @@ async fn login_errors_carry_plaids_display_messages() {
         )
         .await;
     assert_eq!(r.err(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED")["display_message"], Value::Null);
+}
+
+const INVALIDATE: &str = "/item/access_token/invalidate";
+const UNKNOWN_TOKEN_MESSAGE: &str = "could not find matching access token";
+
+/// Rotates `token` through `/item/access_token/invalidate`; returns the new token.
+async fn rotate(emu: &Emu, token: &str) -> String {
+    let r = emu.plaid(INVALIDATE, json!({"access_token": token})).await;
+    let body = r.ok();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["new_access_token", "request_id"], "{body}");
+    let rid = body["request_id"].as_str().unwrap();
+    assert!(rid.len() == 15 && rid.bytes().all(|b| b.is_ascii_alphanumeric()), "{rid}");
+    body["new_access_token"].as_str().unwrap().to_owned()
+}
+
+/// Every endpoint that takes an access token, with a body that is otherwise valid.
+fn token_calls(token: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("/item/get", json!({"access_token": token})),
+        ("/accounts/get", json!({"access_token": token})),
+        ("/accounts/balance/get", json!({"access_token": token})),
+        ("/transactions/sync", json!({"access_token": token})),
+        ("/item/webhook/update", json!({"access_token": token, "webhook": "https://example.com/hook"})),
+        ("/sandbox/item/reset_login", json!({"access_token": token})),
+        ("/sandbox/item/fire_webhook", json!({"access_token": token, "webhook_code": "DEFAULT_UPDATE"})),
+        (
+            "/link/token/create",
+            json!({"client_name": "weft", "language": "en", "country_codes": ["US"],
+                   "user": {"client_user_id": "u"}, "access_token": token}),
+        ),
+        ("/item/remove", json!({"access_token": token})),
+        (INVALIDATE, json!({"access_token": token})),
+    ]
+}
+
+#[tokio::test]
+async fn access_token_invalidate_rotates_the_token_and_keeps_the_item() {
+    let emu = emulator().await;
+    let (old, item_id) = emu.item(None).await;
+    let accounts_before = emu.plaid("/accounts/get", json!({"access_token": old})).await.ok()["accounts"].clone();
+    let (added_before, _, _, cursor) = emu.sync_all(&old, None, 500).await;
+    assert!(!added_before.is_empty());
+
+    let new = rotate(&emu, &old).await;
+    assert!(is_uuid_token(&new, "access-sandbox-"), "{new}");
+    assert_ne!(new, old);
+
+    // The old token is refused everywhere, as an unknown token (not as a removed Item), even with a cursor;
+    // refused calls change nothing (its /item/remove does not remove the Item).
+    let mut calls = token_calls(&old);
+    calls.push(("/transactions/sync", json!({"access_token": old, "cursor": cursor})));
+    for (path, body) in calls {
+        let r = emu.plaid(path, body).await;
+        let e = r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+        assert_eq!(e["error_message"], UNKNOWN_TOKEN_MESSAGE, "{path}");
+        assert_eq!(e["documentation_url"], "https://plaid.com/docs/errors/invalid-input/#invalid_access_token");
+    }
+
+    // The new token is the same Item: same id, accounts, and the cursor from before keeps working.
+    let r = emu.plaid("/item/get", json!({"access_token": new})).await;
+    assert_eq!(r.ok()["item"]["item_id"], item_id.as_str());
+    assert_eq!(r.ok()["item"]["error"], Value::Null);
+    assert_eq!(emu.plaid("/accounts/get", json!({"access_token": new})).await.ok()["accounts"], accounts_before);
+    let (added, modified, removed, cursor2) = emu.sync_all(&new, Some(&cursor), 500).await;
+    assert!(added.is_empty() && modified.is_empty() && removed.is_empty());
+    assert_eq!(cursor2, cursor);
+    let mutation = TransactionMutation { generate: 2, webhook: Some(false), ..Default::default() };
+    emu.control().mutate_transactions(&item_id, &mutation).unwrap();
+    let (added, _, _, _) = emu.sync_all(&new, Some(&cursor), 500).await;
+    assert_eq!(added.len(), 2);
+    let (all, _, _, _) = emu.sync_all(&new, None, 500).await;
+    assert_eq!(all.len(), added_before.len() + 2);
+
+    // The control API shows the current token; the old one no longer names the Item there either.
+    let view = emu.control().item(&item_id).unwrap();
+    assert_eq!(view["access_token"], new.as_str());
+    assert_eq!(view["removed"], false);
+    assert_eq!(emu.control().item(&new).unwrap()["item_id"], item_id.as_str());
+    assert_eq!(emu.control().item(&old).unwrap_err().error_code, "NOT_FOUND");
+    let r = emu.get(&format!("/__emulator/items/{item_id}")).await;
+    assert_eq!(r.ok()["access_token"], new.as_str());
+
+    // Counted like every call: every call in total, per Item only while the token named it.
+    assert_eq!(emu.control().call_count(INVALIDATE, None), 2);
+    assert_eq!(emu.control().call_count(INVALIDATE, Some(&item_id)), 1);
+    let r = emu.get(&format!("/__emulator/calls?item_id={item_id}")).await;
+    assert_eq!(r.ok()["calls"][INVALIDATE], 1);
+}
+
+#[tokio::test]
+async fn access_token_invalidate_refuses_used_unknown_and_removed_tokens() {
+    let emu = emulator().await;
+    let (first, item_id) = emu.item(None).await;
+    let second = rotate(&emu, &first).await;
+    // Invalidating the old token again fails and rotates nothing.
+    let r = emu.plaid(INVALIDATE, json!({"access_token": first})).await;
+    assert_eq!(r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN")["error_message"], UNKNOWN_TOKEN_MESSAGE);
+    assert_eq!(emu.plaid("/item/get", json!({"access_token": second})).await.ok()["item"]["item_id"], item_id.as_str());
+    // The current token rotates again.
+    let third = rotate(&emu, &second).await;
+    emu.plaid("/item/get", json!({"access_token": second})).await.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+    emu.plaid("/item/get", json!({"access_token": third})).await.ok();
+
+    // Unknown and malformed tokens.
+    let r = emu.plaid(INVALIDATE, json!({"access_token": "access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"})).await;
+    assert_eq!(r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN")["error_message"], UNKNOWN_TOKEN_MESSAGE);
+    let r = emu.plaid(INVALIDATE, json!({"access_token": "access-sandbox-nope"})).await;
+    let e = r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+    assert!(e["error_message"].as_str().unwrap().contains("invalid format"), "{e}");
+    let r = emu.plaid(INVALIDATE, json!({"access_token": "public-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970"})).await;
+    r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN");
+
+    // Validated like every endpoint.
+    let r = emu.plaid(INVALIDATE, json!({})).await;
+    let e = r.err(400, "INVALID_REQUEST", "MISSING_FIELDS");
+    assert_eq!(e["error_message"], "the following required fields are missing: access_token");
+    let r = emu.plaid(INVALIDATE, json!({"access_token": third, "new_access_token": "x"})).await;
+    r.err(400, "INVALID_REQUEST", "UNKNOWN_FIELDS");
+    let r = emu.plaid(INVALIDATE, json!({"access_token": 5})).await;
+    r.err(400, "INVALID_REQUEST", "INVALID_FIELD");
+    let r = emu
+        .raw(
+            INVALIDATE,
+            &[("Content-Type", "application/json")],
+            json!({"access_token": third}).to_string().into_bytes(),
+        )
+        .await;
+    r.err(400, "INVALID_INPUT", "INVALID_API_KEYS");
+    emu.plaid("/item/get", json!({"access_token": third})).await.ok();
+
+    // A removed Item's token: ITEM_NOT_FOUND, as on every endpoint.
+    emu.plaid("/item/remove", json!({"access_token": third})).await.ok();
+    emu.plaid(INVALIDATE, json!({"access_token": third})).await.err(400, "ITEM_ERROR", "ITEM_NOT_FOUND");
+    emu.plaid("/item/get", json!({"access_token": third})).await.err(400, "ITEM_ERROR", "ITEM_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn access_token_invalidate_keeps_item_errors_and_rate_limits_per_item() {
+    let emu = emulator().await;
+    let (old, item_id) = emu.item(None).await;
+    // An Item in error rotates too, and stays in error under its new token.
+    emu.control().set_condition(&item_id, Condition::ItemLoginRequired, None).unwrap();
+    let new = rotate(&emu, &old).await;
+    emu.plaid("/accounts/get", json!({"access_token": new})).await.err(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED");
+    let r = emu.plaid("/item/get", json!({"access_token": new})).await;
+    assert_eq!(r.ok()["item"]["error"]["error_code"], "ITEM_LOGIN_REQUIRED");
+
+    // Plaid publishes no limit for it, so none by default; one set applies per Item across rotations.
+    assert!(!emu.control().rate_limits().0.contains_key(INVALIDATE));
+    emu.control().set_rate_limits(RateLimits(
+        [(INVALIDATE.to_owned(), Limit { per_item: Some(1), per_client: None })].into_iter().collect(),
+    ));
+    let newer = rotate(&emu, &new).await;
+    let r = emu.plaid(INVALIDATE, json!({"access_token": newer})).await;
+    let e = r.err(429, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT");
+    assert_eq!(e["error_message"], "rate limit exceeded for attempts to access this item. please try again later");
+    emu.plaid("/item/get", json!({"access_token": newer})).await.ok();
+    let (other, _) = emu.item(None).await;
+    rotate(&emu, &other).await;
+}
+
+#[tokio::test]
+async fn rotated_access_token_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("plaid-emulator-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let mut config = common::config();
+    config.state_file = Some(path.clone());
+    config.persist_debounce = Duration::from_millis(10);
+
+    let emu = Emu::start(config.clone()).await;
+    let (old, item_id) = emu.item(None).await;
+    let (_, _, _, cursor) = emu.sync_all(&old, None, 500).await;
+    let new = rotate(&emu, &old).await;
+    emu.running.shutdown().await;
+
+    let emu = Emu::start(config).await;
+    let r = emu.plaid("/item/get", json!({"access_token": new})).await;
+    assert_eq!(r.ok()["item"]["item_id"], item_id.as_str());
+    let r = emu.plaid("/transactions/sync", json!({"access_token": new, "cursor": cursor})).await;
+    assert!(r.ok()["added"].as_array().unwrap().is_empty());
+    let r = emu.plaid("/item/get", json!({"access_token": old})).await;
+    assert_eq!(r.err(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN")["error_message"], UNKNOWN_TOKEN_MESSAGE);
+    assert_eq!(emu.control().item(&item_id).unwrap()["access_token"], new.as_str());
+    emu.running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

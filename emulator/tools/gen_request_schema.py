@@ -19,6 +19,7 @@ ENDPOINTS = {
     "/item/public_token/exchange": "ItemPublicTokenExchangeRequest",
     "/item/get": "ItemGetRequest",
     "/item/remove": "ItemRemoveRequest",
+    "/item/access_token/invalidate": "ItemAccessTokenInvalidateRequest",
     "/accounts/get": "AccountsGetRequest",
     "/accounts/balance/get": "AccountsBalanceGetRequest",
     "/institutions/get_by_id": "InstitutionsGetByIdRequest",

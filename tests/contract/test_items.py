@@ -1,6 +1,9 @@
-"""/sandbox/public_token/create, /item/public_token/exchange, /item/get, /item/remove."""
+"""/sandbox/public_token/create, /item/public_token/exchange, /item/get, /item/remove,
+/item/access_token/invalidate."""
 import pytest
 from plaid.model.accounts_get_request import AccountsGetRequest
+from plaid.model.item_access_token_invalidate_request import ItemAccessTokenInvalidateRequest
+from plaid.model.item_access_token_invalidate_response import ItemAccessTokenInvalidateResponse
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.item_remove_reason_code import ItemRemoveReasonCode
@@ -9,7 +12,8 @@ from plaid.model.transactions_sync_request import TransactionsSyncRequest
 
 from conftest import CLIENT_ID, SECRET
 from helpers import (ACCESS_TOKEN_RE, ID37_RE, PUBLIC_TOKEN_RE, Control, create_item, create_public_token,
-                     expect_error, raw_post, strict)
+                     expect_error, raw_post, strict, sync_all, validate_as)
+from plaid_errors import INVALID_ACCESS_TOKEN_UNKNOWN
 
 # ---- /sandbox/public_token/create ----------------------------------------------------------------------------
 
@@ -146,7 +150,6 @@ def test_item_get_wire_keys_present_with_nulls(client, base_url):
 
 def test_item_status_after_sync_and_webhook(client, webhook_receiver):
     access_token, _ = create_item(client, webhook=webhook_receiver.url)
-    from helpers import sync_all
     sync_all(client, access_token)
     webhook_receiver.wait_for(lambda d: d.json.get("webhook_code") == "SYNC_UPDATES_AVAILABLE", timeout=30)
     status = strict(client.item_get(ItemGetRequest(access_token=access_token)))["status"]
@@ -184,3 +187,70 @@ def test_remove_leaves_other_items_alone(client):
     b, _ = create_item(client)
     client.item_remove(ItemRemoveRequest(access_token=a))
     strict(client.item_get(ItemGetRequest(access_token=b)))
+
+
+# ---- /item/access_token/invalidate ----------------------------------------------------------------------------
+
+
+def _invalidate(client, access_token):
+    return client.item_access_token_invalidate(ItemAccessTokenInvalidateRequest(access_token=access_token))
+
+
+def _expect_unknown_token(call):
+    err = expect_error(call, 400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN")
+    assert err["error_message"] == INVALID_ACCESS_TOKEN_UNKNOWN, err
+
+
+def test_access_token_invalidate_rotates_the_token(client, control):
+    old, item_id = create_item(client)
+    accounts = strict(client.accounts_get(AccountsGetRequest(access_token=old)))["accounts"]
+    before = sync_all(client, old)
+    resp = strict(_invalidate(client, old))
+    assert isinstance(resp, ItemAccessTokenInvalidateResponse)
+    assert set(resp.to_dict()) == {"new_access_token", "request_id"}, resp.to_dict()
+    new = resp["new_access_token"]
+    assert ACCESS_TOKEN_RE.match(new), new
+    assert new != old
+
+    # The old token is refused as unknown everywhere (not ITEM_NOT_FOUND: the Item lives on).
+    _expect_unknown_token(lambda: client.item_get(ItemGetRequest(access_token=old)))
+    _expect_unknown_token(lambda: client.accounts_get(AccountsGetRequest(access_token=old)))
+    _expect_unknown_token(lambda: client.transactions_sync(TransactionsSyncRequest(access_token=old)))
+    _expect_unknown_token(lambda: client.transactions_sync(TransactionsSyncRequest(access_token=old,
+                                                                                   cursor=before.cursor)))
+
+    # The new token is the same Item, and the cursor from before the rotation still works.
+    item = strict(client.item_get(ItemGetRequest(access_token=new)))["item"]
+    assert item["item_id"] == item_id
+    after = strict(client.accounts_get(AccountsGetRequest(access_token=new)))["accounts"]
+    assert [a["account_id"] for a in after] == [a["account_id"] for a in accounts]
+    page = strict(client.transactions_sync(TransactionsSyncRequest(access_token=new, cursor=before.cursor)))
+    assert (page["added"], page["modified"], page["removed"], page["has_more"]) == ([], [], [], False)
+    assert set(sync_all(client, new).added) == set(before.added)
+    assert control.item(item_id)["access_token"] == new
+
+
+def test_access_token_invalidate_twice_unknown_and_removed(client):
+    old, item_id = create_item(client)
+    new = strict(_invalidate(client, old))["new_access_token"]
+    _expect_unknown_token(lambda: _invalidate(client, old))
+    assert strict(client.item_get(ItemGetRequest(access_token=new)))["item"]["item_id"] == item_id
+    _expect_unknown_token(lambda: _invalidate(client, "access-sandbox-00000000-0000-4000-8000-000000000000"))
+    expect_error(lambda: _invalidate(client, "garbage"), 400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN")
+    strict(client.item_remove(ItemRemoveRequest(access_token=new)))
+    expect_error(lambda: _invalidate(client, new), 400, "ITEM_ERROR", "ITEM_NOT_FOUND")
+
+
+def test_access_token_invalidate_wire(client, base_url):
+    access_token, _ = create_item(client)
+    resp = raw_post(base_url, "/item/access_token/invalidate", {"access_token": access_token},
+                    client_id=CLIENT_ID, secret=SECRET)
+    assert resp.status_code == 200, resp.text
+    assert "application/json" in resp.headers.get("Content-Type", "")
+    body = resp.json()
+    assert set(body) == {"new_access_token", "request_id"}, body
+    validate_as(ItemAccessTokenInvalidateResponse, body)
+    resp = raw_post(base_url, "/item/access_token/invalidate", {}, client_id=CLIENT_ID, secret=SECRET)
+    body = resp.json()
+    assert (resp.status_code, body.get("error_code")) == (400, "MISSING_FIELDS"), body
+    assert body["error_message"] == "the following required fields are missing: access_token"

@@ -25,6 +25,8 @@ pub enum Endpoint {
     ItemGet,
     /// `/item/remove`.
     ItemRemove,
+    /// `/item/access_token/invalidate`.
+    ItemAccessTokenInvalidate,
     /// `/accounts/get`.
     AccountsGet,
     /// `/accounts/balance/get`.
@@ -47,11 +49,12 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order of the emulator's documentation.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::LinkTokenCreate,
         Endpoint::ItemPublicTokenExchange,
         Endpoint::ItemGet,
         Endpoint::ItemRemove,
+        Endpoint::ItemAccessTokenInvalidate,
         Endpoint::AccountsGet,
         Endpoint::AccountsBalanceGet,
         Endpoint::InstitutionsGetById,
@@ -70,6 +73,7 @@ impl Endpoint {
             Endpoint::ItemPublicTokenExchange => "/item/public_token/exchange",
             Endpoint::ItemGet => "/item/get",
             Endpoint::ItemRemove => "/item/remove",
+            Endpoint::ItemAccessTokenInvalidate => "/item/access_token/invalidate",
             Endpoint::AccountsGet => "/accounts/get",
             Endpoint::AccountsBalanceGet => "/accounts/balance/get",
             Endpoint::InstitutionsGetById => "/institutions/get_by_id",
@@ -103,6 +107,7 @@ pub async fn handle(app: &Arc<App>, endpoint: Endpoint, body: &Value, request_id
         Endpoint::ItemPublicTokenExchange => tokens::public_token_exchange(app, body).map(Reply::Json),
         Endpoint::ItemGet => items::item_get(app, body).map(Reply::Json),
         Endpoint::ItemRemove => items::item_remove(app, body).map(Reply::Json),
+        Endpoint::ItemAccessTokenInvalidate => tokens::access_token_invalidate(app, body).map(Reply::Json),
         Endpoint::AccountsGet => items::accounts_get(app, body, false).map(Reply::Json),
         Endpoint::AccountsBalanceGet => items::accounts_get(app, body, true).map(Reply::Json),
         Endpoint::InstitutionsGetById => items::institutions_get_by_id(app, body).map(Reply::Json),

@@ -1,4 +1,5 @@
-//! `/link/token/create` and `/item/public_token/exchange`: the tokens around a Link session.
+//! `/link/token/create`, `/item/public_token/exchange` and `/item/access_token/invalidate`: the
+//! tokens around a Link session and the rotation of an access token.
 
 use std::sync::Arc;
 
@@ -162,4 +163,16 @@ pub fn public_token_exchange(app: &Arc<App>, body: &Value) -> Result<Value, Plai
     app.send_webhooks(webhooks);
     app.changed();
     Ok(json!({"access_token": access_token, "item_id": record.item_id}))
+}
+
+// ---- /item/access_token/invalidate -----------------------------------------------------------
+
+/// Rotates the access token: a new one for the same Item; the old one stops working at once.
+/// No webhook (Plaid sends none). Works on Items in an error state (only removal stops it).
+pub fn access_token_invalidate(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
+    let mut state = app.lock_state();
+    let new_access_token = state.rotate_access_token(super::access_token(body))?;
+    drop(state);
+    app.changed();
+    Ok(json!({"new_access_token": new_access_token}))
 }
