@@ -381,12 +381,14 @@ pub async fn in_process_app(stack: &LocalStack) -> Result<weft::services::Servic
         weft::adapters::plaid_http::PlaidClient::new(config.plaid.base_url.clone(), credentials)
             .map_err(|e| e.to_string())?,
     );
+    let store = Arc::new(weft::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        config.table_name.clone(),
+    ));
     let ports = weft::services::Ports {
         plaid,
-        store: Arc::new(weft::adapters::dynamodb::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&stack.sdk),
-            config.table_name.clone(),
-        )),
+        store: store.clone(),
+        audit: store,
         vault: Arc::new(weft::adapters::kms::KmsEnvelope::from_sdk_config(&stack.sdk, config.kms_key_id.clone())),
         queue: Arc::new(weft::adapters::sqs::NoSyncQueue),
         continuation: Arc::new(weft::adapters::lambda::NoContinuation),

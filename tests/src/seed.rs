@@ -67,6 +67,7 @@ pub fn app(
             queue: Arc::new(weft::adapters::sqs::NoSyncQueue),
             continuation: Arc::new(weft::adapters::lambda::NoContinuation),
             clock: Arc::new(SystemClock),
+            audit: store.clone(),
         },
     );
     Ok(InProcess { app, store, plaid })

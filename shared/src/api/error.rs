@@ -85,11 +85,13 @@ pub struct ApiError {
     pub message: String,
     /// Extra fields for the error object (e.g. the existing `item_id` of a duplicate).
     pub details: Map<String, Value>,
+    /// Seconds for the `Retry-After` header (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Map::new() }
+        Self { code, message: message.into(), details: Map::new(), retry_after: None }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -130,7 +132,8 @@ impl ApiError {
         }
         let mut resp = super::response::json_response(self.status(), &self.body(request_id));
         if self.code == ErrorCode::RateLimited {
-            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+            let seconds = self.retry_after.unwrap_or(5).max(1);
+            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }
         resp
     }
@@ -155,6 +158,12 @@ impl From<ServiceError> for ApiError {
                 format!("this bank login is already linked ({reason}); update the existing item instead"),
             )
             .with("item_id", existing.as_str()),
+            ServiceError::RateLimited { limit, retry_after } => {
+                let mut api = ApiError::new(ErrorCode::RateLimited, format!("limit reached ({limit}); retry later"))
+                    .with("limit", *limit);
+                api.retry_after = Some(retry_after.as_secs().max(1));
+                api
+            }
             ServiceError::Conflict | ServiceError::Store(StoreError::Conflict) => {
                 ApiError::new(ErrorCode::Conflict, "the item changed concurrently; retry")
             }

@@ -5,8 +5,9 @@ use super::request::{json_body, path_segments, query_param};
 use super::views::ItemSummary;
 use super::{ApiError, App, authenticate, authenticate_operator, json_response, no_route, respond};
 use crate::domain::{InstitutionId, ItemId, LinkEventKind, LinkSessionId};
+use crate::ports::{Actor, AuditAction, AuditOutcome};
 use crate::services::link_events::{self, LinkEvent};
-use crate::services::{institutions, items};
+use crate::services::{audit, institutions, items};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -33,7 +34,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     }
     let services = &app.services;
     if let ("GET", ["link", "conversion"]) = (method, segs.as_slice()) {
-        authenticate_operator(app, req).await?;
+        let operator = authenticate_operator(app, req).await?;
         let today = services.now().date();
         let date = |name: &str, default: time::Date| -> Result<time::Date, ApiError> {
             match query_param(req, name) {
@@ -45,6 +46,9 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         let from = date("from", today - time::Duration::days(30))?;
         let to = date("to", today)?;
         let report = link_events::conversion_report(services, from, to).await?;
+        let actor = Actor::operator(&services.pseudonyms, &operator.user);
+        audit::record(services, actor, AuditAction::ReportRead, AuditOutcome::Done, None, Some("link_conversion"))
+            .await;
         return Ok(json_response(200, &report));
     }
     let user = authenticate(app, req).await?.user;

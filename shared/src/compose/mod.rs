@@ -95,9 +95,14 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         Some(url) => Arc::new(SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
         None => Arc::new(NoSyncQueue),
     };
+    let store = Arc::new(
+        DynamoStore::from_sdk_config(&sdk, config.table_name.clone())
+            .with_audit_retention(time::Duration::days(config.audit_retention_days.into())),
+    );
     let ports = Ports {
         plaid: plaid.clone(),
-        store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.table_name.clone())),
+        store: store.clone(),
+        audit: store,
         vault: Arc::new(KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone())),
         queue,
         continuation: Arc::new(SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), config.churn.function_name.clone())),

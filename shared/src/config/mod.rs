@@ -151,6 +151,26 @@ impl ChurnConfig {
     }
 }
 
+/// Abuse limits per user (the handbook's protections against link/unlink churn and credential stuffing).
+/// Past a limit a request is answered 429 `RATE_LIMITED` with `Retry-After`, and nothing else changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Link tokens a user may create per hour (`WEFT_LIMIT_LINK_TOKENS_PER_HOUR`, 30).
+    pub link_tokens_per_hour: u32,
+    /// Public-token exchanges per user per UTC day (`WEFT_LIMIT_EXCHANGES_PER_DAY`, 10).
+    pub exchanges_per_day: u32,
+    /// Items a user may have (`WEFT_LIMIT_ITEMS_PER_USER`, 25).
+    pub items_per_user: u32,
+    /// Times a user may link the same institution per calendar month (`WEFT_LIMIT_LINKS_PER_INSTITUTION_PER_MONTH`,
+    /// 3): link, unlink, link again.
+    pub links_per_institution_per_month: u32,
+    /// Link exits with INVALID_CREDENTIALS in an hour, across at least two institutions, that block new link
+    /// tokens (`WEFT_LIMIT_CREDENTIAL_FAILURES`, 5).
+    pub credential_failures_per_hour: u32,
+    /// How long such a block lasts (`WEFT_LIMIT_CREDENTIAL_BLOCK_MINUTES`, 60).
+    pub credential_block_minutes: u32,
+}
+
 /// The sync worker's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncConfig {
@@ -176,6 +196,9 @@ pub struct Config {
     pub auth: AuthConfig,
     pub churn: ChurnConfig,
     pub sync: SyncConfig,
+    pub limits: LimitsConfig,
+    /// How long audit records are kept (`WEFT_AUDIT_RETENTION_DAYS`, 400).
+    pub audit_retention_days: u32,
     /// `WEFT_SYNC_QUEUE_URL`: the sync queue, for the webhook's hand-off.
     pub sync_queue_url: Option<String>,
 }
@@ -317,6 +340,18 @@ impl Config {
             return Err(invalid("WEFT_METRICS_NAMESPACE", "must be 1 to 255 characters, not starting with ':'"));
         }
         let sync = SyncConfig { page_size: vars.number("WEFT_SYNC_PAGE_SIZE", 1..=500, Some(500))?.unwrap_or(500) };
+        let limit = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            Ok(vars.number(var, 1..=1_000_000, Some(default))?.unwrap_or(default))
+        };
+        let limits = LimitsConfig {
+            link_tokens_per_hour: limit("WEFT_LIMIT_LINK_TOKENS_PER_HOUR", 30)?,
+            exchanges_per_day: limit("WEFT_LIMIT_EXCHANGES_PER_DAY", 10)?,
+            items_per_user: limit("WEFT_LIMIT_ITEMS_PER_USER", 25)?,
+            links_per_institution_per_month: limit("WEFT_LIMIT_LINKS_PER_INSTITUTION_PER_MONTH", 3)?,
+            credential_failures_per_hour: limit("WEFT_LIMIT_CREDENTIAL_FAILURES", 5)?,
+            credential_block_minutes: limit("WEFT_LIMIT_CREDENTIAL_BLOCK_MINUTES", 60)?,
+        };
+        let audit_retention_days = vars.days("WEFT_AUDIT_RETENTION_DAYS", 400)?;
         let sync_queue_url = match vars.optional("WEFT_SYNC_QUEUE_URL") {
             Some(u) => Some(url("WEFT_SYNC_QUEUE_URL", &u, false)?),
             None => None,
@@ -330,6 +365,8 @@ impl Config {
             auth,
             churn,
             sync,
+            limits,
+            audit_retention_days,
             sync_queue_url,
         })
     }

@@ -15,6 +15,9 @@ pub enum ServiceError {
     /// The user tries to link an item that is already linked.
     #[error("this item is already linked as {existing}")]
     Duplicate { existing: ItemId, reason: &'static str },
+    /// An abuse limit is reached: nothing was done; retry after `retry_after`.
+    #[error("limit {limit} reached")]
+    RateLimited { limit: &'static str, retry_after: std::time::Duration },
     /// The record changed concurrently, more often than retries allowed.
     #[error("concurrent update, retry")]
     Conflict,

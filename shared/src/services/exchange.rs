@@ -1,10 +1,10 @@
 //! Public-token exchange: duplicate check first, then exchange, encrypt, store; never an orphaned item.
 
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, audit, limits};
 use crate::domain::{
     AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId,
 };
-use crate::ports::{StoreError, SyncReason, SyncRequest};
+use crate::ports::{Actor, AuditAction, AuditOutcome, StoreError, SyncReason, SyncRequest};
 use backon::{ExponentialBuilder, Retryable};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -61,9 +61,19 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
         }
     }
 
-    let exchanged = app.plaid.item_public_token_exchange(&public_token).await.map_err(|e| {
-        if e.is_invalid_public_token() { ServiceError::InvalidPublicToken(e) } else { ServiceError::from(e) }
-    })?;
+    // Abuse limits (exchanges today, links of this institution this month, items): taken before Plaid is
+    // asked, given back if no item comes of it.
+    let slots = limits::exchange(app, user, &institution.institution_id).await?;
+    let actor = || Actor::user(&app.pseudonyms, user);
+    let exchanged = match app.plaid.item_public_token_exchange(&public_token).await {
+        Ok(exchanged) => exchanged,
+        Err(e) => {
+            slots.give_back(app).await;
+            let detail = e.error_code().unwrap_or("plaid_unavailable").to_owned();
+            audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, None, Some(&detail)).await;
+            return Err(if e.is_invalid_public_token() { ServiceError::InvalidPublicToken(e) } else { e.into() });
+        }
+    };
     let item_id = exchanged.item_id.clone();
     tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, institution_id = %institution.institution_id, "public token exchanged");
 
@@ -98,10 +108,14 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     let last_error = match store.retry(store_backoff()).sleep(tokio::time::sleep).await {
         Ok(()) => {
             queue_first_sync(app, &item_id).await;
+            audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Done, Some(&item_id), None).await;
             return Ok(record);
         }
         Err(e) => e,
     };
+    slots.give_back(app).await;
+    audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, Some(&item_id), Some("not_stored"))
+        .await;
     // Plaid has the item but we could not keep it: remove it there, so it is neither orphaned nor billed.
     match app.plaid.item_remove(&exchanged.access_token).await {
         Ok(()) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),

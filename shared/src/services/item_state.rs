@@ -1,9 +1,9 @@
 //! The item-state steps several use cases share: apply an item event (webhooks, a confirmed update mode, a
 //! sync that met an item error), remove an item (user, revocation, churn), and catch up a repaired item.
 
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, audit, limits};
 use crate::domain::{ItemEvent, ItemId, ItemRecord, Outcome, SealedItem};
-use crate::ports::{SyncReason, SyncRequest};
+use crate::ports::{Actor, AuditAction, AuditOutcome, SyncReason, SyncRequest};
 use time::OffsetDateTime;
 
 /// What applying an event did.
@@ -79,7 +79,7 @@ async fn apply_to_item(
                 Err(e) => return Err(e.into()),
             },
             Outcome::Remove => {
-                remove_item(services, &item, &sealed).await?;
+                remove_item(services, &item, &sealed, Actor::Plaid, "revoked").await?;
                 return Ok(Applied::Removed);
             }
         }
@@ -90,15 +90,40 @@ async fn apply_to_item(
 /// Removes an item: at Plaid first (ITEM_NOT_FOUND means already gone), then every record of it, the
 /// wrapped data key last (crypto-shredding whatever a backup still holds). A failure at Plaid leaves the
 /// item whole here: never deleted here while still billed there.
-pub async fn remove_item(services: &Services, item: &ItemRecord, sealed: &SealedItem) -> Result<(), ServiceError> {
+/// `actor` and `why` (`user`, `revoked`, `churn`, `erasure`) go to the audit trail.
+pub async fn remove_item(
+    services: &Services,
+    item: &ItemRecord,
+    sealed: &SealedItem,
+    actor: Actor,
+    why: &str,
+) -> Result<(), ServiceError> {
     let (_, token) = services.unseal(&item.item_id, sealed).await?;
     match services.plaid.item_remove(&token).await {
         Ok(()) => {}
         Err(e) if e.is_item_not_found() => {}
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            audit::record(
+                services,
+                actor,
+                AuditAction::ItemRemoved,
+                AuditOutcome::Failed,
+                Some(&item.item_id),
+                Some(why),
+            )
+            .await;
+            return Err(e.into());
+        }
     }
+    deleted(services, item, actor, why).await
+}
+
+/// The item is gone at Plaid: every record of it is deleted here, its slot given back, the removal audited.
+pub async fn deleted(services: &Services, item: &ItemRecord, actor: Actor, why: &str) -> Result<(), ServiceError> {
     services.store.delete_item(&item.user_id, &item.item_id).await?;
-    tracing::info!(item_id = %item.item_id, "item removed at Plaid and deleted");
+    limits::item_removed(services, &item.user_id).await;
+    audit::record(services, actor, AuditAction::ItemRemoved, AuditOutcome::Done, Some(&item.item_id), Some(why)).await;
+    tracing::info!(item_id = %item.item_id, why, "item removed at Plaid and deleted");
     Ok(())
 }
 

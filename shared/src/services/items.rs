@@ -2,7 +2,7 @@
 
 use super::{ServiceError, Services, item_state};
 use crate::domain::{AccountId, ItemId, ItemRecord, ItemStatus, ItemView, SealedItem, UserId};
-use crate::ports::TransactionPage;
+use crate::ports::{Actor, TransactionPage};
 
 /// The caller's items with what the app should show for each. Showing a re-link prompt counts it, so
 /// the churn remover can find users who ignore them (the count alone is written: listing never races a
@@ -74,5 +74,5 @@ pub async fn transactions(
 /// record of it, the wrapped data key last (crypto-shredding whatever a backup still holds).
 pub async fn remove(app: &Services, user: &UserId, item_id: &ItemId) -> Result<(), ServiceError> {
     let (item, sealed) = owned_item(app, user, item_id).await?;
-    item_state::remove_item(app, &item, &sealed).await
+    item_state::remove_item(app, &item, &sealed, Actor::user(&app.pseudonyms, user), "user").await
 }

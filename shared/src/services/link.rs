@@ -1,10 +1,11 @@
 //! Link tokens: new links, update mode for an existing item, and OAuth resume.
 
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, audit, limits};
 use crate::domain::{ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, UserId};
 use crate::ports::plaid::wire::{
     AccountFilters, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
 };
+use crate::ports::{Actor, AuditAction, AuditOutcome};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -118,6 +119,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         }
     };
 
+    limits::link_token(app, user).await?;
     let created = app.plaid.link_token_create(&plaid_req).await?;
     let record = LinkTokenRecord {
         link_token: created.link_token.clone(),
@@ -128,6 +130,9 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
     };
     app.store.put_link_token(user, &record).await?;
     let mode = record.mode();
+    let actor = Actor::user(&app.pseudonyms, user);
+    let item_id = update_item.as_ref().map(|i| &i.item_id);
+    audit::record(app, actor, AuditAction::LinkTokenCreated, AuditOutcome::Done, item_id, None).await;
     if let Some(item) = &update_item {
         reset_prompts(app, item).await;
     }

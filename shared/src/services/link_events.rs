@@ -1,7 +1,7 @@
 //! The Link callbacks the app forwards (`onEvent`, `onExit`, `onSuccess`) and the conversion funnel they
 //! feed; an update-mode success marks its item repaired.
 
-use super::{ServiceError, Services, item_state};
+use super::{ServiceError, Services, item_state, limits};
 use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -44,6 +44,9 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
             && let Some(token) = &e.link_token
         {
             complete_update_mode(app, user, token, now).await?;
+        }
+        if e.kind == LinkEventKind::Exit && e.error_code.as_deref() == Some("INVALID_CREDENTIALS") {
+            limits::credential_failure(app, user, e.institution_id.as_deref()).await?;
         }
         tracing::info!(link_session_id = %e.link_session_id, link_token = ?e.link_token, request_id = ?e.request_id, kind = ?e.kind, event_name = ?e.event_name, error_code = ?e.error_code, "link event");
         records.push(LinkEventRecord {

@@ -11,14 +11,18 @@
 //! | [`webhook`] | webhook intake: dedup, item events, sync hand-off |
 //! | [`sync`] | `/transactions/sync`: every page, exact, one sync per item at a time |
 //! | [`churn`] | the end-of-month remover of churned items |
+//! | [`limits`] | abuse limits per user |
+//! | [`audit`] | the audit trail of material interactions |
 //! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
+pub mod audit;
 pub mod churn;
 mod error;
 pub mod exchange;
 pub mod institutions;
 pub mod item_state;
 pub mod items;
+pub mod limits;
 pub mod link;
 pub mod link_events;
 pub mod sync;
@@ -28,7 +32,7 @@ pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem, UserPseudonyms};
-use crate::ports::{ChurnContinuation, Clock, KeyVault, PlaidApi, Store, SyncQueue};
+use crate::ports::{AuditLog, ChurnContinuation, Clock, KeyVault, PlaidApi, Store, SyncQueue};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -41,6 +45,7 @@ pub struct Services {
     pub queue: Arc<dyn SyncQueue>,
     pub continuation: Arc<dyn ChurnContinuation>,
     pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn AuditLog>,
     /// The users as Plaid sees them (`client_user_id`).
     pub pseudonyms: UserPseudonyms,
     institution_health: institutions::HealthCache,
@@ -54,11 +59,12 @@ pub struct Ports {
     pub queue: Arc<dyn SyncQueue>,
     pub continuation: Arc<dyn ChurnContinuation>,
     pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl Services {
     pub fn new(config: Config, ports: Ports) -> Self {
-        let Ports { plaid, store, vault, queue, continuation, clock } = ports;
+        let Ports { plaid, store, vault, queue, continuation, clock, audit } = ports;
         Self {
             config,
             plaid,
@@ -67,6 +73,7 @@ impl Services {
             queue,
             continuation,
             clock,
+            audit,
             pseudonyms: UserPseudonyms::ephemeral(),
             institution_health: institutions::HealthCache::default(),
         }

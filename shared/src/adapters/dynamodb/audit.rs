@@ -26,10 +26,8 @@ impl AuditLog for DynamoStore {
     }
 
     async fn records_of(&self, day: Date) -> Result<Vec<AuditRecord>, StoreError> {
-        let query = self
-            .query()
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(audit_pk(day)));
+        let query =
+            self.query().key_condition_expression("PK = :pk").expression_attribute_values(":pk", s(audit_pk(day)));
         self.query_all(query)
             .await?
             .iter()

@@ -47,8 +47,9 @@ impl DynamoStore {
             .expression_attribute_values(":type", s("LIMIT"));
         if let Some(expires_at) = window.expires_at {
             expression.push_str(", #ttl = :ttl");
-            request =
-                request.expression_attribute_names("#ttl", TTL).expression_attribute_values(":ttl", n(epoch(expires_at)));
+            request = request
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":ttl", n(epoch(expires_at)));
         }
         expression.push(' ');
         expression.push_str(update);

@@ -82,7 +82,15 @@ impl StoreError {
 
 /// Everything weft keeps: every capability at once, for wiring. Services use the capabilities they need.
 pub trait Store:
-    ItemStore + ExchangeRecords + SyncStore + TransactionStore + UserStore + LinkStore + WebhookDedup + ChurnStore
+    ItemStore
+    + ExchangeRecords
+    + SyncStore
+    + TransactionStore
+    + UserStore
+    + LinkStore
+    + WebhookDedup
+    + ChurnStore
+    + LimitStore
 {
 }
 
@@ -95,6 +103,7 @@ impl<T> Store for T where
         + LinkStore
         + WebhookDedup
         + ChurnStore
+        + LimitStore
         + ?Sized
 {
 }

@@ -500,7 +500,7 @@ async fn remove(ctx: &Ctx<'_>, item: &ItemRecord, sealed: &SealedItem) -> Result
             Err(e) => return Err(e.into()),
         }
     }
-    ctx.app.store.delete_item(&item.user_id, &item.item_id).await?;
+    super::item_state::deleted(ctx.app, item, crate::ports::Actor::System, "churn").await?;
     Ok(Removal::Done)
 }
 
