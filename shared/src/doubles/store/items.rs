@@ -1,0 +1,199 @@
+//! Items, exchange records, the sync lease and cursor.
+
+use super::{Expiring, MemoryStore, StoredItem, check_key_part, millis};
+use crate::domain::{FORMAT_V1, ItemId, ItemRecord, SealedItem, UserId};
+use crate::ports::{ExchangeRecords, ItemStore, LeaseError, StoreError, SyncStore};
+use async_trait::async_trait;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The shortest sealed access token the adapter accepts: version, nonce, tag and a few bytes of token.
+const MIN_SEALED_TOKEN: usize = 1 + 12 + 16 + 8;
+/// How long an exchange record is kept.
+const EXCHANGE_TTL: time::Duration = time::Duration::days(1);
+
+/// Refuses secrets that are not sealed (a plaintext token starts with "access-").
+fn check_sealed(sealed: &SealedItem) -> Result<(), StoreError> {
+    if sealed.access_token.len() < MIN_SEALED_TOKEN || sealed.access_token[0] != FORMAT_V1 {
+        return Err(StoreError::Invalid("sealed access token"));
+    }
+    if sealed.wrapped_key.as_bytes().is_empty() {
+        return Err(StoreError::Invalid("wrapped data key"));
+    }
+    Ok(())
+}
+
+fn key(user: &UserId, item_id: &ItemId) -> (UserId, ItemId) {
+    (user.clone(), item_id.clone())
+}
+
+#[async_trait]
+impl ItemStore for MemoryStore {
+    async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError> {
+        self.faults.enter("insert_item").await?;
+        check_sealed(sealed)?;
+        check_key_part(exchange_key, "exchange idempotency key")?;
+        let now = self.now();
+        let mut s = self.lock();
+        let k = key(&item.user_id, &item.item_id);
+        if s.items.contains_key(&k) {
+            return Err(StoreError::AlreadyExists("item"));
+        }
+        s.items.insert(k, StoredItem { record: item.clone(), sealed: sealed.clone(), cursor: None, lease: None });
+        s.exchanges.insert(
+            (item.user_id.clone(), exchange_key.to_owned()),
+            Expiring::new(item.item_id.clone(), now + EXCHANGE_TTL),
+        );
+        Ok(())
+    }
+
+    async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
+        self.faults.enter("get_item").await?;
+        Ok(self.lock().items.get(&key(user, item_id)).map(|i| i.record.clone()))
+    }
+
+    async fn find_item(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
+        self.faults.enter("find_item").await?;
+        Ok(self.lock().items.values().find(|i| &i.record.item_id == item_id).map(|i| i.record.clone()))
+    }
+
+    async fn get_item_sealed(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+    ) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.faults.enter("get_item_sealed").await?;
+        Ok(self.lock().items.get(&key(user, item_id)).map(|i| (i.record.clone(), i.sealed.clone())))
+    }
+
+    async fn find_item_sealed(&self, item_id: &ItemId) -> Result<Option<(ItemRecord, SealedItem)>, StoreError> {
+        self.faults.enter("find_item_sealed").await?;
+        Ok(self
+            .lock()
+            .items
+            .values()
+            .find(|i| &i.record.item_id == item_id)
+            .map(|i| (i.record.clone(), i.sealed.clone())))
+    }
+
+    async fn list_items(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError> {
+        self.faults.enter("list_items").await?;
+        Ok(self.lock().items.values().filter(|i| &i.record.user_id == user).map(|i| i.record.clone()).collect())
+    }
+
+    async fn update_item(&self, item: &mut ItemRecord) -> Result<(), StoreError> {
+        self.faults.enter("update_item").await?;
+        let next_version = item.version.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
+        let mut s = self.lock();
+        let stored = s.items.get_mut(&key(&item.user_id, &item.item_id)).ok_or(StoreError::NotFound("item"))?;
+        if stored.record.version != item.version {
+            return Err(StoreError::Conflict);
+        }
+        // The prompt count has its own writes: a state write never overwrites it with the count it read.
+        let prompts = stored.record.ignored_prompts;
+        stored.record = ItemRecord { ignored_prompts: prompts, version: next_version, ..item.clone() };
+        item.version = next_version;
+        Ok(())
+    }
+
+    async fn count_relink_prompt(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.faults.enter("count_relink_prompt").await?;
+        let mut s = self.lock();
+        let stored = s.items.get_mut(&key(user, item_id)).ok_or(StoreError::NotFound("item"))?;
+        stored.record.ignored_prompts = stored.record.ignored_prompts.saturating_add(1);
+        Ok(())
+    }
+
+    async fn reset_relink_prompts(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.faults.enter("reset_relink_prompts").await?;
+        let mut s = self.lock();
+        let stored = s.items.get_mut(&key(user, item_id)).ok_or(StoreError::NotFound("item"))?;
+        stored.record.ignored_prompts = 0;
+        Ok(())
+    }
+
+    /// The item, its transactions and the user's records that name it (update-mode Link tokens, exchange
+    /// records). Idempotent.
+    async fn delete_item(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {
+        self.faults.enter("delete_item").await?;
+        let mut s = self.lock();
+        s.transactions.remove(item_id);
+        s.link_tokens.retain(|(u, _, _), t| !(u == user && t.item_id.as_ref() == Some(item_id)));
+        s.exchanges.retain(|(u, _), e| !(u == user && &e.value == item_id));
+        s.items.remove(&key(user, item_id));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExchangeRecords for MemoryStore {
+    async fn exchange_result(&self, user: &UserId, key_: &str) -> Result<Option<ItemId>, StoreError> {
+        self.faults.enter("exchange_result").await?;
+        check_key_part(key_, "exchange idempotency key")?;
+        let now = self.now();
+        Ok(self.lock().exchanges.get(&(user.clone(), key_.to_owned())).and_then(|e| e.live_at(now)).cloned())
+    }
+}
+
+#[async_trait]
+impl SyncStore for MemoryStore {
+    async fn acquire_sync_lease(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, LeaseError> {
+        self.faults.enter("acquire_sync_lease").await?;
+        if owner.is_empty() {
+            return Err(StoreError::Invalid("lease owner").into());
+        }
+        let until = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|d| now.checked_add(d))
+            .ok_or(StoreError::Invalid("lease duration"))?;
+        let mut s = self.lock();
+        let stored = s.items.get_mut(&key(user, item_id)).ok_or(StoreError::NotFound("item"))?;
+        let free = match &stored.lease {
+            None => true,
+            Some((holder, expires)) => *expires <= millis(now) || holder == owner,
+        };
+        if !free {
+            return Err(LeaseError::Held);
+        }
+        stored.lease = Some((owner.to_owned(), millis(until)));
+        Ok(stored.cursor.clone())
+    }
+
+    async fn save_sync_cursor(
+        &self,
+        user: &UserId,
+        item_id: &ItemId,
+        owner: &str,
+        cursor: &str,
+    ) -> Result<(), LeaseError> {
+        self.faults.enter("save_sync_cursor").await?;
+        let mut s = self.lock();
+        let stored = s.items.get_mut(&key(user, item_id)).ok_or(StoreError::NotFound("item"))?;
+        // As the adapter: the lease must still name the owner (its expiry is not checked here).
+        match &stored.lease {
+            Some((holder, _)) if holder == owner => {
+                stored.cursor = Some(cursor.to_owned());
+                Ok(())
+            }
+            _ => Err(LeaseError::Held),
+        }
+    }
+
+    async fn release_sync_lease(&self, user: &UserId, item_id: &ItemId, owner: &str) -> Result<(), StoreError> {
+        self.faults.enter("release_sync_lease").await?;
+        let mut s = self.lock();
+        if let Some(stored) = s.items.get_mut(&key(user, item_id))
+            && stored.lease.as_ref().is_some_and(|(holder, _)| holder == owner)
+        {
+            stored.lease = None;
+        }
+        Ok(())
+    }
+}

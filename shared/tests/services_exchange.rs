@@ -1,0 +1,167 @@
+//! Public-token exchange on the doubles: stored sealed, idempotent retries, duplicates refused before
+//! Plaid makes (and bills) an item, never an orphaned item at Plaid.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod services_support;
+
+use services_support::{command, institution, link_item, user};
+use weft::domain::{ItemStatus, PublicToken};
+use weft::doubles::TestServices;
+use weft::doubles::plaid::{endpoints, errors};
+use weft::ports::{ExchangeRecords, ItemStore, KeyVault, StoreError, SyncReason, SyncRequest};
+use weft::services::ServiceError;
+use weft::services::exchange::exchange;
+
+#[tokio::test]
+async fn the_item_is_stored_sealed_and_its_first_sync_queued() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    let cmd = command(&t, token, &bank);
+    let accounts = cmd.accounts.clone();
+    assert_eq!(accounts.len(), 2, "Link reported the item's accounts");
+
+    let item = exchange(&t.services, &user("alice"), cmd).await.unwrap();
+    assert_eq!(item.status, ItemStatus::Healthy);
+    assert_eq!(item.accounts, accounts);
+    assert_eq!(item.institution, bank);
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1);
+
+    let (stored, sealed) = t.store.get_item_sealed(&user("alice"), &item.item_id).await.unwrap().unwrap();
+    assert_eq!(stored, item);
+    let access_token = t.plaid.access_token(&item.item_id).unwrap();
+    let plaintext = access_token.expose().as_bytes();
+    assert!(!sealed.access_token.windows(plaintext.len()).any(|w| w == plaintext), "stored sealed, not in the clear");
+    let key = t.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await.unwrap();
+    assert_eq!(key.open_access_token(&sealed.access_token).unwrap().expose(), access_token.expose());
+
+    assert_eq!(
+        t.queue.requests(),
+        vec![SyncRequest {
+            item_id: item.item_id.clone(),
+            reason: SyncReason::Exchange,
+            dedup_key: format!("exchange-{}", item.item_id),
+            webhook_key: None,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_request_gets_the_same_item_without_a_second_exchange() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    let first = exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap();
+    // The app did not get the answer and sends the same request again.
+    let again = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1, "the public token was exchanged once");
+    assert_eq!(t.plaid.item_ids(), vec![first.item_id.clone()]);
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test]
+async fn duplicates_are_refused_before_the_public_token_is_exchanged() {
+    let t = TestServices::new();
+    let first = link_item(&t, "alice", "ins_1").await;
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1);
+
+    // The same institution again.
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Duplicate { existing, reason: "same institution" } if *existing == first.item_id),
+        "{err:?}"
+    );
+
+    // Another institution, but the same accounts (name and mask) as the first item.
+    let other = institution("ins_2");
+    let token = t.plaid.add_public_token(&other);
+    let mut cmd = command(&t, token, &other);
+    cmd.accounts = first.accounts.clone();
+    let err = exchange(&t.services, &user("alice"), cmd).await.unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Duplicate { existing, reason: "same accounts" } if *existing == first.item_id),
+        "{err:?}"
+    );
+
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1, "no exchange for a duplicate");
+    assert_eq!(t.plaid.item_ids(), vec![first.item_id], "Plaid made no item for them");
+    // Another user may link the same institution.
+    let token = t.plaid.add_public_token(&bank);
+    exchange(&t.services, &user("bob"), command(&t, token, &bank)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_that_cannot_be_stored_is_removed_at_plaid() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.store.fail_next("insert_item", 3); // every attempt
+    let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Store(StoreError::Backend { op: "insert_item", .. })), "{err:?}");
+    assert_eq!(t.store.calls("insert_item"), 3);
+
+    let made = t.plaid.item_ids();
+    assert_eq!(made.len(), 1, "Plaid made the item");
+    assert_eq!(t.plaid.remove_calls(&made[0]), 1);
+    assert!(t.plaid.is_removed(&made[0]), "and it was removed there: neither orphaned nor billed");
+    assert_eq!(t.store.item_count(), 0);
+    assert!(t.queue.requests().is_empty(), "no sync for an item that is not kept");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_failure_on_the_first_attempt_only_is_retried_and_the_item_kept() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.store.fail_next("insert_item", 1);
+    let item = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap();
+    assert_eq!(t.store.calls("insert_item"), 2);
+    assert_eq!(t.plaid.remove_calls(&item.item_id), 0);
+    assert!(t.plaid.has_item(&item.item_id));
+    assert_eq!(t.vault.calls().generate_data_key, 1, "sealed once, the retry reuses it");
+    let (_, sealed) = t.store.get_item_sealed(&user("alice"), &item.item_id).await.unwrap().unwrap();
+    let key = t.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await.unwrap();
+    assert_eq!(
+        key.open_access_token(&sealed.access_token).unwrap().expose(),
+        t.plaid.access_token(&item.item_id).unwrap().expose()
+    );
+    assert_eq!(t.queue.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_used_or_unknown_public_token_is_invalid() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap();
+
+    // Bob has no exchange record for it: the exchange reaches Plaid, which refuses a used token.
+    let err = exchange(&t.services, &user("bob"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(matches!(&err, ServiceError::InvalidPublicToken(e) if e.is_invalid_public_token()), "{err:?}");
+    let never_issued = PublicToken::parse("public-sandbox-never-issued").unwrap();
+    let err = exchange(&t.services, &user("bob"), command(&t, never_issued, &bank)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::InvalidPublicToken(_)), "{err:?}");
+
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 3);
+    assert!(t.store.list_items(&user("bob")).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_plaid_failure_stores_nothing_and_a_retry_succeeds() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.plaid.fail_next(endpoints::PUBLIC_TOKEN_EXCHANGE, errors::server_error(endpoints::PUBLIC_TOKEN_EXCHANGE));
+    let err = exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap_err();
+    assert!(matches!(&err, ServiceError::Plaid(e) if e.is_server_error()), "{err:?}");
+    assert_eq!(t.store.item_count(), 0);
+    assert!(t.queue.requests().is_empty());
+
+    // The scripted failure spent nothing at Plaid: the public token still exchanges.
+    let item = exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap();
+    let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.expose().as_bytes()));
+    assert_eq!(t.store.exchange_result(&user("alice"), &key).await.unwrap(), Some(item.item_id));
+}
