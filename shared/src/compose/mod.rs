@@ -3,9 +3,12 @@
 //!
 //! Init does all of its I/O at once and nothing twice: the Plaid secret from Secrets Manager (init fails
 //! without it) and, for the functions behind the app's bearer tokens, the issuer's keys (best effort,
-//! bounded); every AWS client shares one `SdkConfig`; one HTTP client serves Plaid and the issuer.
+//! bounded); every AWS client shares one `SdkConfig`; one HTTP client serves Plaid and the issuer; every
+//! HTTPS client shares one TLS configuration ([`tls`]: roots compiled in, nothing read or parsed at init).
 
 mod aws;
+mod aws_http;
+pub mod tls;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::jwks_http::HttpJwks;
@@ -52,13 +55,10 @@ pub enum Serves {
 /// Builds the function's [`App`] from the environment.
 pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let config = Config::from_env()?;
-    // Building an HTTP client is blocking CPU work (it reads the system's root certificates): the shared one
-    // is built on the blocking pool while this thread builds the AWS config and fetches the secret.
+    // Every HTTPS client shares one TLS configuration with compiled-in roots ([`tls`]): building them reads
+    // and parses nothing.
     let plaid_config = PlaidClientConfig::new(config.plaid.base_url.clone());
-    let http = {
-        let plaid_config = plaid_config.clone();
-        tokio::task::spawn_blocking(move || plaid_config.http_client())
-    };
+    let http = plaid_config.http_client().map_err(|e| InitError::Http(Box::new(e)))?;
     let sdk = load_sdk_config().await;
     let secrets = Arc::new(SecretCache::from_sdk_config(&sdk, config.plaid_secret_id.clone()));
     let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
@@ -79,14 +79,13 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         }
     };
     let http_and_users = async {
-        let http = http.await.map_err(|e| InitError::Http(Box::new(e)))?.map_err(|e| InitError::Http(Box::new(e)))?;
         let jwks = Arc::new(HttpJwks::new(http.clone(), config.auth.jwks_url.clone()));
         let users = AuthVerifier::new(config.auth.clone(), jwks);
         if serves == Serves::Users {
             // A failure is logged by the verifier; the first request fetches instead.
             let _ = tokio::time::timeout(ISSUER_KEYS_INIT_BUDGET, users.prefetch()).await;
         }
-        Ok::<_, InitError>((http, users))
+        Ok::<_, InitError>((http.clone(), users))
     };
     let ((), pseudonyms, (http, users)) = tokio::try_join!(fetch_secret, fetch_pseudonyms, http_and_users)?;
 

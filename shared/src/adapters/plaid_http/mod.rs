@@ -76,9 +76,18 @@ impl PlaidClientConfig {
         }
     }
 
-    /// The HTTP client these settings describe: build it once per container.
+    /// The HTTP client these settings describe: build it once per container. It uses the container's one
+    /// TLS configuration ([`crate::compose::tls`]: roots compiled in, shared with the AWS SDK's client).
     pub fn http_client(&self) -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
+        let builder = match crate::compose::tls::client_config(crate::compose::tls::ALPN_H2_HTTP1) {
+            Ok(tls) => reqwest::Client::builder().tls_backend_preconfigured(tls),
+            // Cannot happen with aws-lc-rs's provider; reqwest's own TLS setup (the system's roots) still works.
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared TLS configuration failed; reqwest builds its own");
+                reqwest::Client::builder()
+            }
+        };
+        builder
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
