@@ -83,11 +83,10 @@ async fn a_far_future_client_time_does_not_outdate_a_later_error() {
     assert!(after.event_times.error.unwrap() <= t.now());
 }
 
-/// `LinkEventRecord::timestamp` is documented "when weft received it: the report's days are weft's, never
-/// the client's clock", but `services::link_events::record` stores `client_timestamp.unwrap_or(now)`.
+/// A client's clock cannot file Link events ahead: a far-future timestamp is filed when weft received it
+/// (a past one stands: clients may forward events late).
 #[tokio::test]
-#[ignore = "service bug: link_events::record files events by the client's clock (services/link_events.rs: `timestamp: e.client_timestamp.unwrap_or(now)`)"]
-async fn events_are_filed_under_the_day_weft_received_them() {
+async fn events_are_never_filed_ahead_of_when_weft_received_them() {
     let (t, _, token) = needs_login().await;
     let next_year = TestServices::START + time::Duration::days(365);
     record(&t.services, &user("alice"), vec![success(&token, Some(next_year))]).await.unwrap();
@@ -95,4 +94,12 @@ async fn events_are_filed_under_the_day_weft_received_them() {
     let filed = t.store.link_events_between(today, today).await.unwrap();
     assert_eq!(filed.len(), 1, "filed under the day weft received it");
     assert_eq!(filed[0].timestamp, t.now());
+    let yesterday = t.now() - time::Duration::days(1);
+    record(&t.services, &user("alice"), vec![success(&token, Some(yesterday))]).await.unwrap();
+    let late = t.store.link_events_between(yesterday.date(), yesterday.date()).await.unwrap();
+    assert_eq!(
+        late.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+        vec![yesterday],
+        "forwarded late, filed when emitted"
+    );
 }

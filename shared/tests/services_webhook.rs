@@ -83,7 +83,7 @@ async fn a_store_failure_is_an_error_and_leaves_no_mark_so_plaids_retry_is_proce
 }
 
 #[tokio::test]
-async fn what_weft_does_not_act_on_is_acknowledged_and_a_bad_account_id_is_an_error() {
+async fn what_weft_does_not_act_on_is_acknowledged_even_a_bad_account_id() {
     let (t, item) = setup().await;
     let unknown = WebhookEvent::Unknown { webhook_type: "AUTH".into(), webhook_code: "AUTOMATICALLY_VERIFIED".into() };
     let w = webhook(&item.item_id, unknown, at(1), "auth");
@@ -92,10 +92,11 @@ async fn what_weft_does_not_act_on_is_acknowledged_and_a_bad_account_id_is_an_er
     assert_eq!(intake(&t.services, &no_error).await.unwrap(), Handled::Ignored);
     assert_eq!(t.store.calls("update_item") + t.store.calls("mark_webhook_seen"), 0);
 
-    // An account id weft cannot key a record with: refused as invalid (nothing changes).
+    // An account id weft cannot key a record with: nothing changes.
     let revoked = WebhookEvent::UserAccountRevoked { account_id: "not an id!".into(), error: None };
     let w = webhook(&item.item_id, revoked, at(3), "bad account");
-    assert!(matches!(intake(&t.services, &w).await.unwrap_err(), ServiceError::Invalid(_)));
+    // Never actionable: acknowledged (an error would make Plaid retry it forever).
+    assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::Ignored);
     assert_eq!(stored(&t, &item).await, item);
 }
 

@@ -62,7 +62,8 @@ pub struct LinkEventRecord {
     pub error_message: Option<String>,
     pub exit_status: Option<String>,
     pub view_name: Option<String>,
-    /// When weft received it: the report's days are weft's, never the client's clock.
+    /// When Link emitted it, by the client's clock, but never after weft received it (a client cannot file
+    /// events ahead). Files the event under a day of the funnel; orders no state.
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// Position in the batch the app sent (orders events of one batch).

@@ -63,12 +63,18 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
             error_message: e.error_message,
             exit_status: e.exit_status,
             view_name: e.view_name,
-            timestamp: e.client_timestamp.unwrap_or(now),
+            timestamp: filed_at(e.client_timestamp, now),
             seq: u32::try_from(i).unwrap_or(u32::MAX),
         });
     }
     app.store.put_link_events(&records).await?;
     Ok(records.len())
+}
+
+/// When an event is filed for the funnel: when Link emitted it (a client may forward events late), but never
+/// after weft received it (a client's clock cannot file events ahead).
+fn filed_at(client_timestamp: Option<OffsetDateTime>, received: OffsetDateTime) -> OffsetDateTime {
+    client_timestamp.map_or(received, |t| t.min(received))
 }
 
 /// The user finished update mode with one of their update-mode link tokens: the item is repaired. Dated as

@@ -83,8 +83,13 @@ fn item_event(event: &WebhookEvent) -> Result<Classified, ServiceError> {
             ItemEvent::PendingDisconnect { disconnect_time: *disconnect_time }
         }
         WebhookEvent::UserPermissionRevoked { .. } => ItemEvent::PermissionRevoked,
-        WebhookEvent::UserAccountRevoked { account_id, .. } => ItemEvent::AccountRevoked {
-            account_id: AccountId::parse(account_id.clone()).map_err(|e| ServiceError::Invalid(e.to_string()))?,
+        WebhookEvent::UserAccountRevoked { account_id, .. } => match AccountId::parse(account_id.clone()) {
+            Ok(account_id) => ItemEvent::AccountRevoked { account_id },
+            Err(e) => {
+                // Verified, but never actionable: refusing it would make Plaid retry for nothing.
+                tracing::warn!(error = %e, "USER_ACCOUNT_REVOKED names an account id weft cannot take; acknowledged");
+                return Ok(Classified::Ignored);
+            }
         },
         WebhookEvent::NewAccountsAvailable => ItemEvent::NewAccountsAvailable,
         WebhookEvent::WebhookUpdateAcknowledged { new_webhook_url } => {
