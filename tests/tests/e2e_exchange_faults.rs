@@ -57,12 +57,24 @@ async fn exchange_faults_and_leaks() {
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.body["item"]["institution"]["institution_id"], "ins_109510");
 
-    // 2. The raw table holds no access token in plain text.
+    // 2. The raw table holds no access token in plain text, nor the audit trail any token, JWT or user id.
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let scan = dynamo.scan().table_name(&stack.resources.table_name).send().await.unwrap();
     let dump = format!("{:?}", scan.items());
     assert!(dump.contains(&good_item), "the item is stored");
     assert!(!dump.contains("access-sandbox"), "an access token is stored in plain text");
+    let audit: Vec<String> = scan
+        .items()
+        .iter()
+        .filter(|row| row.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("AUDIT#")))
+        .map(|row| format!("{row:?}"))
+        .collect();
+    assert!(audit.iter().any(|r| r.contains("item_linked")), "the exchanges are audited: {audit:?}");
+    for record in &audit {
+        for needle in ["access-sandbox", "public-sandbox", "eyJ", "fault-user", PLAID_SECRET] {
+            assert!(!record.contains(needle), "{needle:?} in an audit record: {record}");
+        }
+    }
 
     // 3. Storing fails after Plaid created the item (here KMS cannot make a data key: the functions of a second
     //    stack point at a key that does not exist): the item is removed at Plaid, not orphaned (and billed).
