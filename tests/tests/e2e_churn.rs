@@ -65,11 +65,14 @@ fn removed_at_plaid(stack: &LocalStack, item: &ItemRecord) -> bool {
     stack.plaid.control().item(item.item_id.as_str()).unwrap()["removed"] == true
 }
 
-/// Removed at Plaid exactly once, and not a record left here that mentions it.
+/// Removed at Plaid exactly once, and not a record left here that mentions it but the audit trail's record
+/// of its removal by the churn remover.
 async fn assert_gone(stack: &LocalStack, item: &ItemRecord) {
     assert!(removed_at_plaid(stack, item), "{} is still live at Plaid", item.item_id);
     let left = records_mentioning(&stack.sdk, &stack.resources.table_name, item.item_id.as_str()).await.unwrap();
-    assert!(left.is_empty(), "records left for {}: {left:?}", item.item_id);
+    let (audit, data): (Vec<&String>, Vec<&String>) = left.iter().partition(|r| r.starts_with("AUDIT#"));
+    assert!(data.is_empty(), "records left for {}: {data:?}", item.item_id);
+    assert_eq!(audit.len(), 1, "one audit record of the removal: {audit:?}");
 }
 
 /// Untouched: live at Plaid, never asked to be removed, and stored exactly as seeded.
@@ -407,7 +410,10 @@ async fn rate_limits_and_server_errors_slow_it_down_but_lose_nothing() {
     assert!(!removed_at_plaid(&stack, stubborn));
     let stubborn_after =
         records_mentioning(&stack.sdk, &stack.resources.table_name, stubborn.item_id.as_str()).await.unwrap();
-    assert_eq!(stubborn_after, stubborn_before);
+    // Only the audit trail's record of the failed removal is new.
+    let (audit, data): (Vec<String>, Vec<String>) = stubborn_after.into_iter().partition(|r| r.starts_with("AUDIT#"));
+    assert_eq!(data, stubborn_before);
+    assert_eq!(audit.len(), 1, "{audit:?}");
     let app = weft_tests::seed::app(
         &stack.sdk,
         &stack.resources.table_name,
