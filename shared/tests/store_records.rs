@@ -301,3 +301,61 @@ async fn churn_checkpoints() {
     assert_eq!(store.get_churn_checkpoint("run-1").await.unwrap(), Some(fresh));
     assert!(matches!(store.get_churn_checkpoint("CHURN#x").await, Err(StoreError::Invalid(_))));
 }
+
+#[tokio::test]
+async fn limit_counters_blocks_and_the_audit_trail() {
+    use weft::ports::{Actor, AuditAction, AuditLog, AuditOutcome, AuditRecord, LimitStore, LimitWindow};
+    let (_, _, store) = store().await;
+    let u = user("limited");
+    let start = datetime!(2026-11-30 06:00 UTC);
+    let hour =
+        LimitWindow { user: u.clone(), name: "link_tokens".into(), start, expires_at: Some(start + Duration::HOUR) };
+    for _ in 0..3 {
+        assert!(store.take(&hour, 3).await.unwrap());
+    }
+    assert!(!store.take(&hour, 3).await.unwrap(), "the fourth use is refused");
+    store.give_back(&hour).await.unwrap();
+    assert!(store.take(&hour, 3).await.unwrap(), "a use given back can be taken again");
+    let next_hour = LimitWindow { start: start + Duration::HOUR, ..hour.clone() };
+    assert!(store.take(&next_hour, 3).await.unwrap(), "another window counts apart");
+    // A counter without a window, reset to what it counts.
+    let items =
+        LimitWindow { user: u.clone(), name: "items".into(), start: OffsetDateTime::UNIX_EPOCH, expires_at: None };
+    assert!(store.take(&items, 1).await.unwrap());
+    assert!(!store.take(&items, 1).await.unwrap());
+    store.reset(&items, 0).await.unwrap();
+    assert!(store.take(&items, 1).await.unwrap());
+    store.give_back(&items).await.unwrap();
+    store.give_back(&items).await.unwrap(); // never below zero
+    assert!(store.take(&items, 1).await.unwrap());
+    assert!(!store.take(&items, 1).await.unwrap());
+    // Credential failures by institution.
+    let failures = LimitWindow { name: "credential_failures".into(), ..hour.clone() };
+    assert_eq!(store.record_failure(&failures, "ins_1").await.unwrap(), (1, 1));
+    assert_eq!(store.record_failure(&failures, "ins_1").await.unwrap(), (2, 1));
+    assert_eq!(store.record_failure(&failures, "ins_2").await.unwrap(), (3, 2));
+    // Blocks: the later end stands.
+    assert_eq!(store.blocked_until(&u, "link_tokens", start).await.unwrap(), None);
+    store.block(&u, "link_tokens", start + Duration::minutes(30)).await.unwrap();
+    store.block(&u, "link_tokens", start + Duration::minutes(10)).await.unwrap();
+    assert_eq!(store.blocked_until(&u, "link_tokens", start).await.unwrap(), Some(start + Duration::minutes(30)));
+    assert_eq!(store.blocked_until(&u, "link_tokens", start + Duration::hours(1)).await.unwrap(), None);
+    assert!(matches!(
+        store.take(&LimitWindow { name: "a#b".into(), ..hour.clone() }, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // The audit trail, by day.
+    let record = AuditRecord {
+        at: start,
+        actor: Actor::User("pseudonym-1".into()),
+        action: AuditAction::ItemRemoved,
+        outcome: AuditOutcome::Done,
+        item_id: Some(item_id("item_audit")),
+        subject: None,
+        detail: Some("user".into()),
+    };
+    store.record(&record).await.unwrap();
+    store.record(&AuditRecord { at: start + Duration::days(1), ..record.clone() }).await.unwrap();
+    assert_eq!(store.records_of(start.date()).await.unwrap(), vec![record]);
+}

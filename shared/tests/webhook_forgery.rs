@@ -256,7 +256,7 @@ async fn a_failed_key_fetch_is_retryable_not_a_refusal() {
     assert!(matches!(e, VerifyError::KeyFetchFailed(_)), "{e:?}");
     assert_eq!(e.reason(), "key_fetch_failed");
     assert!(e.is_retryable());
-    assert_eq!(weft::api::ApiError::from(e).status(), 503, "answered 503 so Plaid delivers it again");
+    assert_eq!(weft::api::ApiError::from(e).status(), 502, "answered 5xx so Plaid delivers it again");
 }
 
 #[tokio::test]

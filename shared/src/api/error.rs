@@ -36,10 +36,9 @@ pub enum ErrorCode {
     ItemError,
     /// Too many requests (here or at Plaid).
     RateLimited,
-    /// Plaid or another upstream failed; safe to retry later.
+    /// Plaid or another upstream failed; safe to retry later (also a webhook weft could not check or act on
+    /// now: Plaid delivers it again).
     UpstreamUnavailable,
-    /// Not processed now (a webhook weft could not check or act on): deliver again.
-    Unavailable,
     /// Something broke on our side.
     Internal,
 }
@@ -57,7 +56,7 @@ impl ErrorCode {
             Self::InvalidPublicToken => "INVALID_PUBLIC_TOKEN",
             Self::ItemError => "ITEM_ERROR",
             Self::RateLimited => "RATE_LIMITED",
-            Self::UpstreamUnavailable | Self::Unavailable => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -72,7 +71,6 @@ impl ErrorCode {
             Self::DuplicateItem | Self::Conflict => 409,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable => 502,
-            Self::Unavailable => 503,
             Self::Internal => 500,
         }
     }
@@ -218,13 +216,13 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// A webhook that did not verify: a forgery is refused (401); one weft could not check is answered 503,
+/// A webhook that did not verify: a forgery is refused (401); one weft could not check is answered 502,
 /// so Plaid delivers it again.
 impl From<VerifyError> for ApiError {
     fn from(e: VerifyError) -> Self {
         if e.is_retryable() {
             tracing::error!(event = "webhook_retry", reason = e.reason(), error = %crate::telemetry::chain(&e), "webhook could not be checked; Plaid will retry");
-            return ApiError::new(ErrorCode::Unavailable, "webhook not processed; retry");
+            return ApiError::new(ErrorCode::UpstreamUnavailable, "webhook not processed; retry");
         }
         tracing::warn!(event = "webhook_rejected", reason = e.reason(), "webhook refused");
         ApiError::new(ErrorCode::Unauthenticated, "webhook verification failed")
@@ -235,7 +233,7 @@ impl From<VerifyError> for ApiError {
 /// effect is idempotent).
 pub fn webhook_not_handled(e: &ServiceError) -> ApiError {
     tracing::error!(event = "webhook_retry", error = %crate::telemetry::chain(e), "webhook not processed; Plaid will retry");
-    ApiError::new(ErrorCode::Unavailable, "webhook not processed; retry")
+    ApiError::new(ErrorCode::UpstreamUnavailable, "webhook not processed; retry")
 }
 
 #[cfg(test)]

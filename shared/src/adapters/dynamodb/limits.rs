@@ -34,6 +34,7 @@ impl DynamoStore {
         window: &LimitWindow,
         update: &str,
         condition: Option<&str>,
+        names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<super::convert::Attrs>, StoreError> {
         let mut expression = "SET #type = :type".to_owned();
@@ -53,6 +54,9 @@ impl DynamoStore {
         }
         expression.push(' ');
         expression.push_str(update);
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }
@@ -79,6 +83,7 @@ impl LimitStore for DynamoStore {
                 window,
                 "ADD #n :one",
                 Some("attribute_not_exists(#n) OR #n < :limit"),
+                &[],
                 vec![(":one", n(1)), (":limit", n(limit))],
             )
             .await?;
@@ -86,13 +91,13 @@ impl LimitStore for DynamoStore {
     }
 
     async fn give_back(&self, window: &LimitWindow) -> Result<(), StoreError> {
-        self.update_counter(window, "ADD #n :minus", Some("#n > :zero"), vec![(":minus", n(-1)), (":zero", n(0))])
+        self.update_counter(window, "ADD #n :minus", Some("#n > :zero"), &[], vec![(":minus", n(-1)), (":zero", n(0))])
             .await
             .map(drop)
     }
 
     async fn reset(&self, window: &LimitWindow, count: u32) -> Result<(), StoreError> {
-        self.update_counter(window, "SET #n = :count", None, vec![(":count", n(count))]).await.map(drop)
+        self.update_counter(window, ", #n = :count", None, &[], vec![(":count", n(count))]).await.map(drop)
     }
 
     async fn record_failure(&self, window: &LimitWindow, institution: &str) -> Result<(u32, u32), StoreError> {
@@ -102,6 +107,7 @@ impl LimitStore for DynamoStore {
                 window,
                 "ADD #n :one, #ins :ins",
                 None,
+                &[("#ins", "ins")],
                 vec![(":one", n(1)), (":ins", AttributeValue::Ss(vec![institution.to_owned()]))],
             )
             .await?
