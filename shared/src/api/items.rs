@@ -21,6 +21,9 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs = path_segments(req);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = req.method().as_str();
+    if super::users::serves(method, &segs) {
+        return super::users::route(app, req, &segs).await;
+    }
     if !matches!(
         (method, segs.as_slice()),
         ("GET", ["items"])

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`link_token`] | `link-token` | `POST /link/token`, `GET /link/token/resume` |
 //! | [`exchange`] | `exchange` | `POST /items/exchange` |
-//! | [`items`] | `items` | `GET /items`, `GET /items/{id}/transactions`, `DELETE /items/{id}`, `POST /link/events`, `GET /link/conversion`, `GET /institutions/{id}/health` |
+//! | [`items`] | `items` | `GET /items`, `GET /items/{id}/transactions`, `DELETE /items/{id}`, `POST /link/events`, `GET /link/conversion`, `GET /institutions/{id}/health`; [`users`]: `DELETE /users/me`, `DELETE /users/{id}` |
 //! | [`webhook`] | `webhook` | `POST /webhooks/plaid` |
 //! | [`sync_worker`] | `sync-worker` | SQS batches of sync requests |
 //! | [`churn_remover`] | `churn-remover` | the monthly schedule, or a hand-made `ChurnInput` |
@@ -19,6 +19,7 @@ pub mod link_token;
 mod request;
 mod response;
 pub mod sync_worker;
+pub mod users;
 mod views;
 pub mod webhook;
 

@@ -23,6 +23,6 @@ pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
     ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, ItemStore, LeaseError, LimitStore, LimitWindow,
     LinkStore, Store, StoreError, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile,
-    UserStore, WebhookDedup,
+    UserRecords, UserStore, WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

@@ -12,11 +12,13 @@
 //! | [`sync`] | `/transactions/sync`: every page, exact, one sync per item at a time |
 //! | [`churn`] | the end-of-month remover of churned items |
 //! | [`limits`] | abuse limits per user |
+//! | [`erasure`] | the right to erasure: a user's items at Plaid and every record of them, resumably |
 //! | [`audit`] | the audit trail of material interactions |
 //! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
 pub mod audit;
 pub mod churn;
+pub mod erasure;
 mod error;
 pub mod exchange;
 pub mod institutions;

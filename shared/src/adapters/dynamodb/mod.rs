@@ -6,7 +6,8 @@
 //! - this module: [`DynamoStore`] and its call helpers;
 //! - `items` ([`ItemStore`](crate::ports::ItemStore), [`SyncStore`](crate::ports::SyncStore)),
 //!   `transactions` ([`TransactionStore`](crate::ports::TransactionStore)), `records` (users, Link, exchange
-//!   records, webhook dedup, churn): each implements its ports directly.
+//!   records, webhook dedup, churn), `erasure` ([`UserRecords`](crate::ports::UserRecords), Link-session
+//!   markers): each implements its ports directly.
 //!
 //! SDK types never leave this module: callers see domain types, the port's records and [`StoreError`]s.
 //!
@@ -14,6 +15,7 @@
 
 mod audit;
 mod convert;
+mod erasure;
 mod items;
 mod keys;
 mod limits;

@@ -35,6 +35,11 @@ pub(super) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// When a Link event expires (epoch seconds).
+fn link_event_ttl(e: &LinkEventRecord) -> i64 {
+    epoch(e.timestamp.checked_add(LINK_EVENT_TTL).unwrap_or(e.timestamp))
+}
+
 fn check_key_part(value: &str, what: &'static str) -> Result<(), StoreError> {
     if valid_key_part(value) { Ok(()) } else { Err(StoreError::Invalid(what)) }
 }
@@ -170,6 +175,8 @@ impl LinkStore for DynamoStore {
     // ---- Link events ---------------------------------------------------------------------------------
 
     async fn put_link_events(&self, events: &[LinkEventRecord]) -> Result<(), StoreError> {
+        // Each session marked in its user's partition first, so erasure finds every stored event.
+        self.mark_link_sessions(events, link_event_ttl).await?;
         let mut rows: BTreeMap<(String, String), Attrs> = BTreeMap::new();
         for e in events {
             let at = e.timestamp;
@@ -180,8 +187,7 @@ impl LinkStore for DynamoStore {
             attrs.insert(GSI1PK.to_owned(), s(link_events_gsi1pk(at.to_offset(time::UtcOffset::UTC).date())));
             attrs.insert(GSI1SK.to_owned(), s(link_events_gsi1sk(at, &e.link_session_id)));
             attrs.insert(TYPE.to_owned(), s("LINK_EVENT"));
-            let ttl = at.checked_add(LINK_EVENT_TTL).unwrap_or(at);
-            attrs.insert(TTL.to_owned(), n(epoch(ttl)));
+            attrs.insert(TTL.to_owned(), n(link_event_ttl(e)));
             rows.insert((pk, sk), attrs);
         }
         let writes = rows.into_values().map(put_request).collect::<Result<Vec<_>, _>>()?;

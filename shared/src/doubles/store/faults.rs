@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 39] = [
+pub const OPERATIONS: [&str; 40] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -54,6 +54,8 @@ pub const OPERATIONS: [&str; 39] = [
     "record_failure",
     "block",
     "blocked_until",
+    // UserRecords
+    "erase_user_records",
     // AuditLog
     "record",
     "records_of",

@@ -29,6 +29,7 @@
 //! test releases it (to interleave two use cases deterministically).
 
 mod churn;
+mod erasure;
 mod faults;
 mod items;
 mod limits;
@@ -112,6 +113,8 @@ struct State {
     link_tokens: BTreeMap<(UserId, String, String), LinkTokenRecord>,
     /// Link events by (session, time, seq).
     link_events: BTreeMap<(String, String, u32), LinkEventRecord>,
+    /// The Link sessions each user reported events of (the adapter's markers in the user's partition).
+    link_sessions: std::collections::BTreeSet<(UserId, String)>,
     webhooks: HashMap<String, Expiring<()>>,
     checkpoints: HashMap<String, Expiring<ChurnCheckpoint>>,
     /// Abuse-limit counters by (user, name, window start in epoch seconds).

@@ -238,6 +238,7 @@ impl LinkStore for MemoryStore {
         let mut s = self.lock();
         for e in events {
             let k = (e.link_session_id.to_string(), sort_time(e.timestamp), e.seq);
+            s.link_sessions.insert((e.user_id.clone(), e.link_session_id.to_string()));
             s.link_events.insert(k, e.clone());
         }
         Ok(())

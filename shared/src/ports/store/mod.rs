@@ -11,11 +11,13 @@
 //! | [`WebhookDedup`] | webhooks already handled |
 //! | [`ChurnStore`] | the churn index and churn run checkpoints |
 //! | [`LimitStore`] | abuse limits: per-user counters and blocks |
+//! | [`UserRecords`] | erasing a user's own records (everything but their items) |
 //!
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::adapters::dynamodb`]; double:
 //! `crate::doubles::MemoryStore`.
 
 mod churn;
+mod erasure;
 mod items;
 mod limits;
 mod link;
@@ -25,6 +27,7 @@ mod users;
 mod webhooks;
 
 pub use churn::{ChurnCandidate, ChurnPage, ChurnStore, IdleUser};
+pub use erasure::UserRecords;
 pub use items::{ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
@@ -91,6 +94,7 @@ pub trait Store:
     + WebhookDedup
     + ChurnStore
     + LimitStore
+    + UserRecords
 {
 }
 
@@ -104,6 +108,7 @@ impl<T> Store for T where
         + WebhookDedup
         + ChurnStore
         + LimitStore
+        + UserRecords
         + ?Sized
 {
 }
