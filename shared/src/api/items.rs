@@ -24,6 +24,9 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     if super::users::serves(method, &segs) {
         return super::users::route(app, req, &segs).await;
     }
+    if let Some(answer) = super::operator::route(app, req, method, &segs).await {
+        return answer;
+    }
     if !matches!(
         (method, segs.as_slice()),
         ("GET", ["items"])

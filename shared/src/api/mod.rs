@@ -7,6 +7,7 @@
 //! | [`link_token`] | `link-token` | `POST /link/token`, `GET /link/token/resume` |
 //! | [`exchange`] | `exchange` | `POST /items/exchange` |
 //! | [`items`] | `items` | `GET /items`, `GET /items/{id}/transactions`, `DELETE /items/{id}`, `POST /link/events`, `GET /link/conversion`, `GET /institutions/{id}/health`; [`users`]: `DELETE /users/me`, `DELETE /users/{id}` |
+//! | `operator` (on `items`) | `items` | operators only: `POST /operator/items/{id}/rotate-token`, `POST /operator/token-rotations` |
 //! | [`webhook`] | `webhook` | `POST /webhooks/plaid` |
 //! | [`sync_worker`] | `sync-worker` | SQS batches of sync requests |
 //! | [`churn_remover`] | `churn-remover` | the monthly schedule, or a hand-made `ChurnInput` |
@@ -16,6 +17,7 @@ pub mod error;
 pub mod exchange;
 pub mod items;
 pub mod link_token;
+mod operator;
 mod request;
 mod response;
 pub mod sync_worker;

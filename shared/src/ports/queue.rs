@@ -4,8 +4,8 @@ use crate::domain::ItemId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-/// Why a sync was asked for (logged by the worker). On the wire, a string: `exchange`, `repaired`, or
-/// the webhook code that asked for it.
+/// Why a sync was asked for (logged by the worker). On the wire, a string: `exchange`, `repaired`,
+/// `token_rotated`, or the webhook code that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum SyncReason {
@@ -13,6 +13,8 @@ pub enum SyncReason {
     Exchange,
     /// A repaired item's catch-up sync.
     Repaired,
+    /// The item's access token was rotated: its transactions are fetched again under its new data key.
+    TokenRotated,
     /// A TRANSACTIONS webhook (`SYNC_UPDATES_AVAILABLE`, …).
     Webhook(String),
 }
@@ -22,6 +24,7 @@ impl From<String> for SyncReason {
         match s.as_str() {
             "exchange" => Self::Exchange,
             "repaired" => Self::Repaired,
+            "token_rotated" => Self::TokenRotated,
             _ => Self::Webhook(s),
         }
     }
@@ -38,6 +41,7 @@ impl SyncReason {
         match self {
             Self::Exchange => "exchange",
             Self::Repaired => "repaired",
+            Self::TokenRotated => "token_rotated",
             Self::Webhook(code) => code,
         }
     }

@@ -14,6 +14,7 @@
 //! | [`limits`] | abuse limits per user |
 //! | [`erasure`] | the right to erasure: a user's items at Plaid and every record of them, resumably |
 //! | [`audit`] | the audit trail of material interactions |
+//! | [`rotation`] | access-token rotation (incident response): one item or every item, resumable, paced |
 //! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod items;
 pub mod limits;
 pub mod link;
 pub mod link_events;
+pub mod rotation;
 pub mod sync;
 pub mod webhook;
 

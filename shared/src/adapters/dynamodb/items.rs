@@ -142,7 +142,7 @@ impl DynamoStore {
     }
 
     /// Deletes every record in the item's own partition (its transactions), page by page.
-    async fn delete_item_partition(&self, item_id: &ItemId) -> Result<(), StoreError> {
+    pub(super) async fn delete_item_partition(&self, item_id: &ItemId) -> Result<(), StoreError> {
         let query = self
             .query()
             .key_condition_expression("PK = :pk")

@@ -8,6 +8,8 @@
 //!   `transactions` ([`TransactionStore`](crate::ports::TransactionStore)), `records` (users, Link, exchange
 //!   records, webhook dedup, churn), `erasure` ([`UserRecords`](crate::ports::UserRecords), Link-session
 //!   markers): each implements its ports directly.
+//! - `rotation` ([`RotationStore`](crate::ports::RotationStore)): the item scan, sealed secrets replaced,
+//!   rotation checkpoints.
 //!
 //! SDK types never leave this module: callers see domain types, the port's records and [`StoreError`]s.
 //!
@@ -20,6 +22,7 @@ mod items;
 mod keys;
 mod limits;
 mod records;
+mod rotation;
 mod transactions;
 
 pub use keys::churn_shard;

@@ -19,11 +19,15 @@
 //! "retry", the app's retry with the same public token meets INVALID_PUBLIC_TOKEN if Plaid did run it, and
 //! the service maps that to "link again". The rare orphaned item then announces itself through webhooks
 //! for an unknown `item_id`.
+//!
+//! `/item/access_token/invalidate` follows the same rule: its answer carries the item's only working access
+//! token (the old one is dead once Plaid ran it), so a lost answer cannot be asked for again. A timeout or a
+//! broken connection is returned at once and logged at ERROR as `plaid_rotation_outcome_unknown`.
 
 use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
 use crate::ports::plaid::wire::{
-    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemGetResponse,
-    ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
+    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemAccessTokenInvalidateResponse,
+    ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
     LinkTokenCreateResponse, PlaidResponse, PublicTokenExchangeResponse, TransactionsSyncOptions,
     TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
 };
@@ -109,10 +113,11 @@ enum Endpoint {
     TransactionsSync,
     WebhookVerificationKeyGet,
     ItemWebhookUpdate,
+    ItemAccessTokenInvalidate,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 9] = [
+    const ALL: [Endpoint; 10] = [
         Self::LinkTokenCreate,
         Self::PublicTokenExchange,
         Self::ItemGet,
@@ -122,6 +127,7 @@ impl Endpoint {
         Self::TransactionsSync,
         Self::WebhookVerificationKeyGet,
         Self::ItemWebhookUpdate,
+        Self::ItemAccessTokenInvalidate,
     ];
 
     fn path(self) -> &'static str {
@@ -135,6 +141,7 @@ impl Endpoint {
             Self::TransactionsSync => "/transactions/sync",
             Self::WebhookVerificationKeyGet => "/webhook_verification_key/get",
             Self::ItemWebhookUpdate => "/item/webhook/update",
+            Self::ItemAccessTokenInvalidate => "/item/access_token/invalidate",
         }
     }
 
@@ -143,7 +150,8 @@ impl Endpoint {
         match self {
             // Single use: once the request may have reached Plaid, a second one can only meet
             // INVALID_PUBLIC_TOKEN (and the item the first one created would be unreachable).
-            Self::PublicTokenExchange => Retry::NotIfMaybeProcessed,
+            // Same for a token rotation: the answer holds the only working access token.
+            Self::PublicTokenExchange | Self::ItemAccessTokenInvalidate => Retry::NotIfMaybeProcessed,
             _ => Retry::Transient,
         }
     }
@@ -160,7 +168,7 @@ enum Retry {
 
 /// HTTP requests sent per endpoint (every attempt counts: it is what Plaid sees and rate-limits).
 #[derive(Debug, Default)]
-struct CallCounter([AtomicU64; 9]);
+struct CallCounter([AtomicU64; Endpoint::ALL.len()]);
 
 impl CallCounter {
     fn add(&self, endpoint: Endpoint) {
@@ -411,7 +419,16 @@ impl PlaidClient {
                 } else {
                     PlaidCallError::Transport { endpoint: path, source: Box::new(source) }
                 };
-                if endpoint.retry() == Retry::NotIfMaybeProcessed && !connect {
+                if endpoint == Endpoint::ItemAccessTokenInvalidate && !connect {
+                    // Plaid may have rotated the token; the new one is lost with the response.
+                    tracing::error!(
+                        event = "plaid_rotation_outcome_unknown",
+                        endpoint = path,
+                        attempt,
+                        "access token rotation outcome unknown; not retried (the old token may be dead and the new \
+                         one is lost with the answer)"
+                    );
+                } else if endpoint.retry() == Retry::NotIfMaybeProcessed && !connect {
                     // The exchange may have happened at Plaid; its access token is lost with the response.
                     tracing::error!(
                         event = "plaid_exchange_outcome_unknown",
@@ -637,6 +654,13 @@ impl PlaidItems for PlaidClient {
         self.call(Endpoint::ItemRemove, &ItemRemove { access_token: access_token.expose(), options }).await
     }
 
+    async fn item_access_token_invalidate(
+        &self,
+        access_token: &AccessToken,
+    ) -> Result<ItemAccessTokenInvalidateResponse, PlaidCallError> {
+        self.call(Endpoint::ItemAccessTokenInvalidate, &AccessTokenOnly { access_token: access_token.expose() }).await
+    }
+
     async fn accounts_get(
         &self,
         access_token: &AccessToken,
@@ -776,5 +800,8 @@ mod tests {
         assert!(retryable(Retry::NotIfMaybeProcessed, &api(503, "API_ERROR")));
         assert!(!retryable(Retry::NotIfMaybeProcessed, &api(500, "API_ERROR")));
         assert!(!retryable(Retry::NotIfMaybeProcessed, &timeout));
+        // A rotation's answer holds the only working token: the exchange's rule.
+        assert_eq!(Endpoint::ItemAccessTokenInvalidate.retry(), Retry::NotIfMaybeProcessed);
+        assert_eq!(Endpoint::ItemAccessTokenInvalidate.path(), "/item/access_token/invalidate");
     }
 }

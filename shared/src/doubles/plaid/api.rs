@@ -4,10 +4,10 @@ use super::endpoints::*;
 use super::{FakeItem, RemoveCall, ScriptedPlaid, State, errors, new_item, sync};
 use crate::domain::{AccessToken, AccountId, InstitutionId, LinkToken, PublicToken};
 use crate::ports::plaid::wire::{
-    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, Item, ItemGetResponse,
-    ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
-    LinkTokenCreateResponse, PublicTokenExchangeResponse, RemovedTransaction, TransactionsSyncOptions,
-    TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
+    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, Item,
+    ItemAccessTokenInvalidateResponse, ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse,
+    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, PublicTokenExchangeResponse,
+    RemovedTransaction, TransactionsSyncOptions, TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
 };
 use crate::ports::{PlaidCallError, PlaidInstitutions, PlaidItems, PlaidLink, PlaidTransactions, PlaidWebhookKeys};
 use async_trait::async_trait;
@@ -107,6 +107,28 @@ impl PlaidItems for ScriptedPlaid {
             s.removals.push(RemoveCall { item_id, at, removed: result.is_ok() });
         }
         result.map(|()| ItemRemoveResponse { request_id: request_id() })
+    }
+
+    /// A new token for the item; the old one names nothing any more (INVALID_ACCESS_TOKEN). Works on items
+    /// in error, as Plaid's does.
+    async fn item_access_token_invalidate(
+        &self,
+        access_token: &AccessToken,
+    ) -> Result<ItemAccessTokenInvalidateResponse, PlaidCallError> {
+        let mut s = self.lock();
+        Self::begin(&mut s, ITEM_ACCESS_TOKEN_INVALIDATE)?;
+        let item = item_mut(&mut s, ITEM_ACCESS_TOKEN_INVALIDATE, access_token)?;
+        let new = format!("access-sandbox-{}", uuid::Uuid::new_v4());
+        let new_access_token = AccessToken::parse(new.clone()).map_err(|e| PlaidCallError::Decode {
+            endpoint: ITEM_ACCESS_TOKEN_INVALIDATE,
+            request_id: None,
+            detail: e.to_string(),
+        })?;
+        item.access_token = new.clone();
+        let item_id = item.item_id.clone();
+        s.by_token.remove(access_token.expose());
+        s.by_token.insert(new, item_id);
+        Ok(ItemAccessTokenInvalidateResponse { new_access_token, request_id: request_id() })
     }
 
     async fn item_webhook_update(

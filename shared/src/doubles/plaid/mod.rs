@@ -3,6 +3,8 @@
 //!
 //! - [`ScriptedPlaid::add_public_token`] is what Link gives the app; `/item/public_token/exchange` makes the
 //!   item (`access-sandbox-…` and an item id) and uses the token up (a second exchange: INVALID_PUBLIC_TOKEN);
+//! - `/item/access_token/invalidate` gives the item a new access token; the old one then gets
+//!   INVALID_ACCESS_TOKEN everywhere;
 //! - `/item/remove` removes the item (ITEM_NOT_FOUND after that); `/item/get`, `/accounts/get`,
 //!   `/item/webhook/update`, `/link/token/create`, `/institutions/get_by_id`,
 //!   `/webhook_verification_key/get` answer from what the test set up;
@@ -40,7 +42,8 @@ pub mod endpoints {
     pub const TRANSACTIONS_SYNC: &str = "/transactions/sync";
     pub const INSTITUTIONS_GET_BY_ID: &str = "/institutions/get_by_id";
     pub const WEBHOOK_VERIFICATION_KEY_GET: &str = "/webhook_verification_key/get";
-    pub const ALL: [&str; 9] = [
+    pub const ITEM_ACCESS_TOKEN_INVALIDATE: &str = "/item/access_token/invalidate";
+    pub const ALL: [&str; 10] = [
         LINK_TOKEN_CREATE,
         PUBLIC_TOKEN_EXCHANGE,
         ITEM_GET,
@@ -50,6 +53,7 @@ pub mod endpoints {
         TRANSACTIONS_SYNC,
         INSTITUTIONS_GET_BY_ID,
         WEBHOOK_VERIFICATION_KEY_GET,
+        ITEM_ACCESS_TOKEN_INVALIDATE,
     ];
 }
 

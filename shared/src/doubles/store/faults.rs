@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 40] = [
+pub const OPERATIONS: [&str; 44] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -56,6 +56,11 @@ pub const OPERATIONS: [&str; 40] = [
     "blocked_until",
     // UserRecords
     "erase_user_records",
+    // RotationStore
+    "scan_items",
+    "replace_sealed",
+    "get_rotation_checkpoint",
+    "put_rotation_checkpoint",
     // AuditLog
     "record",
     "records_of",

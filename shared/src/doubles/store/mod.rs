@@ -34,13 +34,14 @@ mod faults;
 mod items;
 mod limits;
 mod records;
+mod rotation;
 
 pub use faults::{Gate, InjectedFault, OPERATIONS};
 
 use crate::domain::{
     AccountId, ChurnCheckpoint, ItemId, ItemRecord, LinkEventRecord, LinkTokenRecord, SealedItem, TransactionId, UserId,
 };
-use crate::ports::{AuditRecord, Clock, StoreError};
+use crate::ports::{AuditRecord, Clock, RotationCheckpoint, StoreError};
 use faults::{Faults, lock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,6 +118,7 @@ struct State {
     link_sessions: std::collections::BTreeSet<(UserId, String)>,
     webhooks: HashMap<String, Expiring<()>>,
     checkpoints: HashMap<String, Expiring<ChurnCheckpoint>>,
+    rotation_checkpoints: HashMap<String, Expiring<RotationCheckpoint>>,
     /// Abuse-limit counters by (user, name, window start in epoch seconds).
     limits: HashMap<(UserId, String, i64), limits::Counter>,
     /// Blocks by (user, name): until, in epoch seconds.

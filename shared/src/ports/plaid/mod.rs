@@ -16,10 +16,10 @@ pub use webhooks::{VerifiedWebhook, WebhookEvent};
 
 use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
 use wire::{
-    AccountsGetResponse, Institution, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemGetResponse,
-    ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
-    LinkTokenCreateResponse, PublicTokenExchangeResponse, TransactionsSyncOptions, TransactionsSyncResponse,
-    WebhookVerificationKeyGetResponse,
+    AccountsGetResponse, Institution, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse,
+    ItemAccessTokenInvalidateResponse, ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse,
+    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, PublicTokenExchangeResponse,
+    TransactionsSyncOptions, TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
 };
 
 /// Link: tokens for Link and the exchange of what Link returns.
@@ -36,7 +36,7 @@ pub trait PlaidLink: Send + Sync {
     ) -> Result<PublicTokenExchangeResponse, PlaidCallError>;
 }
 
-/// Items: their state at Plaid, their accounts, their removal.
+/// Items: their state at Plaid, their accounts, their access token's rotation, their removal.
 #[async_trait::async_trait]
 pub trait PlaidItems: Send + Sync {
     /// `/item/get`.
@@ -60,6 +60,14 @@ pub trait PlaidItems: Send + Sync {
         access_token: &AccessToken,
         webhook: &str,
     ) -> Result<ItemWebhookUpdateResponse, PlaidCallError>;
+
+    /// `/item/access_token/invalidate`: a new access token for the item; the old one stops working. Not
+    /// retried once the request may have reached Plaid (a lost answer loses the new token, and a second call
+    /// with the old one can only meet INVALID_ACCESS_TOKEN).
+    async fn item_access_token_invalidate(
+        &self,
+        access_token: &AccessToken,
+    ) -> Result<ItemAccessTokenInvalidateResponse, PlaidCallError>;
 
     /// `/accounts/get`, optionally for some accounts only.
     async fn accounts_get(

@@ -11,6 +11,7 @@
 //! | [`WebhookDedup`] | webhooks already handled |
 //! | [`ChurnStore`] | the churn index and churn run checkpoints |
 //! | [`LimitStore`] | abuse limits: per-user counters and blocks |
+//! | [`RotationStore`] | access-token rotation: every item page by page, sealed secrets replaced, run checkpoints |
 //! | [`UserRecords`] | erasing a user's own records (everything but their items) |
 //!
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::adapters::dynamodb`]; double:
@@ -21,6 +22,7 @@ mod erasure;
 mod items;
 mod limits;
 mod link;
+mod rotation;
 mod sync;
 mod transactions;
 mod users;
@@ -31,6 +33,7 @@ pub use erasure::UserRecords;
 pub use items::{ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
+pub use rotation::{ItemScanPage, RotationCheckpoint, RotationStore};
 pub use sync::{LeaseError, SyncStore};
 pub use transactions::{TransactionChange, TransactionPage, TransactionStore};
 pub use users::{UserProfile, UserStore};
@@ -95,6 +98,7 @@ pub trait Store:
     + ChurnStore
     + LimitStore
     + UserRecords
+    + RotationStore
 {
 }
 
@@ -109,6 +113,7 @@ impl<T> Store for T where
         + ChurnStore
         + LimitStore
         + UserRecords
+        + RotationStore
         + ?Sized
 {
 }

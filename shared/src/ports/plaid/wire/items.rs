@@ -1,4 +1,4 @@
-//! `/item/get`, `/item/webhook/update`, `/item/remove`.
+//! `/item/get`, `/item/webhook/update`, `/item/remove`, `/item/access_token/invalidate`.
 
 use super::*;
 
@@ -102,6 +102,19 @@ pub struct ItemRemoveResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemWebhookUpdateResponse {
     pub item: Item,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// /item/access_token/invalidate
+
+/// `/item/access_token/invalidate`: the item's new access token (the old one stops working at once). Parsed
+/// straight into [`AccessToken`] (redacted `Debug`, no `Serialize`), like the exchange's.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemAccessTokenInvalidateResponse {
+    #[serde(deserialize_with = "de_access_token")]
+    pub new_access_token: AccessToken,
     #[serde(default)]
     pub request_id: String,
 }

@@ -49,6 +49,7 @@ plaid_response!(
     TransactionsSyncResponse,
     WebhookVerificationKeyGetResponse,
     ItemWebhookUpdateResponse,
+    ItemAccessTokenInvalidateResponse,
 );
 
 // ---------------------------------------------------------------------------------------------------------
@@ -124,6 +125,20 @@ mod tests {
     fn an_exchange_decode_error_does_not_echo_the_token() {
         let e = serde_json::from_value::<PublicTokenExchangeResponse>(
             json!({"access_token": "public-sandbox-xyz", "item_id": "i", "request_id": "r"}),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("xyz"), "{e}");
+    }
+
+    #[test]
+    fn an_invalidate_response_parses_the_new_token_and_never_prints_it() {
+        let r: ItemAccessTokenInvalidateResponse =
+            serde_json::from_value(json!({"new_access_token": "access-sandbox-new1", "request_id": "r1"})).unwrap();
+        assert_eq!(r.new_access_token.expose(), "access-sandbox-new1");
+        assert_eq!(r.request_id(), "r1");
+        assert!(!format!("{r:?}").contains("new1"));
+        let e = serde_json::from_value::<ItemAccessTokenInvalidateResponse>(
+            json!({"new_access_token": "public-sandbox-xyz", "request_id": "r"}),
         )
         .unwrap_err();
         assert!(!e.to_string().contains("xyz"), "{e}");
