@@ -10,7 +10,11 @@
 //! | [`sqs::SqsSyncQueue`] | [`crate::ports::SyncQueue`] | SQS FIFO |
 //! | [`lambda::SelfInvoke`] | [`crate::ports::ChurnContinuation`] | Lambda asynchronous invocation |
 //! | [`jwks_http::HttpJwks`] | [`crate::ports::JwksSource`] | the identity provider's JWKS over HTTP |
+//!
+//! Beside them, [`tls`]: the one rustls configuration every HTTPS client of a container shares, and
+//! [`aws_http`]: the AWS SDK's HTTP client on it.
 
+pub mod aws_http;
 pub mod dynamodb;
 pub mod jwks_http;
 pub mod kms;
@@ -18,3 +22,4 @@ pub mod lambda;
 pub mod plaid_http;
 pub mod secrets_manager;
 pub mod sqs;
+pub mod tls;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 /// Region, credentials and endpoint from the environment (on Lambda: the function's role and region).
 /// `AWS_ENDPOINT_URL` points every client at a local stand-in such as moto. Every client shares one HTTP
-/// client on the container's TLS configuration ([`super::tls`], [`super::aws_http`]).
+/// client on the container's TLS configuration ([`crate::adapters::tls`], [`crate::adapters::aws_http`]).
 pub async fn load_sdk_config() -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest());
-    let loader = match super::tls::client_config(super::tls::ALPN_HTTP1) {
-        Ok(tls) => loader.http_client(super::aws_http::client(Arc::new(tls))),
+    let loader = match crate::adapters::tls::client_config(crate::adapters::tls::ALPN_HTTP1) {
+        Ok(tls) => loader.http_client(crate::adapters::aws_http::client(Arc::new(tls))),
         // Cannot happen with aws-lc-rs's provider (it supports the default protocol versions); the SDK's own
         // client (the system's roots) is still a working client.
         Err(e) => {

@@ -4,11 +4,10 @@
 //! Init does all of its I/O at once and nothing twice: the Plaid secret from Secrets Manager (init fails
 //! without it) and, for the functions behind the app's bearer tokens, the issuer's keys (best effort,
 //! bounded); every AWS client shares one `SdkConfig`; one HTTP client serves Plaid and the issuer; every
-//! HTTPS client shares one TLS configuration ([`tls`]: roots compiled in, nothing read or parsed at init).
+//! HTTPS client shares one TLS configuration ([`crate::adapters::tls`]: roots compiled in, nothing read or parsed
+//! at init).
 
 mod aws;
-mod aws_http;
-pub mod tls;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::jwks_http::HttpJwks;
@@ -55,7 +54,7 @@ pub enum Serves {
 /// Builds the function's [`App`] from the environment.
 pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let config = Config::from_env()?;
-    // Every HTTPS client shares one TLS configuration with compiled-in roots ([`tls`]): building them reads
+    // Every HTTPS client shares one TLS configuration with compiled-in roots (`adapters::tls`): building them reads
     // and parses nothing.
     let plaid_config = PlaidClientConfig::new(config.plaid.base_url.clone());
     let http = plaid_config.http_client().map_err(|e| InitError::Http(Box::new(e)))?;

@@ -24,25 +24,21 @@
 //! token (the old one is dead once Plaid ran it), so a lost answer cannot be asked for again. A timeout or a
 //! broken connection is returned at once and logged at ERROR as `plaid_rotation_outcome_unknown`.
 
-use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
-use crate::ports::plaid::wire::{
-    AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, ItemAccessTokenInvalidateResponse,
-    ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse, ItemWebhookUpdateResponse, LinkTokenCreateRequest,
-    LinkTokenCreateResponse, PlaidResponse, PublicTokenExchangeResponse, TransactionsSyncOptions,
-    TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
-};
-use crate::ports::{
-    CredentialSource, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions, PlaidItems, PlaidLink,
-    PlaidTransactions, PlaidWebhookKeys,
-};
+use crate::ports::plaid::wire::PlaidResponse;
+use crate::ports::{CredentialSource, PlaidCallError, PlaidCredentials, PlaidError};
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod api;
+mod endpoints;
+
+use endpoints::{CallCounter, Endpoint, Retry, retryable};
 
 /// The API version weft is written against.
 pub const PLAID_VERSION: &str = "2020-09-14";
@@ -81,9 +77,9 @@ impl PlaidClientConfig {
     }
 
     /// The HTTP client these settings describe: build it once per container. It uses the container's one
-    /// TLS configuration ([`crate::compose::tls`]: roots compiled in, shared with the AWS SDK's client).
+    /// TLS configuration ([`crate::adapters::tls`]: roots compiled in, shared with the AWS SDK's client).
     pub fn http_client(&self) -> Result<reqwest::Client, reqwest::Error> {
-        let builder = match crate::compose::tls::client_config(crate::compose::tls::ALPN_H2_HTTP1) {
+        let builder = match crate::adapters::tls::client_config(crate::adapters::tls::ALPN_H2_HTTP1) {
             Ok(tls) => reqwest::Client::builder().tls_backend_preconfigured(tls),
             // Cannot happen with aws-lc-rs's provider; reqwest's own TLS setup (the system's roots) still works.
             Err(e) => {
@@ -98,86 +94,6 @@ impl PlaidClientConfig {
             .tcp_nodelay(true)
             .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
             .build()
-    }
-}
-
-/// The endpoints, for the call counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    LinkTokenCreate,
-    PublicTokenExchange,
-    ItemGet,
-    ItemRemove,
-    AccountsGet,
-    InstitutionsGetById,
-    TransactionsSync,
-    WebhookVerificationKeyGet,
-    ItemWebhookUpdate,
-    ItemAccessTokenInvalidate,
-}
-
-impl Endpoint {
-    const ALL: [Endpoint; 10] = [
-        Self::LinkTokenCreate,
-        Self::PublicTokenExchange,
-        Self::ItemGet,
-        Self::ItemRemove,
-        Self::AccountsGet,
-        Self::InstitutionsGetById,
-        Self::TransactionsSync,
-        Self::WebhookVerificationKeyGet,
-        Self::ItemWebhookUpdate,
-        Self::ItemAccessTokenInvalidate,
-    ];
-
-    fn path(self) -> &'static str {
-        match self {
-            Self::LinkTokenCreate => "/link/token/create",
-            Self::PublicTokenExchange => "/item/public_token/exchange",
-            Self::ItemGet => "/item/get",
-            Self::ItemRemove => "/item/remove",
-            Self::AccountsGet => "/accounts/get",
-            Self::InstitutionsGetById => "/institutions/get_by_id",
-            Self::TransactionsSync => "/transactions/sync",
-            Self::WebhookVerificationKeyGet => "/webhook_verification_key/get",
-            Self::ItemWebhookUpdate => "/item/webhook/update",
-            Self::ItemAccessTokenInvalidate => "/item/access_token/invalidate",
-        }
-    }
-
-    /// How far a failed call may be retried.
-    fn retry(self) -> Retry {
-        match self {
-            // Single use: once the request may have reached Plaid, a second one can only meet
-            // INVALID_PUBLIC_TOKEN (and the item the first one created would be unreachable).
-            // Same for a token rotation: the answer holds the only working access token.
-            Self::PublicTokenExchange | Self::ItemAccessTokenInvalidate => Retry::NotIfMaybeProcessed,
-            _ => Retry::Transient,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// 429, 5xx, connect errors, timeouts, broken connections.
-    Transient,
-    /// Only what provably did not run at Plaid: a connect error (nothing was sent), 429 (refused before
-    /// processing) and 503 (planned maintenance).
-    NotIfMaybeProcessed,
-}
-
-/// HTTP requests sent per endpoint (every attempt counts: it is what Plaid sees and rate-limits).
-#[derive(Debug, Default)]
-struct CallCounter([AtomicU64; Endpoint::ALL.len()]);
-
-impl CallCounter {
-    fn add(&self, endpoint: Endpoint) {
-        if let Some(i) = Endpoint::ALL.iter().position(|e| *e == endpoint) {
-            self.0[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        Endpoint::ALL.iter().zip(&self.0).map(|(e, c)| (e.path(), c.load(Ordering::Relaxed))).collect()
     }
 }
 
@@ -506,23 +422,6 @@ fn delay_after(failure: &Failure, backoff: Option<Duration>, backoff_max: Durati
     })
 }
 
-fn retryable(retry: Retry, error: &PlaidCallError) -> bool {
-    match (retry, error) {
-        (Retry::Transient, e) => match e {
-            PlaidCallError::Api { error, .. } => error.is_rate_limited() || error.is_server_error(),
-            PlaidCallError::Status { status, .. } => *status == 429 || *status >= 500,
-            PlaidCallError::Timeout { .. } | PlaidCallError::Transport { .. } | PlaidCallError::Connect { .. } => true,
-            _ => false,
-        },
-        (Retry::NotIfMaybeProcessed, e) => match e {
-            PlaidCallError::Api { error, .. } => error.is_rate_limited() || error.status == Some(503),
-            PlaidCallError::Status { status, .. } => *status == 429 || *status == 503,
-            PlaidCallError::Connect { .. } => true,
-            _ => false,
-        },
-    }
-}
-
 fn headers(credentials: &PlaidCredentials) -> Result<HeaderMap, String> {
     let mut h = HeaderMap::with_capacity(4);
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -567,163 +466,6 @@ fn decode_detail(e: &serde_json::Error) -> String {
 
 // ---------------------------------------------------------------------------------------------------------
 // Request bodies the client builds itself (borrowed, built per call).
-
-#[derive(Serialize)]
-struct AccessTokenOnly<'a> {
-    access_token: &'a str,
-}
-
-#[derive(Serialize)]
-struct PublicTokenExchange<'a> {
-    public_token: &'a str,
-}
-
-#[derive(Serialize)]
-struct ItemRemove<'a> {
-    access_token: &'a str,
-    #[serde(flatten)]
-    options: &'a ItemRemoveRequestOptions,
-}
-
-#[derive(Serialize)]
-struct AccountsGet<'a> {
-    access_token: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    options: Option<AccountsGetOptions<'a>>,
-}
-
-#[derive(Serialize)]
-struct AccountsGetOptions<'a> {
-    account_ids: Vec<&'a str>,
-}
-
-#[derive(Serialize)]
-struct InstitutionsGetById<'a> {
-    institution_id: &'a str,
-    country_codes: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    options: Option<&'a InstitutionsGetByIdOptions>,
-}
-
-#[derive(Serialize)]
-struct TransactionsSync<'a> {
-    access_token: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cursor: Option<&'a str>,
-    count: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    options: Option<&'a TransactionsSyncOptions>,
-}
-
-#[derive(Serialize)]
-struct WebhookVerificationKeyGet<'a> {
-    key_id: &'a str,
-}
-
-#[derive(Serialize)]
-struct ItemWebhookUpdate<'a> {
-    access_token: &'a str,
-    webhook: &'a str,
-}
-
-#[async_trait::async_trait]
-impl PlaidLink for PlaidClient {
-    async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidCallError> {
-        self.call(Endpoint::LinkTokenCreate, req).await
-    }
-
-    async fn item_public_token_exchange(
-        &self,
-        public_token: &PublicToken,
-    ) -> Result<PublicTokenExchangeResponse, PlaidCallError> {
-        self.call(Endpoint::PublicTokenExchange, &PublicTokenExchange { public_token: public_token.expose() }).await
-    }
-}
-
-#[async_trait::async_trait]
-impl PlaidItems for PlaidClient {
-    async fn item_get(&self, access_token: &AccessToken) -> Result<ItemGetResponse, PlaidCallError> {
-        self.call(Endpoint::ItemGet, &AccessTokenOnly { access_token: access_token.expose() }).await
-    }
-
-    async fn item_remove_with(
-        &self,
-        access_token: &AccessToken,
-        options: &ItemRemoveRequestOptions,
-    ) -> Result<ItemRemoveResponse, PlaidCallError> {
-        self.call(Endpoint::ItemRemove, &ItemRemove { access_token: access_token.expose(), options }).await
-    }
-
-    async fn item_access_token_invalidate(
-        &self,
-        access_token: &AccessToken,
-    ) -> Result<ItemAccessTokenInvalidateResponse, PlaidCallError> {
-        self.call(Endpoint::ItemAccessTokenInvalidate, &AccessTokenOnly { access_token: access_token.expose() }).await
-    }
-
-    async fn accounts_get(
-        &self,
-        access_token: &AccessToken,
-        account_ids: Option<&[AccountId]>,
-    ) -> Result<AccountsGetResponse, PlaidCallError> {
-        let options =
-            account_ids.map(|ids| AccountsGetOptions { account_ids: ids.iter().map(AccountId::as_str).collect() });
-        self.call(Endpoint::AccountsGet, &AccountsGet { access_token: access_token.expose(), options }).await
-    }
-
-    async fn item_webhook_update(
-        &self,
-        access_token: &AccessToken,
-        webhook: &str,
-    ) -> Result<ItemWebhookUpdateResponse, PlaidCallError> {
-        self.call(Endpoint::ItemWebhookUpdate, &ItemWebhookUpdate { access_token: access_token.expose(), webhook })
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl PlaidInstitutions for PlaidClient {
-    async fn institutions_get_by_id_with(
-        &self,
-        institution_id: &InstitutionId,
-        country_codes: &[String],
-        options: &InstitutionsGetByIdOptions,
-    ) -> Result<InstitutionsGetByIdResponse, PlaidCallError> {
-        let options = (*options != InstitutionsGetByIdOptions::default()).then_some(options);
-        let body = InstitutionsGetById { institution_id: institution_id.as_str(), country_codes, options };
-        self.call(Endpoint::InstitutionsGetById, &body).await
-    }
-}
-
-#[async_trait::async_trait]
-impl PlaidTransactions for PlaidClient {
-    async fn transactions_sync_with(
-        &self,
-        access_token: &AccessToken,
-        cursor: Option<&str>,
-        count: u32,
-        options: &TransactionsSyncOptions,
-    ) -> Result<TransactionsSyncResponse, PlaidCallError> {
-        let body = TransactionsSync {
-            access_token: access_token.expose(),
-            // An empty cursor means "from the start", like none.
-            cursor: cursor.filter(|c| !c.is_empty()),
-            count: count.clamp(1, 500),
-            options: (!options.is_empty()).then_some(options),
-        };
-        self.call(Endpoint::TransactionsSync, &body).await
-    }
-}
-
-#[async_trait::async_trait]
-impl PlaidWebhookKeys for PlaidClient {
-    async fn webhook_verification_key_get(
-        &self,
-        key_id: &str,
-    ) -> Result<WebhookVerificationKeyGetResponse, PlaidCallError> {
-        self.call(Endpoint::WebhookVerificationKeyGet, &WebhookVerificationKeyGet { key_id }).await
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
