@@ -457,7 +457,12 @@ async fn handle(ctx: &Ctx<'_>, candidate: &ItemRecord, last_active: Option<Offse
     match remove(ctx, &item, &sealed).await {
         Ok(Removal::Done) => Outcome::Removed(r),
         Ok(Removal::OutOfTime) => Outcome::Deferred,
-        Err(e) => Outcome::Failed(r, e.to_string()),
+        Err(e) => {
+            use crate::ports::{Actor, AuditAction, AuditOutcome};
+            let (action, outcome) = (AuditAction::ItemRemoved, AuditOutcome::Failed);
+            super::audit::record(ctx.app, Actor::System, action, outcome, Some(&item.item_id), Some("churn")).await;
+            Outcome::Failed(r, crate::telemetry::chain(&e))
+        }
     }
 }
 
