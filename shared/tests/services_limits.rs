@@ -171,3 +171,23 @@ async fn a_limit_hit_is_audited_by_pseudonym() {
     assert!(!json.contains("ivy"), "no personal data in the audit trail: {json}");
     assert!(records.iter().any(|r| r.action == AuditAction::LinkTokenCreated));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn items_per_user_let_exactly_the_limit_through_in_parallel() {
+    let t = Arc::new(TestServices::with_env(&[("WEFT_LIMIT_ITEMS_PER_USER", "3")]));
+    let banks = ["ins_1", "ins_2", "ins_3", "ins_4", "ins_5", "ins_6", "ins_7", "ins_8"];
+    let results = futures::future::join_all(banks.iter().map(|bank| {
+        let t = t.clone();
+        let bank = institution(bank);
+        tokio::spawn(async move {
+            let token = t.plaid.add_public_token(&bank);
+            exchange(&t.services, &user("kim"), command(&t, token, &bank)).await
+        })
+    }))
+    .await;
+    let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3, "{results:?}");
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| limited(r).is_some_and(|(l, _)| l == "items")));
+    assert_eq!(t.store.item_count(), 3);
+    assert_eq!(t.plaid.calls("/item/public_token/exchange"), 3, "refused exchanges never reached Plaid");
+}
