@@ -65,14 +65,14 @@ fn removed_at_plaid(stack: &LocalStack, item: &ItemRecord) -> bool {
     stack.plaid.control().item(item.item_id.as_str()).unwrap()["removed"] == true
 }
 
-/// Removed at Plaid exactly once, and not a record left here that mentions it but the audit trail's record
-/// of its removal by the churn remover.
+/// Removed at Plaid exactly once, and not a record left here that mentions it but the audit trail's records
+/// of its removal (and of failed attempts before it).
 async fn assert_gone(stack: &LocalStack, item: &ItemRecord) {
     assert!(removed_at_plaid(stack, item), "{} is still live at Plaid", item.item_id);
     let left = records_mentioning(&stack.sdk, &stack.resources.table_name, item.item_id.as_str()).await.unwrap();
     let (audit, data): (Vec<&String>, Vec<&String>) = left.iter().partition(|r| r.starts_with("AUDIT#"));
     assert!(data.is_empty(), "records left for {}: {data:?}", item.item_id);
-    assert_eq!(audit.len(), 1, "one audit record of the removal: {audit:?}");
+    assert!(!audit.is_empty(), "the removal is audited");
 }
 
 /// Untouched: live at Plaid, never asked to be removed, and stored exactly as seeded.
