@@ -2,7 +2,7 @@
 //! feed; an update-mode success marks its item repaired.
 
 use super::{ServiceError, Services, item_state, limits};
-use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
+use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
@@ -77,8 +77,9 @@ fn filed_at(client_timestamp: Option<OffsetDateTime>, received: OffsetDateTime) 
     client_timestamp.map_or(received, |t| t.min(received))
 }
 
-/// The user finished update mode with one of their update-mode link tokens: the item is repaired. Dated as
-/// weft's own observation of when the app reported it ([`observed_at`]), never by the client's clock.
+/// The user finished update mode with one of their update-mode link tokens: the item is repaired. Dated by
+/// weft's clock when the app reported it, never by the client's (a repair the user just made outdates a
+/// Plaid event signed in the same second).
 async fn complete_update_mode(
     app: &Services,
     user: &UserId,
@@ -90,7 +91,7 @@ async fn complete_update_mode(
     if app.store.get_item(user, &item_id).await?.is_none() {
         return Ok(());
     }
-    item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, observed_at(at)).await?;
+    item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, at).await?;
     Ok(())
 }
 
