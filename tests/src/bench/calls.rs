@@ -3,7 +3,9 @@
 //! a summary per service over a series of requests.
 
 use super::aws_counter::AwsCounter;
+use super::stats::covered;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// The services a function calls, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,9 +89,22 @@ pub struct Counters<'a> {
     pub plaid: &'a plaid_emulator::Control,
     pub aws: &'a AwsCounter,
     pub issuer: &'a AwsCounter,
+    /// A proxy in front of the Plaid emulator, timing its calls (the emulator counts them).
+    pub plaid_http: &'a AwsCounter,
 }
 
 impl Counters<'_> {
+    /// How much of `from..to` was spent waiting on calls to AWS, Plaid or the issuer (concurrent calls
+    /// counted once), as the caller saw them.
+    pub fn dependency_time(&self, from: Instant, to: Instant) -> Duration {
+        let spans: Vec<(Instant, Instant)> = [self.aws, self.issuer, self.plaid_http]
+            .iter()
+            .flat_map(|proxy| proxy.spans_between(from, to))
+            .map(|s| (s.start, s.end))
+            .collect();
+        covered(&spans, from, to)
+    }
+
     pub fn snapshot(&self) -> Calls {
         let mut calls = BTreeMap::new();
         for (endpoint, n) in self.plaid.call_counts().total {

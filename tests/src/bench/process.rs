@@ -13,8 +13,12 @@ pub struct FunctionProcess {
     pub name: String,
     child: Child,
     api: RuntimeApi,
+    /// When it was spawned (this process's clock).
+    pub spawned: Instant,
     /// Spawn to the first `next` request.
     pub init: Duration,
+    /// CPU time (user + system, every thread) spent by then: its init's CPU.
+    pub init_cpu: Option<Duration>,
     /// Peak resident memory (VmHWM) when init had finished, in KiB.
     pub rss_at_init_kib: Option<u64>,
 }
@@ -25,6 +29,18 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 impl FunctionProcess {
     /// Starts `binary` as function `name` with exactly `env` (plus the Lambda variables), output to `log`.
     pub async fn start(binary: &Path, name: &str, env: &[(String, String)], log: &Path) -> Result<Self, String> {
+        Self::start_under(&[], binary, name, env, log).await
+    }
+
+    /// [`FunctionProcess::start`] under a wrapper command (`wrapper` then the binary), e.g. `strace -f -o …`.
+    /// Its figures are the wrapper's and the function's together.
+    pub async fn start_under(
+        wrapper: &[String],
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self, String> {
         let api = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -32,7 +48,14 @@ impl FunctionProcess {
             .open(log)
             .map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(binary);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary);
+                cmd
+            }
+            None => Command::new(binary),
+        };
         // Only what Lambda would set: no HOME, no ~/.aws, no stray AWS_* of this shell.
         cmd.env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -50,12 +73,16 @@ impl FunctionProcess {
         let mut child = cmd.spawn().map_err(|e| format!("spawning {}: {e}", binary.display()))?;
         loop {
             if let Some(first) = api.first_next().await {
+                // The process waits in its `next` request (no event is queued yet), so neither figure moves.
                 let rss_at_init_kib = status_kib(child.id(), "VmHWM");
+                let init_cpu = cpu_time(child.id());
                 return Ok(Self {
                     name: name.to_owned(),
                     child,
                     api,
+                    spawned,
                     init: first.duration_since(spawned),
+                    init_cpu,
                     rss_at_init_kib,
                 });
             }
@@ -82,6 +109,11 @@ impl FunctionProcess {
         status_kib(self.child.id(), "VmHWM")
     }
 
+    /// CPU time the process has used so far (see [`cpu_time`]).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.child.id())
+    }
+
     /// Ends the process (as Lambda does when it retires an environment).
     pub fn stop(self) {}
 }
@@ -91,6 +123,20 @@ impl Drop for FunctionProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) of a running process: the sum over its live threads of the scheduler's
+/// runtime (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds; `/proc/<pid>/stat`'s utime and stime count
+/// in 10 ms ticks, too coarse for an init of a few milliseconds). Threads that already exited are not
+/// counted: the functions run on a current-thread runtime, and tokio keeps its blocking threads for 10 s.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut nanos: u64 = 0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(nanos))
 }
 
 /// A `kB` field of `/proc/<pid>/status`.

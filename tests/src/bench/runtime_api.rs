@@ -37,6 +37,8 @@ pub struct RuntimeApi {
 pub struct Invocation {
     pub body: Vec<u8>,
     pub is_error: bool,
+    /// When the event was handed over (this process's clock, as the counting proxies' call times).
+    pub started: Instant,
     pub elapsed: Duration,
 }
 
@@ -78,7 +80,7 @@ impl RuntimeApi {
             .await
             .map_err(|_| "function did not answer within 60 s".to_owned())?
             .map_err(|e| e.to_string())?;
-        Ok(Invocation { body, is_error, elapsed: start.elapsed() })
+        Ok(Invocation { body, is_error, started: start, elapsed: start.elapsed() })
     }
 }
 

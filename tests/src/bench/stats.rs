@@ -1,6 +1,6 @@
 //! Order statistics of timed samples.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Samples of one measure.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +17,10 @@ impl Samples {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.0.iter().copied()
     }
 
     fn sorted(&self) -> Vec<Duration> {
@@ -53,13 +57,56 @@ impl Samples {
     }
 }
 
-/// Milliseconds with one decimal (two below 10 ms), or `–`.
+/// How much of `from..to` the intervals cover (overlapping intervals counted once, each clipped to the
+/// window): the time a request spent waiting on calls to other services, some of them concurrent.
+pub fn covered(intervals: &[(Instant, Instant)], from: Instant, to: Instant) -> Duration {
+    let mut clipped: Vec<(Instant, Instant)> =
+        intervals.iter().map(|&(a, b)| (a.max(from), b.min(to))).filter(|(a, b)| a < b).collect();
+    clipped.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (a, b) in clipped {
+        current = match current {
+            Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((a, b)) = current {
+        total += b - a;
+    }
+    total
+}
+
+/// `a / b` of two durations, or `None` without both.
+pub fn ratio(a: Option<Duration>, b: Option<Duration>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if !b.is_zero() => Some(a.as_secs_f64() / b.as_secs_f64()),
+        _ => None,
+    }
+}
+
+/// A ratio as `2.31×`, or `–`.
+pub fn times(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{r:.2}×"))
+}
+
+/// Milliseconds with one decimal (two below 10 ms, three below 1 ms), or `–`.
 pub fn ms(d: Option<Duration>) -> String {
     match d {
         None => "–".into(),
         Some(d) => {
             let ms = d.as_secs_f64() * 1000.0;
-            if ms < 10.0 { format!("{ms:.2} ms") } else { format!("{ms:.1} ms") }
+            if ms < 1.0 {
+                format!("{ms:.3} ms")
+            } else if ms < 10.0 {
+                format!("{ms:.2} ms")
+            } else {
+                format!("{ms:.1} ms")
+            }
         }
     }
 }
@@ -80,5 +127,15 @@ mod tests {
         assert_eq!(s.min(), Some(Duration::from_millis(1)));
         s.push(Duration::from_millis(6));
         assert_eq!(s.median(), Some(Duration::from_micros(3500)));
+    }
+
+    #[test]
+    fn covered_counts_overlaps_once_and_clips_to_the_window() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let spans = [(at(1), at(3)), (at(2), at(5)), (at(7), at(8)), (at(9), at(20))];
+        assert_eq!(covered(&spans, at(0), at(10)), Duration::from_millis(4 + 1 + 1));
+        assert_eq!(covered(&[], at(0), at(10)), Duration::ZERO);
+        assert_eq!(covered(&spans, at(4), at(7)), Duration::from_millis(1));
     }
 }
