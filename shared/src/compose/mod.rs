@@ -8,6 +8,7 @@
 //! at init).
 
 mod aws;
+mod lazy;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::jwks_http::HttpJwks;
@@ -21,6 +22,7 @@ use crate::auth::{AuthVerifier, WebhookVerifier};
 use crate::config::{Config, ConfigError};
 use crate::ports::{CredentialSource, SyncQueue, SystemClock};
 use crate::services::{Ports, Services};
+use lazy::Lazy;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,7 +92,10 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
 
     let plaid = Arc::new(PlaidClient::with_http_client(plaid_config, http, secrets));
     let queue: Arc<dyn SyncQueue> = match &config.sync_queue_url {
-        Some(url) => Arc::new(SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
+        Some(url) => {
+            let (sdk, url) = (sdk.clone(), url.clone());
+            Arc::new(Lazy::new(move || SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())))
+        }
         None => Arc::new(NoSyncQueue),
     };
     let store = Arc::new(
@@ -101,9 +106,16 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         plaid: plaid.clone(),
         store: store.clone(),
         audit: store,
-        vault: Arc::new(KmsEnvelope::from_sdk_config(&sdk, config.kms_key_id.clone())),
+        // KMS, SQS and Lambda clients are built on their first call: not every function makes one.
+        vault: Arc::new(Lazy::new({
+            let (sdk, key) = (sdk.clone(), config.kms_key_id.clone());
+            move || KmsEnvelope::from_sdk_config(&sdk, key.clone())
+        })),
         queue,
-        continuation: Arc::new(SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), config.churn.function_name.clone())),
+        continuation: Arc::new(Lazy::new({
+            let (sdk, function) = (sdk.clone(), config.churn.function_name.clone());
+            move || SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), function.clone())
+        })),
         clock: Arc::new(SystemClock),
     };
     let webhooks = WebhookVerifier::from_plaid(plaid);
