@@ -10,10 +10,12 @@
 //! | [`RecordingQueue`] | [`SyncQueue`](crate::ports::SyncQueue) | SQS, keeping what it is given |
 //! | [`RecordingContinuation`] | [`ChurnContinuation`](crate::ports::ChurnContinuation) | Lambda self-invocation, keeping the inputs |
 //! | [`FixedClock`] | [`Clock`](crate::ports::Clock) | a clock that says what it is told |
+//! | [`LimitedPlaid`] | [`PlaidApi`](crate::ports::PlaidApi), around another | Plaid's per-client rate limits and answer time, on a virtual clock |
 //!
 //! [`TestServices`] assembles [`crate::services::Services`] from them and keeps a handle on each.
 
 mod clock;
+mod limited_plaid;
 pub mod plaid;
 mod queue;
 mod services;
@@ -21,6 +23,7 @@ pub mod store;
 mod vault;
 
 pub use clock::FixedClock;
+pub use limited_plaid::{LimitedPlaid, PRODUCTION_ITEM_REMOVE_PER_MINUTE, SimClock};
 pub use plaid::{ScriptedPlaid, SyncChange};
 pub use queue::{RecordingContinuation, RecordingQueue};
 pub use services::{TEST_ENV, TestServices};
