@@ -95,6 +95,44 @@ async fn items_per_user_count_live_items_and_a_removal_frees_a_slot() {
 }
 
 #[tokio::test]
+async fn a_slot_held_by_an_exchange_in_flight_is_not_recounted_away() {
+    let t = Arc::new(TestServices::with_env(&[("WEFT_LIMIT_ITEMS_PER_USER", "1")]));
+    let first = institution("ins_1");
+    let first_token = t.plaid.add_public_token(&first);
+    // The first exchange took the one slot and is about to store its item.
+    let mut gate = t.store.pause_next("insert_item");
+    let in_flight = tokio::spawn({
+        let t = t.clone();
+        async move { exchange(&t.services, &user("gail"), command(&t, first_token, &first)).await }
+    });
+    gate.reached().await;
+    // The items (none stored yet) undercount the slots; a second exchange must not recount them away.
+    let second = institution("ins_2");
+    let token = t.plaid.add_public_token(&second);
+    let refused = exchange(&t.services, &user("gail"), command(&t, token, &second)).await;
+    assert_eq!(limited(&refused).map(|(l, _)| l), Some("items"), "{refused:?}");
+    gate.release();
+    in_flight.await.unwrap().unwrap();
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test]
+async fn a_drifted_items_counter_is_recounted_once_no_slot_can_be_in_flight() {
+    let t = TestServices::with_env(&[("WEFT_LIMIT_ITEMS_PER_USER", "1")]);
+    let linked = link_item(&t, "hal", "ins_1").await;
+    // The removal's give-back fails: the counter stays at 1 with no item.
+    t.store.fail_next("give_back", 1);
+    items::remove(&t.services, &user("hal"), &linked.item_id).await.unwrap();
+    assert_eq!(t.store.item_count(), 0);
+    let bank = institution("ins_2");
+    let token = t.plaid.add_public_token(&bank);
+    let refused = exchange(&t.services, &user("hal"), command(&t, token.clone(), &bank)).await;
+    assert_eq!(limited(&refused).map(|(l, _)| l), Some("items"), "a slot taken this recently may be in flight");
+    t.clock.advance(limits::SLOT_HOLD_MAX + time::Duration::SECOND);
+    exchange(&t.services, &user("hal"), command(&t, token, &bank)).await.expect("recounted: the slot is free");
+}
+
+#[tokio::test]
 async fn relinking_one_institution_is_limited_per_month() {
     let t = TestServices::with_env(&[("WEFT_LIMIT_LINKS_PER_INSTITUTION_PER_MONTH", "2")]);
     for _ in 0..2 {

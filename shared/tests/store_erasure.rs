@@ -69,7 +69,7 @@ async fn a_users_records_are_erased_but_items_and_other_users_events_stay() {
     let (_, sealed) = seal(&vault, &record, "access-sandbox-erase1").await;
     put_new_item(&store, &record, &sealed).await.unwrap();
     let window = LimitWindow { user: alice.clone(), name: "exchanges".into(), start: t0, expires_at: None };
-    assert!(store.take(&window, 10).await.unwrap());
+    assert!(store.take(&window, 10, OffsetDateTime::UNIX_EPOCH).await.unwrap());
     store.block(&alice, "link_tokens", OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
     let later = t0 + Duration::days(2);
     store

@@ -311,24 +311,29 @@ async fn limit_counters_blocks_and_the_audit_trail() {
     let hour =
         LimitWindow { user: u.clone(), name: "link_tokens".into(), start, expires_at: Some(start + Duration::HOUR) };
     for _ in 0..3 {
-        assert!(store.take(&hour, 3).await.unwrap());
+        assert!(store.take(&hour, 3, start).await.unwrap());
     }
-    assert!(!store.take(&hour, 3).await.unwrap(), "the fourth use is refused");
+    assert!(!store.take(&hour, 3, start).await.unwrap(), "the fourth use is refused");
     store.give_back(&hour).await.unwrap();
-    assert!(store.take(&hour, 3).await.unwrap(), "a use given back can be taken again");
+    assert!(store.take(&hour, 3, start).await.unwrap(), "a use given back can be taken again");
     let next_hour = LimitWindow { start: start + Duration::HOUR, ..hour.clone() };
-    assert!(store.take(&next_hour, 3).await.unwrap(), "another window counts apart");
+    assert!(store.take(&next_hour, 3, start).await.unwrap(), "another window counts apart");
     // A counter without a window, reset to what it counts.
     let items =
         LimitWindow { user: u.clone(), name: "items".into(), start: OffsetDateTime::UNIX_EPOCH, expires_at: None };
-    assert!(store.take(&items, 1).await.unwrap());
-    assert!(!store.take(&items, 1).await.unwrap());
-    store.reset(&items, 0).await.unwrap();
-    assert!(store.take(&items, 1).await.unwrap());
+    assert!(store.take(&items, 1, start).await.unwrap());
+    assert!(!store.take(&items, 1, start).await.unwrap());
+    assert!(
+        !store.reset(&items, 0, start).await.unwrap(),
+        "not while a use taken at or after `start` may be in flight"
+    );
+    assert!(!store.take(&items, 1, start).await.unwrap());
+    assert!(store.reset(&items, 0, start + Duration::SECOND).await.unwrap(), "quiet since");
+    assert!(store.take(&items, 1, start).await.unwrap());
     store.give_back(&items).await.unwrap();
     store.give_back(&items).await.unwrap(); // never below zero
-    assert!(store.take(&items, 1).await.unwrap());
-    assert!(!store.take(&items, 1).await.unwrap());
+    assert!(store.take(&items, 1, start).await.unwrap());
+    assert!(!store.take(&items, 1, start).await.unwrap());
     // Credential failures by institution.
     let failures = LimitWindow { name: "credential_failures".into(), ..hour.clone() };
     assert_eq!(store.record_failure(&failures, "ins_1").await.unwrap(), (1, 1));
@@ -341,7 +346,7 @@ async fn limit_counters_blocks_and_the_audit_trail() {
     assert_eq!(store.blocked_until(&u, "link_tokens", start).await.unwrap(), Some(start + Duration::minutes(30)));
     assert_eq!(store.blocked_until(&u, "link_tokens", start + Duration::hours(1)).await.unwrap(), None);
     assert!(matches!(
-        store.take(&LimitWindow { name: "a#b".into(), ..hour.clone() }, 1).await,
+        store.take(&LimitWindow { name: "a#b".into(), ..hour.clone() }, 1, start).await,
         Err(StoreError::Invalid(_))
     ));
 

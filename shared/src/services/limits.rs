@@ -83,7 +83,7 @@ pub async fn link_token(services: &Services, user: &UserId) -> Result<(), Servic
     }
     let hour = hour_of(now);
     let limit = services.config.limits.link_tokens_per_hour;
-    if !services.store.take(&window(user, names::LINK_TOKENS, hour), limit).await? {
+    if !services.store.take(&window(user, names::LINK_TOKENS, hour), limit, now).await? {
         return Err(refused(services, user, names::LINK_TOKENS, until(hour.1, now)).await);
     }
     Ok(())
@@ -122,14 +122,14 @@ pub async fn exchange(
     ];
     let mut slots = ExchangeSlots { taken: Vec::new() };
     for (w, limit, name) in wanted {
-        let taken = match services.store.take(&w, limit).await {
+        let taken = match services.store.take(&w, limit, now).await {
             Ok(taken) => taken,
             Err(e) => {
                 slots.give_back(services).await;
                 return Err(e.into());
             }
         };
-        let taken = taken || (w.expires_at.is_none() && recount_items(services, user, &w, limit).await);
+        let taken = taken || (w.expires_at.is_none() && recount_items(services, user, &w, limit, now).await);
         if !taken {
             slots.give_back(services).await;
             let retry_after = w.expires_at.map_or(Duration::from_secs(24 * 3600), |end| until(end, now));
@@ -140,16 +140,23 @@ pub async fn exchange(
     Ok(slots)
 }
 
+/// How long an item slot can be held by an exchange still in flight: Lambda's longest timeout, so no
+/// exchange that took a slot before it can still be about to store its item.
+pub const SLOT_HOLD_MAX: time::Duration = time::Duration::minutes(15);
+
 /// The items counter refused: it may have drifted from the items there are (a give-back that failed).
-/// Brings it in line with them and takes again. Whether the slot was taken.
-async fn recount_items(services: &Services, user: &UserId, w: &LimitWindow, limit: u32) -> bool {
+/// Once no slot was taken for [`SLOT_HOLD_MAX`] (a slot taken since may be an exchange whose item is not
+/// stored yet, so the items undercount), brings the counter in line with the items and takes again.
+/// Whether the slot was taken.
+async fn recount_items(services: &Services, user: &UserId, w: &LimitWindow, limit: u32, now: OffsetDateTime) -> bool {
     let Ok(items) = services.store.list_items(user).await else { return false };
     let live = items.iter().filter(|i| i.status != ItemStatus::Revoked).count();
     let live = u32::try_from(live).unwrap_or(u32::MAX);
-    if live >= limit || services.store.reset(w, live).await.is_err() {
+    if live >= limit || !services.store.reset(w, live, now - SLOT_HOLD_MAX).await.unwrap_or(false) {
         return false;
     }
-    services.store.take(w, limit).await.unwrap_or(false)
+    tracing::warn!(event = "limit_recounted", limit = names::ITEMS, live, "the items counter had drifted; recounted");
+    services.store.take(w, limit, now).await.unwrap_or(false)
 }
 
 /// An item of the user's is gone: its slot is given back.

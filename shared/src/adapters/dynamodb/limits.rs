@@ -1,5 +1,6 @@
 //! Abuse-limit counters and blocks in the user's partition: `USER#<user>` / `LIMIT#<name>#<window start>`
-//! (`n`, a number; `ins`, the institutions of credential failures; `ttl`, the window's end) and
+//! (`n`, a number; `taken_at`, its last use taken, epoch seconds; `ins`, the institutions of credential
+//! failures; `ttl`, the window's end) and
 //! `USER#<user>` / `BLOCK#<name>` (`until`; `ttl`). Counting is one conditional `UpdateItem`: DynamoDB
 //! applies it atomically, so of concurrent callers exactly the limit's worth succeed.
 
@@ -74,17 +75,17 @@ impl DynamoStore {
 
 #[async_trait]
 impl LimitStore for DynamoStore {
-    async fn take(&self, window: &LimitWindow, limit: u32) -> Result<bool, StoreError> {
+    async fn take(&self, window: &LimitWindow, limit: u32, now: OffsetDateTime) -> Result<bool, StoreError> {
         if limit == 0 {
             return Ok(false);
         }
         let counted = self
             .update_counter(
                 window,
-                "ADD #n :one",
+                ", #at = :now ADD #n :one",
                 Some("attribute_not_exists(#n) OR #n < :limit"),
-                &[],
-                vec![(":one", n(1)), (":limit", n(limit))],
+                &[("#at", "taken_at")],
+                vec![(":one", n(1)), (":limit", n(limit)), (":now", n(epoch(now)))],
             )
             .await?;
         Ok(counted.is_some())
@@ -96,8 +97,17 @@ impl LimitStore for DynamoStore {
             .map(drop)
     }
 
-    async fn reset(&self, window: &LimitWindow, count: u32) -> Result<(), StoreError> {
-        self.update_counter(window, ", #n = :count", None, &[], vec![(":count", n(count))]).await.map(drop)
+    async fn reset(&self, window: &LimitWindow, count: u32, quiet_since: OffsetDateTime) -> Result<bool, StoreError> {
+        let set = self
+            .update_counter(
+                window,
+                ", #n = :count",
+                Some("attribute_not_exists(#at) OR #at < :since"),
+                &[("#at", "taken_at")],
+                vec![(":count", n(count)), (":since", n(epoch(quiet_since)))],
+            )
+            .await?;
+        Ok(set.is_some())
     }
 
     async fn record_failure(&self, window: &LimitWindow, institution: &str) -> Result<(u32, u32), StoreError> {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Default)]
 pub(super) struct Counter {
     n: u32,
+    taken_at: Option<OffsetDateTime>,
     institutions: BTreeSet<String>,
     expires_at: Option<OffsetDateTime>,
 }
@@ -41,12 +42,13 @@ impl MemoryStore {
 
 #[async_trait]
 impl LimitStore for MemoryStore {
-    async fn take(&self, window: &LimitWindow, limit: u32) -> Result<bool, StoreError> {
+    async fn take(&self, window: &LimitWindow, limit: u32, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.faults.enter("take").await?;
         Ok(self.with_counter(window, |c| {
             let counted = c.n < limit;
             if counted {
                 c.n += 1;
+                c.taken_at = Some(now);
             }
             counted
         }))
@@ -58,10 +60,15 @@ impl LimitStore for MemoryStore {
         Ok(())
     }
 
-    async fn reset(&self, window: &LimitWindow, count: u32) -> Result<(), StoreError> {
+    async fn reset(&self, window: &LimitWindow, count: u32, quiet_since: OffsetDateTime) -> Result<bool, StoreError> {
         self.faults.enter("reset").await?;
-        self.with_counter(window, |c| c.n = count);
-        Ok(())
+        Ok(self.with_counter(window, |c| {
+            let quiet = c.taken_at.is_none_or(|at| at < quiet_since);
+            if quiet {
+                c.n = count;
+            }
+            quiet
+        }))
     }
 
     async fn record_failure(&self, window: &LimitWindow, institution: &str) -> Result<(u32, u32), StoreError> {

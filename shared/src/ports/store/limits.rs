@@ -20,15 +20,17 @@ pub struct LimitWindow {
 
 #[async_trait]
 pub trait LimitStore: Send + Sync {
-    /// Counts one use in `window` if fewer than `limit` are counted there; whether it was counted. Atomic:
-    /// of concurrent callers exactly `limit` succeed.
-    async fn take(&self, window: &LimitWindow, limit: u32) -> Result<bool, StoreError>;
+    /// Counts one use in `window` if fewer than `limit` are counted there, and notes `now` as the counter's
+    /// last use; whether it was counted. Atomic: of concurrent callers exactly `limit` succeed.
+    async fn take(&self, window: &LimitWindow, limit: u32, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Gives one counted use back (what it counted did not happen, or is gone); never below zero.
     async fn give_back(&self, window: &LimitWindow) -> Result<(), StoreError>;
 
-    /// Sets the counter to `count` (a counter without a window brought back in line with what it counts).
-    async fn reset(&self, window: &LimitWindow, count: u32) -> Result<(), StoreError>;
+    /// Sets the counter to `count` if no use was taken at or after `quiet_since` (a counter without a window
+    /// brought back in line with what it counts, once no use taken can still be in flight); whether it was
+    /// set. Atomic with [`LimitStore::take`].
+    async fn reset(&self, window: &LimitWindow, count: u32, quiet_since: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Records a failed login at `institution` in `window`; returns the failures counted there and at how
     /// many distinct institutions.
