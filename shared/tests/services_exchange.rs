@@ -5,12 +5,14 @@
 mod services_support;
 
 use services_support::{command, institution, link_item, user};
+use std::sync::Arc;
+use std::time::Duration;
 use weft::domain::{ItemStatus, PublicToken};
 use weft::doubles::TestServices;
 use weft::doubles::plaid::{endpoints, errors};
 use weft::ports::{ExchangeRecords, ItemStore, KeyVault, StoreError, SyncReason, SyncRequest};
-use weft::services::ServiceError;
-use weft::services::exchange::exchange;
+use weft::services::exchange::{COMPENSATION_RESERVE, exchange};
+use weft::services::{Deadline, ServiceError};
 
 #[tokio::test]
 async fn the_item_is_stored_sealed_and_its_first_sync_queued() {
@@ -100,7 +102,10 @@ async fn an_item_that_cannot_be_stored_is_removed_at_plaid() {
     let token = t.plaid.add_public_token(&bank);
     t.store.fail_next("insert_item", 3); // every attempt
     let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
-    assert!(matches!(err, ServiceError::Store(StoreError::Backend { op: "insert_item", .. })), "{err:?}");
+    assert!(
+        matches!(&err, ServiceError::ExchangeUndone(e) if matches!(**e, ServiceError::Store(StoreError::Backend { op: "insert_item", .. }))),
+        "the answer says link again: {err:?}"
+    );
     assert_eq!(t.store.calls("insert_item"), 3);
 
     let made = t.plaid.item_ids();
@@ -164,4 +169,86 @@ async fn a_plaid_failure_stores_nothing_and_a_retry_succeeds() {
     let item = exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap();
     let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.expose().as_bytes()));
     assert_eq!(t.store.exchange_result(&user("alice"), &key).await.unwrap(), Some(item.item_id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_within_the_deadline_is_used() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.plaid.answer_late(endpoints::PUBLIC_TOKEN_EXCHANGE, Duration::from_secs(20));
+    let cmd = command(&t, token, &bank).within(Deadline::after(Duration::from_secs(29)));
+    let item = exchange(&t.services, &user("alice"), cmd).await.expect("20 s is within the deadline less the reserve");
+    assert!(t.store.get_item(&user("alice"), &item.item_id).await.unwrap().is_some());
+    assert_eq!(t.plaid.remove_calls(&item.item_id), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_answer_by_the_deadline_is_an_unknown_outcome_and_the_retry_learns_the_truth() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.plaid.answer_late(endpoints::PUBLIC_TOKEN_EXCHANGE, Duration::from_secs(60));
+    let started = tokio::time::Instant::now();
+    let cmd = command(&t, token.clone(), &bank).within(Deadline::after(Duration::from_secs(25)));
+    let err = exchange(&t.services, &user("alice"), cmd).await.unwrap_err();
+    assert!(matches!(err, ServiceError::ExchangeOutcomeUnknown(None)), "not 'retry later': {err:?}");
+    let waited = started.elapsed();
+    assert!(waited <= Duration::from_secs(25) - COMPENSATION_RESERVE, "answered before the deadline: {waited:?}");
+    // The claim was let go: the retry reaches Plaid, which spent the token: link again.
+    let retry = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(matches!(retry, ServiceError::InvalidPublicToken(_)), "{retry:?}");
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 2);
+    assert_eq!(t.store.item_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn six_parallel_copies_of_one_request_make_one_exchange_and_name_one_item() {
+    let t = Arc::new(TestServices::new());
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    // Plaid is slow enough that every copy arrives while the first is still exchanging.
+    t.plaid.answer_late(endpoints::PUBLIC_TOKEN_EXCHANGE, Duration::from_millis(300));
+    let copies = futures::future::join_all((0..6).map(|_| {
+        let (t, token, bank) = (t.clone(), token.clone(), bank.clone());
+        tokio::spawn(async move { exchange(&t.services, &user("alice"), command(&t, token, &bank)).await })
+    }))
+    .await;
+    let items: Vec<_> = copies.into_iter().map(|r| r.unwrap().expect("every copy gets the item")).collect();
+    assert!(items.iter().all(|i| i.item_id == items[0].item_id), "{items:?}");
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1, "one exchange at Plaid");
+    assert_eq!(t.plaid.item_ids().len(), 1);
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_that_runs_out_of_time_waiting_is_told_the_exchange_is_in_progress() {
+    let t = Arc::new(TestServices::new());
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.plaid.answer_late(endpoints::PUBLIC_TOKEN_EXCHANGE, Duration::from_secs(10));
+    let first = tokio::spawn({
+        let (t, token, bank) = (t.clone(), token.clone(), bank.clone());
+        async move { exchange(&t.services, &user("alice"), command(&t, token, &bank)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let hurried = command(&t, token.clone(), &bank).within(Deadline::after(Duration::from_secs(2)));
+    let err = exchange(&t.services, &user("alice"), hurried).await.unwrap_err();
+    assert!(matches!(err, ServiceError::ExchangeInProgress), "{err:?}");
+    let item = first.await.unwrap().unwrap();
+    // Its retry gets the first one's item.
+    let again = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap();
+    assert_eq!(again.item_id, item.item_id);
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_item_was_removed_is_told_to_link_again() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    let item = exchange(&t.services, &user("alice"), command(&t, token.clone(), &bank)).await.unwrap();
+    weft::services::items::remove(&t.services, &user("alice"), &item.item_id).await.unwrap();
+    let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::PublicTokenUsed | ServiceError::InvalidPublicToken(_)), "{err:?}");
 }

@@ -21,10 +21,8 @@ async fn webhook_dedup() {
     assert!(store.mark_webhook_seen(key).await.unwrap(), "first mark is new");
     assert!(store.webhook_seen(key).await.unwrap());
     assert!(!store.mark_webhook_seen(key).await.unwrap(), "second mark is a duplicate");
-    // Concurrent deliveries of one webhook: exactly one is new.
-    let other = "aa".repeat(32);
-    let marks = futures::future::join_all((0..5).map(|_| store.mark_webhook_seen(&other))).await;
-    assert_eq!(marks.into_iter().filter(|m| *m.as_ref().unwrap()).count(), 1);
+    // (Concurrent deliveries rely on DynamoDB's conditional write being atomic; moto does not serialise
+    // concurrent requests, so the concurrency tests run on the memory double.)
     assert!(matches!(store.mark_webhook_seen("a#b").await, Err(StoreError::Invalid(_))));
     // Forgotten (its sync started): the same key is new again; forgetting an unknown key is fine.
     store.forget_webhook(key).await.unwrap();

@@ -88,8 +88,8 @@ async fn exchange_faults_and_leaks() {
     let (public_token, metadata) = link(&app2, &broken, "ins_109509").await;
     let answer =
         app2.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
-    assert_eq!(answer.status, 500, "{}", answer.text);
-    assert_eq!(answer.code(), "INTERNAL");
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.code(), "EXCHANGE_UNDONE", "the public token is spent: the app is told to link again");
     let items = broken.emulator().get("items").await.unwrap();
     let exchanged: Vec<&Value> =
         items["items"].as_array().unwrap().iter().filter(|i| i["exchanged"].as_bool().unwrap_or(false)).collect();

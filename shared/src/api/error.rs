@@ -8,7 +8,7 @@
 //! logged at INFO.
 
 use crate::auth::{AuthError, VerifyError};
-use crate::ports::{PlaidCallError, StoreError};
+use crate::ports::{PlaidCallError, QueueError, StoreError, VaultError};
 use crate::services::ServiceError;
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};
@@ -39,6 +39,17 @@ pub enum ErrorCode {
     /// Plaid or another upstream failed; safe to retry later (also a webhook weft could not check or act on
     /// now: Plaid delivers it again).
     UpstreamUnavailable,
+    /// weft's own storage, keys or queue (AWS) did not answer in time or failed: nothing was half-done;
+    /// retry later. The same code as [`ErrorCode::UpstreamUnavailable`], status 503.
+    StorageUnavailable,
+    /// Another request with the same public token is exchanging it: retry shortly to get its outcome.
+    ExchangeInProgress,
+    /// Plaid's answer to the exchange did not arrive: retry once with the same public token; an
+    /// INVALID_PUBLIC_TOKEN then means Plaid did run it: link again.
+    ExchangeOutcomeUnknown,
+    /// Plaid made the item but weft could not store it (it is removed at Plaid): the public token is
+    /// spent; link again.
+    ExchangeUndone,
     /// Something broke on our side.
     Internal,
 }
@@ -56,7 +67,10 @@ impl ErrorCode {
             Self::InvalidPublicToken => "INVALID_PUBLIC_TOKEN",
             Self::ItemError => "ITEM_ERROR",
             Self::RateLimited => "RATE_LIMITED",
-            Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamUnavailable | Self::StorageUnavailable => "UPSTREAM_UNAVAILABLE",
+            Self::ExchangeInProgress => "EXCHANGE_IN_PROGRESS",
+            Self::ExchangeOutcomeUnknown => "EXCHANGE_OUTCOME_UNKNOWN",
+            Self::ExchangeUndone => "EXCHANGE_UNDONE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -68,9 +82,10 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::UnsupportedMediaType => 415,
-            Self::DuplicateItem | Self::Conflict => 409,
+            Self::DuplicateItem | Self::Conflict | Self::ExchangeInProgress => 409,
             Self::RateLimited => 429,
-            Self::UpstreamUnavailable => 502,
+            Self::UpstreamUnavailable | Self::ExchangeOutcomeUnknown => 502,
+            Self::StorageUnavailable | Self::ExchangeUndone => 503,
             Self::Internal => 500,
         }
     }
@@ -129,7 +144,7 @@ impl ApiError {
             tracing::info!(code = self.code.as_str(), status = self.status(), message = %self.message, "request refused");
         }
         let mut resp = super::response::json_response(self.status(), &self.body(request_id));
-        if self.code == ErrorCode::RateLimited {
+        if matches!(self.code, ErrorCode::RateLimited | ErrorCode::ExchangeInProgress) {
             let seconds = self.retry_after.unwrap_or(5).max(1);
             resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }
@@ -169,9 +184,35 @@ impl From<ServiceError> for ApiError {
                 ErrorCode::InvalidPublicToken,
                 "the public token is invalid, expired or already used; link again",
             ),
+            ServiceError::PublicTokenUsed => ApiError::new(
+                ErrorCode::InvalidPublicToken,
+                "the public token was already exchanged and its item has been removed since; link again",
+            ),
+            ServiceError::ExchangeInProgress => {
+                let mut api = ApiError::new(
+                    ErrorCode::ExchangeInProgress,
+                    "another request is exchanging this public token; retry shortly to get its outcome",
+                );
+                api.retry_after = Some(1);
+                api
+            }
+            ServiceError::ExchangeUndone(_) => ApiError::new(
+                ErrorCode::ExchangeUndone,
+                "the new item could not be stored (weft removes it at Plaid); link again",
+            ),
+            ServiceError::ExchangeOutcomeUnknown(_) => ApiError::new(
+                ErrorCode::ExchangeOutcomeUnknown,
+                "Plaid's answer to the exchange did not arrive; retry once with the same public token \
+                 (INVALID_PUBLIC_TOKEN then means link again)",
+            ),
             ServiceError::Plaid(p) => plaid_to_api(p),
             ServiceError::PlaidData(_) => {
                 ApiError::new(ErrorCode::UpstreamUnavailable, "Plaid answered unexpectedly; retry later")
+            }
+            ServiceError::Store(StoreError::Backend { .. })
+            | ServiceError::Vault(VaultError::Backend { .. })
+            | ServiceError::Queue(QueueError::Backend(_)) => {
+                ApiError::new(ErrorCode::StorageUnavailable, "storage is unavailable; retry later")
             }
             ServiceError::Store(_)
             | ServiceError::Vault(_)

@@ -1,6 +1,6 @@
 //! `POST /items/exchange`: the public token and Link's onSuccess metadata in, the stored item out.
 
-use super::request::{json_body, path_segments};
+use super::request::{deadline, json_body, path_segments};
 use super::views::ItemSummary;
 use super::{ApiError, App, authenticate, json_response, no_route, respond};
 use crate::domain::{Account, AccountId, Balances, Institution, InstitutionId, PublicToken};
@@ -18,7 +18,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["items", "exchange"]) => {
             let user = authenticate(app, req).await?.user;
-            let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?;
+            let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?.within(deadline(req));
             let item = exchange::exchange(&app.services, &user, command).await?;
             Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))
         }
@@ -92,6 +92,12 @@ impl TryFrom<ExchangeBody> for ExchangeCommand {
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        Ok(Self { public_token, institution, accounts, link_session_id: body.metadata.link_session_id })
+        Ok(Self {
+            public_token,
+            institution,
+            accounts,
+            link_session_id: body.metadata.link_session_id,
+            deadline: Default::default(),
+        })
     }
 }

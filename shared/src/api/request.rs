@@ -15,6 +15,11 @@ pub fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The time this request has: the invocation's deadline less a margin to answer.
+pub fn deadline(req: &Request) -> crate::services::Deadline {
+    crate::services::Deadline::of_invocation(req.lambda_context_ref().map(|c| c.deadline()))
+}
+
 /// The bearer token of the `Authorization` header, if any.
 pub fn bearer_token(req: &Request) -> Option<&str> {
     let value = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?;

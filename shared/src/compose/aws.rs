@@ -1,13 +1,33 @@
 //! The one AWS SDK configuration a function builds at init and shares between all its clients.
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Every AWS call's limits, so a dependency that accepts connections and never answers costs a request at
+/// most [`OPERATION_TIMEOUT`] per call, well inside the API functions' 25 s (API Gateway gives 29 s):
+/// connecting ([`CONNECT_TIMEOUT`]), one attempt ([`ATTEMPT_TIMEOUT`]; DynamoDB, KMS, SQS and Secrets
+/// Manager answer in milliseconds, so an attempt this long is a stalled one), and a call with its retries.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(9);
+
+/// The timeouts above, for the SDK.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
 
 /// Region, credentials and endpoint from the environment (on Lambda: the function's role and region).
 /// `AWS_ENDPOINT_URL` points every client at a local stand-in such as moto. Every client shares one HTTP
-/// client on the container's TLS configuration ([`crate::adapters::tls`], [`crate::adapters::aws_http`]).
+/// client on the container's TLS configuration ([`crate::adapters::tls`], [`crate::adapters::aws_http`]),
+/// and every call has the [`timeouts`].
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
     // On Lambda the role's credentials are in the environment, where the default chain looks first: name
     // that provider alone, and init does not build the rest of the chain (profile, SSO, web identity, ECS,
     // instance metadata), a quarter of a millisecond of CPU. Without them, the default chain as usual.

@@ -21,8 +21,8 @@ pub use plaid::{
 };
 pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
-    ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, ItemScanPage, ItemStore, LeaseError, LimitStore,
-    LimitWindow, LinkStore, RotationCheckpoint, RotationStore, Store, StoreError, SyncStore, TransactionChange,
-    TransactionPage, TransactionStore, UserProfile, UserRecords, UserStore, WebhookDedup,
+    ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, ItemScanPage, ItemStore,
+    LeaseError, LimitStore, LimitWindow, LinkStore, RotationCheckpoint, RotationStore, Store, StoreError, SyncStore,
+    TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords, UserStore, WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

@@ -24,6 +24,22 @@ pub enum ServiceError {
     /// Plaid refused the public token (expired, used, malformed): link again.
     #[error("Plaid refused the public token")]
     InvalidPublicToken(#[source] PlaidCallError),
+    /// The public token was exchanged before, and the item it made has been removed since: link again.
+    #[error("the public token was already exchanged; its item is gone")]
+    PublicTokenUsed,
+    /// Another request with the same public token is exchanging it and did not finish in this request's
+    /// time: retry (the retry gets its outcome).
+    #[error("the exchange of this public token is in progress")]
+    ExchangeInProgress,
+    /// Plaid may have exchanged the public token, but its answer did not arrive in time: retry once with
+    /// the same public token; if Plaid did run it, the retry is refused as INVALID_PUBLIC_TOKEN (link again).
+    #[error("the outcome of the exchange at Plaid is unknown")]
+    ExchangeOutcomeUnknown(#[source] Option<PlaidCallError>),
+    /// Plaid made the item but it could not be stored (it is removed at Plaid, or logged as
+    /// `plaid_item_orphaned` with its id if that failed too): the public token is spent; link again. The
+    /// source is why it could not be stored.
+    #[error("the new item could not be stored")]
+    ExchangeUndone(#[source] Box<ServiceError>),
     /// Plaid answered with a value weft cannot take (an id of the wrong shape, …).
     #[error("unexpected data from Plaid")]
     PlaidData(#[source] IdError),

@@ -1,10 +1,19 @@
-//! Public-token exchange: duplicate check first, then exchange, encrypt, store; never an orphaned item.
+//! Public-token exchange: claimed before Plaid is asked (concurrent and later requests with the same
+//! public token get the first one's outcome), duplicates refused, the item sealed and stored, and never an
+//! item left at Plaid that weft does not hold or cannot name.
+//!
+//! Time: the request's [`Deadline`] bounds everything. Plaid's exchange gets what is left less
+//! [`COMPENSATION_RESERVE`] (to store the item, or remove it at Plaid if it cannot be stored); an answer
+//! that arrives within that is used. If it does not arrive, the outcome is unknown and the app is told so
+//! ([`ServiceError::ExchangeOutcomeUnknown`]), not "retry".
 
-use super::{ServiceError, Services, audit, limits};
+use super::{Deadline, ServiceError, Services, audit, limits};
 use crate::domain::{
     AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId,
 };
-use crate::ports::{Actor, AuditAction, AuditOutcome, StoreError, SyncReason, SyncRequest};
+use crate::ports::{
+    Actor, AuditAction, AuditOutcome, ExchangeClaim, PlaidCallError, StoreError, SyncReason, SyncRequest,
+};
 use backon::{ExponentialBuilder, Retryable};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// An exchange, parsed at the edge from the app's request (the public token and Link's `onSuccess`
-/// metadata).
+/// metadata), with the time it has.
 #[derive(Debug)]
 pub struct ExchangeCommand {
     pub public_token: PublicToken,
@@ -21,10 +30,26 @@ pub struct ExchangeCommand {
     /// The accounts Link says the user shared.
     pub accounts: Vec<Account>,
     pub link_session_id: Option<String>,
+    /// When the answer is due.
+    pub deadline: Deadline,
+}
+
+impl ExchangeCommand {
+    /// The same command, due at `deadline`.
+    pub fn within(self, deadline: Deadline) -> Self {
+        Self { deadline, ..self }
+    }
 }
 
 /// How many times storing a freshly exchanged item is tried before the item is removed at Plaid.
 const STORE_ATTEMPTS: usize = 3;
+
+/// Kept back from the deadline once Plaid has answered: sealing and storing the item (with its retries),
+/// or else removing it at Plaid.
+pub const COMPENSATION_RESERVE: Duration = Duration::from_secs(6);
+
+/// How often a request waits for another one exchanging the same public token.
+const WAIT_STEP: Duration = Duration::from_millis(250);
 
 /// Waits between those attempts: 200 ms, then 400 ms.
 fn store_backoff() -> ExponentialBuilder {
@@ -34,16 +59,62 @@ fn store_backoff() -> ExponentialBuilder {
         .with_max_times(STORE_ATTEMPTS - 1)
 }
 
+/// The idempotency key of an exchange: hex SHA-256 of its public token.
+fn exchange_key(public_token: &PublicToken) -> String {
+    hex::encode(Sha256::digest(public_token.expose().as_bytes()))
+}
+
 /// Exchanges the public token and stores the new item (its access token sealed); returns the item.
 pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -> Result<ItemRecord, ServiceError> {
-    let ExchangeCommand { public_token, institution, accounts, link_session_id } = command;
-    // A retried request (same public token) gets the same answer, without a second exchange.
-    let idempotency_key = hex::encode(Sha256::digest(public_token.expose().as_bytes()));
-    if let Some(item_id) = app.store.exchange_result(user, &idempotency_key).await?
-        && let Some(item) = app.store.get_item(user, &item_id).await?
-    {
-        return Ok(item);
+    let key = exchange_key(&command.public_token);
+    if let Some(item) = claim(app, user, &key, command.deadline).await? {
+        return Ok(item); // a retry: the first request's item, without a second exchange
     }
+    let outcome = exchange_claimed(app, user, &key, command).await;
+    if outcome.is_err() {
+        // Nothing was made: a later request with this public token may try (Plaid decides if it still can).
+        if let Err(e) = app.store.release_exchange(user, &key).await {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "could not release the exchange claim; it expires at the deadline");
+        }
+    }
+    outcome
+}
+
+/// Claims the exchange for this request, or waits for the request that holds it: `Some(item)` if it is
+/// done, `None` once this request holds it.
+async fn claim(
+    app: &Services,
+    user: &UserId,
+    key: &str,
+    deadline: Deadline,
+) -> Result<Option<ItemRecord>, ServiceError> {
+    loop {
+        let now = app.now();
+        let until = now + deadline.remaining();
+        match app.store.claim_exchange(user, key, now, until).await? {
+            ExchangeClaim::Claimed => return Ok(None),
+            ExchangeClaim::Done(item_id) => {
+                return match app.store.get_item(user, &item_id).await? {
+                    Some(item) => Ok(Some(item)),
+                    None => Err(ServiceError::PublicTokenUsed),
+                };
+            }
+            ExchangeClaim::InProgress { .. } if deadline.remaining() <= WAIT_STEP => {
+                return Err(ServiceError::ExchangeInProgress);
+            }
+            ExchangeClaim::InProgress { .. } => tokio::time::sleep(WAIT_STEP).await,
+        }
+    }
+}
+
+/// The exchange, once this request holds its claim.
+async fn exchange_claimed(
+    app: &Services,
+    user: &UserId,
+    idempotency_key: &str,
+    command: ExchangeCommand,
+) -> Result<ItemRecord, ServiceError> {
+    let ExchangeCommand { public_token, institution, accounts, link_session_id, deadline } = command;
 
     // Duplicates are refused before the public token is exchanged, so Plaid never creates (and bills) them.
     let existing = app.store.list_items(user).await?;
@@ -65,13 +136,27 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     // asked, given back if no item comes of it.
     let slots = limits::exchange(app, user, &institution.institution_id).await?;
     let actor = || Actor::user(&app.pseudonyms, user);
-    let exchanged = match app.plaid.item_public_token_exchange(&public_token).await {
-        Ok(exchanged) => exchanged,
-        Err(e) => {
+    let budget = deadline.remaining_before(COMPENSATION_RESERVE);
+    let answer = tokio::time::timeout(budget, app.plaid.item_public_token_exchange(&public_token)).await;
+    let exchanged = match answer {
+        Ok(Ok(exchanged)) => exchanged,
+        Ok(Err(e)) => {
             slots.give_back(app).await;
             let detail = e.error_code().unwrap_or("plaid_unavailable").to_owned();
             audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, None, Some(&detail)).await;
-            return Err(if e.is_invalid_public_token() { ServiceError::InvalidPublicToken(e) } else { e.into() });
+            return Err(match e {
+                e if e.is_invalid_public_token() => ServiceError::InvalidPublicToken(e),
+                e @ (PlaidCallError::Timeout { .. } | PlaidCallError::Transport { .. }) => {
+                    outcome_unknown(Some(e), budget)
+                }
+                e => e.into(),
+            });
+        }
+        Err(_elapsed) => {
+            slots.give_back(app).await;
+            audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, None, Some("outcome_unknown"))
+                .await;
+            return Err(outcome_unknown(None, budget));
         }
     };
     let item_id = exchanged.item_id.clone();
@@ -101,29 +186,48 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     let attempt = AtomicU32::new(0);
     let store = || async {
         let attempt = attempt.fetch_add(1, Ordering::Relaxed);
-        store_new_item(app, &record, &exchanged.access_token, &idempotency_key, &sealed).await.inspect_err(|e| {
+        store_new_item(app, &record, &exchanged.access_token, idempotency_key, &sealed).await.inspect_err(|e| {
             tracing::warn!(item_id = %item_id, attempt, error = %crate::telemetry::chain(e), "storing the new item failed");
         })
     };
-    let last_error = match store.retry(store_backoff()).sleep(tokio::time::sleep).await {
-        Ok(()) => {
+    // Storing gets what is left but a margin to remove the item at Plaid if it cannot be stored.
+    let store_budget = deadline.remaining_before(COMPENSATION_RESERVE / 2);
+    let stored = tokio::time::timeout(store_budget, store.retry(store_backoff()).sleep(tokio::time::sleep)).await;
+    let last_error = match stored {
+        Ok(Ok(())) => {
             queue_first_sync(app, &item_id).await;
             audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Done, Some(&item_id), None).await;
             return Ok(record);
         }
-        Err(e) => e,
+        Ok(Err(e)) => e,
+        Err(_elapsed) => ServiceError::Store(StoreError::backend("insert_item", "no time left to store the item")),
     };
     slots.give_back(app).await;
     audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, Some(&item_id), Some("not_stored"))
         .await;
     // Plaid has the item but we could not keep it: remove it there, so it is neither orphaned nor billed.
-    match app.plaid.item_remove(&exchanged.access_token).await {
-        Ok(()) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),
-        Err(e) => {
-            tracing::error!(item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid")
+    let removed = tokio::time::timeout(deadline.remaining(), app.plaid.item_remove(&exchanged.access_token)).await;
+    match removed {
+        Ok(Ok(())) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),
+        Ok(Err(e)) => {
+            tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid")
+        }
+        Err(_elapsed) => {
+            tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, "new item could not be stored NOR removed at Plaid in time")
         }
     }
-    Err(last_error)
+    Err(ServiceError::ExchangeUndone(Box::new(last_error)))
+}
+
+/// Plaid may have run the exchange, but its answer did not arrive within `budget`.
+fn outcome_unknown(error: Option<PlaidCallError>, budget: Duration) -> ServiceError {
+    tracing::error!(
+        event = "plaid_exchange_outcome_unknown",
+        budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+        error = ?error.as_ref().map(|e| crate::telemetry::chain(e)),
+        "no answer from Plaid to the exchange in time; the public token may be spent"
+    );
+    ServiceError::ExchangeOutcomeUnknown(error)
 }
 
 /// Queues the new item's first sync. Plaid's first TRANSACTIONS webhooks may arrive before the item is

@@ -4,7 +4,7 @@
 //! | module | use case |
 //! |---|---|
 //! | [`link`] | Link tokens: new links, update mode, OAuth resume |
-//! | [`exchange`] | public-token exchange: duplicates refused, the item stored sealed, never orphaned |
+//! | [`exchange`] | public-token exchange: idempotent from before Plaid is asked, duplicates refused, the item stored sealed, never orphaned |
 //! | [`items`] | the app's items: list, transactions, removal |
 //! | [`link_events`] | Link callbacks the app forwards, and the conversion funnel |
 //! | [`institutions`] | institution health, cached |
@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod churn;
+mod deadline;
 pub mod erasure;
 mod error;
 pub mod exchange;
@@ -32,6 +33,7 @@ pub mod rotation;
 pub mod sync;
 pub mod webhook;
 
+pub use deadline::Deadline;
 pub use error::ServiceError;
 
 use crate::config::Config;

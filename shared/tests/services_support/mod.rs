@@ -39,7 +39,13 @@ pub fn command(
     institution: &Institution,
 ) -> ExchangeCommand {
     let accounts = t.plaid.link_accounts(&public_token);
-    ExchangeCommand { public_token, institution: institution.clone(), accounts, link_session_id: None }
+    ExchangeCommand {
+        public_token,
+        institution: institution.clone(),
+        accounts,
+        link_session_id: None,
+        deadline: Default::default(),
+    }
 }
 
 /// Links an item at `institution_id` for `user` through Link and the exchange service.

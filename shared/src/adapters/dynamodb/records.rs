@@ -1,14 +1,16 @@
 //! The other records: user profiles, Link tokens and events, exchange idempotency, webhook dedup, the
 //! churn index and churn checkpoints.
 
-use super::convert::{Attrs, attrs_from_strings, expired, get_s, item_from_attrs, key, n, profile_user, s, string_key};
+use super::convert::{
+    Attrs, attrs_from_strings, expired, get_n, get_s, item_from_attrs, key, n, profile_user, s, string_key,
+};
 use super::keys::*;
 use super::{DynamoStore, is_conditional_failure, put_request, sdk_error};
 use super::{conversion, corrupt};
 use crate::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemId, LinkEventRecord, LinkTokenRecord, UserId};
 use crate::ports::{
-    ChurnCandidate, ChurnPage, ChurnStore, ExchangeRecords, IdleUser, LinkStore, StoreError, UserProfile, UserStore,
-    WebhookDedup,
+    ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, LinkStore, StoreError,
+    UserProfile, UserStore, WebhookDedup,
 };
 use async_trait::async_trait;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -227,7 +229,61 @@ impl ExchangeRecords for DynamoStore {
         if expired(&attrs, now()) {
             return Ok(None);
         }
-        get_s(&attrs, "item_id").and_then(|i| ItemId::parse(i).ok()).map(Some).ok_or(corrupt("exchange record", None))
+        match get_s(&attrs, "item_id") {
+            Some(item_id) => ItemId::parse(item_id).map(Some).map_err(|_| corrupt("exchange record", None)),
+            None => Ok(None), // in progress
+        }
+    }
+
+    /// A conditional `PutItem` of the in-progress record (`until`, and `ttl` = `until`: an expired claim is
+    /// as good as none); when it is refused, a consistent `GetItem` says who holds it.
+    async fn claim_exchange(
+        &self,
+        user: &UserId,
+        key_: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ExchangeClaim, StoreError> {
+        check_key_part(key_, "exchange idempotency key")?;
+        // The record can vanish between the refused put and the read (its holder let go): try again.
+        for _ in 0..3 {
+            let mut attrs = key(user_pk(user), exchange_sk(key_));
+            attrs.insert(TYPE.to_owned(), s("EXCHANGE"));
+            attrs.insert(TTL.to_owned(), n(epoch(until)));
+            if self.put_if_absent(attrs, Some(now)).await? {
+                return Ok(ExchangeClaim::Claimed);
+            }
+            let Some(held) = self.get(key(user_pk(user), exchange_sk(key_)), true).await? else { continue };
+            if let Some(item_id) = get_s(&held, "item_id") {
+                let item_id = ItemId::parse(item_id).map_err(|_| corrupt("exchange record", None))?;
+                return Ok(ExchangeClaim::Done(item_id));
+            }
+            let until = get_n::<i64>(&held, TTL)
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                .ok_or(corrupt("exchange record", None))?;
+            if until > now {
+                return Ok(ExchangeClaim::InProgress { until });
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn release_exchange(&self, user: &UserId, key_: &str) -> Result<(), StoreError> {
+        check_key_part(key_, "exchange idempotency key")?;
+        self.count();
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), exchange_sk(key_))))
+            .condition_expression("attribute_not_exists(item_id)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()), // done: the record stays
+            Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
     }
 }
 

@@ -68,13 +68,21 @@ impl PlaidLink for ScriptedPlaid {
         &self,
         public_token: &PublicToken,
     ) -> Result<PublicTokenExchangeResponse, PlaidCallError> {
-        let mut s = self.lock();
-        Self::begin(&mut s, PUBLIC_TOKEN_EXCHANGE)?;
-        // Single use: the token is spent by its first exchange.
-        let pending = s.public_tokens.get_mut(public_token.expose()).and_then(Option::take);
-        let Some(pending) = pending else { return Err(errors::invalid_public_token()) };
-        let (item_id, access_token) = new_item(&mut s, pending.institution, pending.accounts);
-        Ok(PublicTokenExchangeResponse { access_token, item_id, request_id: request_id() })
+        let answer = {
+            let mut s = self.lock();
+            Self::begin(&mut s, PUBLIC_TOKEN_EXCHANGE)?;
+            // Single use: the token is spent by its first exchange.
+            let pending = s.public_tokens.get_mut(public_token.expose()).and_then(Option::take);
+            match pending {
+                None => Err(errors::invalid_public_token()),
+                Some(pending) => {
+                    let (item_id, access_token) = new_item(&mut s, pending.institution, pending.accounts);
+                    Ok(PublicTokenExchangeResponse { access_token, item_id, request_id: request_id() })
+                }
+            }
+        };
+        self.lateness(PUBLIC_TOKEN_EXCHANGE).await;
+        answer
     }
 }
 

@@ -101,6 +101,8 @@ struct State {
     calls: HashMap<&'static str, usize>,
     /// Per endpoint, what the next calls do: `Some(error)` fails, `None` answers normally.
     script: HashMap<&'static str, VecDeque<Option<PlaidCallError>>>,
+    /// Per endpoint, how late the next calls answer after acting.
+    late: HashMap<&'static str, VecDeque<std::time::Duration>>,
     removals: Vec<RemoveCall>,
     link_token_requests: Vec<serde_json::Value>,
     next_id: u64,
@@ -242,6 +244,21 @@ impl ScriptedPlaid {
         let mut s = self.lock();
         let script = s.script.entry(endpoint).or_default();
         script.extend(std::iter::repeat_with(|| None).take(n));
+    }
+
+    /// The next call of `endpoint` does what it does at once, then answers `delay` later (tokio's clock):
+    /// Plaid acted, its answer is late. For `/item/public_token/exchange`.
+    pub fn answer_late(&self, endpoint: &str, delay: std::time::Duration) {
+        let endpoint = check_endpoint(endpoint);
+        self.lock().late.entry(endpoint).or_default().push_back(delay);
+    }
+
+    /// Waits as scripted by [`ScriptedPlaid::answer_late`] for this call of `endpoint`, if at all.
+    async fn lateness(&self, endpoint: &'static str) {
+        let delay = self.lock().late.get_mut(endpoint).and_then(VecDeque::pop_front);
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// Counts a call and takes its line of the script.

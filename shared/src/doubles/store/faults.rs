@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 44] = [
+pub const OPERATIONS: [&str; 46] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -21,6 +21,8 @@ pub const OPERATIONS: [&str; 44] = [
     "reset_relink_prompts",
     "delete_item",
     "exchange_result",
+    "claim_exchange",
+    "release_exchange",
     // SyncStore
     "acquire_sync_lease",
     "save_sync_cursor",

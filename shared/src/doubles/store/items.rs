@@ -2,7 +2,7 @@
 
 use super::{Expiring, MemoryStore, StoredItem, check_key_part, millis};
 use crate::domain::{FORMAT_V1, ItemId, ItemRecord, SealedItem, UserId};
-use crate::ports::{ExchangeRecords, ItemStore, LeaseError, StoreError, SyncStore};
+use crate::ports::{ExchangeClaim, ExchangeRecords, ItemStore, LeaseError, StoreError, SyncStore};
 use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -42,7 +42,7 @@ impl ItemStore for MemoryStore {
         s.items.insert(k, StoredItem { record: item.clone(), sealed: sealed.clone(), cursor: None, lease: None });
         s.exchanges.insert(
             (item.user_id.clone(), exchange_key.to_owned()),
-            Expiring::new(item.item_id.clone(), now + EXCHANGE_TTL),
+            Expiring::new(Some(item.item_id.clone()), now + EXCHANGE_TTL),
         );
         Ok(())
     }
@@ -119,7 +119,7 @@ impl ItemStore for MemoryStore {
         let mut s = self.lock();
         s.transactions.remove(item_id);
         s.link_tokens.retain(|(u, _, _), t| !(u == user && t.item_id.as_ref() == Some(item_id)));
-        s.exchanges.retain(|(u, _), e| !(u == user && &e.value == item_id));
+        s.exchanges.retain(|(u, _), e| !(u == user && e.value.as_ref() == Some(item_id)));
         s.items.remove(&key(user, item_id));
         Ok(())
     }
@@ -131,7 +131,41 @@ impl ExchangeRecords for MemoryStore {
         self.faults.enter("exchange_result").await?;
         check_key_part(key_, "exchange idempotency key")?;
         let now = self.now();
-        Ok(self.lock().exchanges.get(&(user.clone(), key_.to_owned())).and_then(|e| e.live_at(now)).cloned())
+        Ok(self.lock().exchanges.get(&(user.clone(), key_.to_owned())).and_then(|e| e.live_at(now)).cloned().flatten())
+    }
+
+    async fn claim_exchange(
+        &self,
+        user: &UserId,
+        key_: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ExchangeClaim, StoreError> {
+        self.faults.enter("claim_exchange").await?;
+        check_key_part(key_, "exchange idempotency key")?;
+        let mut s = self.lock();
+        let k = (user.clone(), key_.to_owned());
+        match s.exchanges.get(&k).filter(|e| e.live_at(now).is_some()) {
+            Some(Expiring { value: Some(item_id), .. }) => Ok(ExchangeClaim::Done(item_id.clone())),
+            Some(held) => {
+                Ok(ExchangeClaim::InProgress { until: OffsetDateTime::from_unix_timestamp(held.ttl).unwrap_or(until) })
+            }
+            None => {
+                s.exchanges.insert(k, Expiring::new(None, until));
+                Ok(ExchangeClaim::Claimed)
+            }
+        }
+    }
+
+    async fn release_exchange(&self, user: &UserId, key_: &str) -> Result<(), StoreError> {
+        self.faults.enter("release_exchange").await?;
+        check_key_part(key_, "exchange idempotency key")?;
+        let mut s = self.lock();
+        let k = (user.clone(), key_.to_owned());
+        if s.exchanges.get(&k).is_some_and(|e| e.value.is_none()) {
+            s.exchanges.remove(&k);
+        }
+        Ok(())
     }
 }
 

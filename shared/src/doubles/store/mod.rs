@@ -104,8 +104,8 @@ struct StoredTransaction {
 struct State {
     /// Items by (user, item), as the table's key.
     items: BTreeMap<(UserId, ItemId), StoredItem>,
-    /// Exchange records by (user, idempotency key).
-    exchanges: HashMap<(UserId, String), Expiring<ItemId>>,
+    /// Exchange records by (user, idempotency key): the item made, or `None` while in progress.
+    exchanges: HashMap<(UserId, String), Expiring<Option<ItemId>>>,
     /// Each item's partition of transactions.
     transactions: HashMap<ItemId, BTreeMap<TransactionId, StoredTransaction>>,
     /// User profiles: last activity (milliseconds).

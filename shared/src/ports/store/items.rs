@@ -3,6 +3,7 @@
 use super::StoreError;
 use crate::domain::{ItemId, ItemRecord, SealedItem, UserId};
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 #[async_trait]
 pub trait ItemStore: Send + Sync {
@@ -48,9 +49,37 @@ pub trait ItemStore: Send + Sync {
     async fn delete_item(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError>;
 }
 
-/// Which item an exchange request made, for a day (written by [`ItemStore::insert_item`]).
+/// Where the exchange of one public token stands, for its requests (a double click, a retry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeClaim {
+    /// This request holds the exchange now: nobody else does, or the one who did ran out of time.
+    Claimed,
+    /// Another request holds it until `until` (its deadline): wait for its outcome.
+    InProgress { until: OffsetDateTime },
+    /// It made this item.
+    Done(ItemId),
+}
+
+/// The idempotency records of exchanges, keyed by `key` (hex SHA-256 of the public token): in progress
+/// from before Plaid is asked until the deadline of the request that claimed it, then which item it made,
+/// for a day (written with the item by [`ItemStore::insert_item`]).
 #[async_trait]
 pub trait ExchangeRecords: Send + Sync {
-    /// The item the exchange keyed `key` (hex SHA-256 of the public token) made for `user`, if any.
+    /// The item the exchange keyed `key` made for `user`, if it is done.
     async fn exchange_result(&self, user: &UserId, key: &str) -> Result<Option<ItemId>, StoreError>;
+
+    /// Claims the exchange keyed `key` for one request until `until`, unless it is done or held by another
+    /// request whose `until` is after `now`: atomic, so of concurrent requests exactly one gets
+    /// [`ExchangeClaim::Claimed`].
+    async fn claim_exchange(
+        &self,
+        user: &UserId,
+        key: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ExchangeClaim, StoreError>;
+
+    /// Lets go of a claim whose exchange made no item (a later request may try again); never removes the
+    /// record of a done exchange.
+    async fn release_exchange(&self, user: &UserId, key: &str) -> Result<(), StoreError>;
 }

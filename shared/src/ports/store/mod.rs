@@ -30,7 +30,7 @@ mod webhooks;
 
 pub use churn::{ChurnCandidate, ChurnPage, ChurnStore, IdleUser};
 pub use erasure::UserRecords;
-pub use items::{ExchangeRecords, ItemStore};
+pub use items::{ExchangeClaim, ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
 pub use rotation::{ItemScanPage, RotationCheckpoint, RotationStore};
