@@ -159,6 +159,8 @@ async fn a_batch_syncs_each_item_once_and_reports_every_message_of_a_failed_item
         let key = format!("{id}-key");
         QueuedSync {
             message_id: id.into(),
+            receipt: format!("{id}-receipt"),
+            receive_count: 2,
             request: SyncRequest {
                 item_id: item.item_id.clone(),
                 reason: SyncReason::Webhook("SYNC_UPDATES_AVAILABLE".into()),
@@ -174,6 +176,9 @@ async fn a_batch_syncs_each_item_once_and_reports_every_message_of_a_failed_item
 
     let failed = sync_batch(&t.services, batch).await;
     assert_eq!(failed, ["b1", "b2"]);
+    // Back in 20 s (their second delivery failed), not after the queue's visibility timeout.
+    let twenty = Duration::from_secs(20);
+    assert_eq!(t.queue.retries(), [("b1-receipt".to_owned(), twenty), ("b2-receipt".to_owned(), twenty)]);
     assert_eq!(t.plaid.sync_cursors(&a.item_id).len(), 1, "one sync serves both of A's messages");
     assert_eq!(t.plaid.sync_cursors(&c.item_id).len(), 1);
     assert!(t.plaid.sync_cursors(&b.item_id).is_empty());

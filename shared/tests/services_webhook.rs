@@ -115,8 +115,16 @@ async fn sync_updates_queue_one_sync_until_it_starts() {
     assert_eq!(t.queue.requests().len(), 1);
 
     // The worker runs the sync: once it holds the item it forgets the webhook.
-    let failed =
-        sync_batch(&t.services, vec![QueuedSync { message_id: "m1".into(), request: queued[0].clone() }]).await;
+    let failed = sync_batch(
+        &t.services,
+        vec![QueuedSync {
+            message_id: "m1".into(),
+            receipt: "r1".into(),
+            receive_count: 1,
+            request: queued[0].clone(),
+        }],
+    )
+    .await;
     assert!(failed.is_empty());
     assert!(!t.store.has_webhook_mark(&w.dedup_key()));
     // From now on an identical delivery may carry a change that sync missed: it queues another.

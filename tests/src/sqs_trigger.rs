@@ -29,6 +29,7 @@ async fn poll_once(
         .max_number_of_messages(10)
         .wait_time_seconds(1)
         .visibility_timeout(30)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await
         .map_err(|e| format!("{:?}", aws_sdk_sqs::Error::from(e)))?;
@@ -44,7 +45,14 @@ async fn poll_once(
                 "messageId": m.message_id.clone().unwrap_or_default(),
                 "receiptHandle": m.receipt_handle.clone().unwrap_or_default(),
                 "body": m.body.clone().unwrap_or_default(),
-                "attributes": {},
+                "attributes": {
+                    "ApproximateReceiveCount": m
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                        .cloned()
+                        .unwrap_or_else(|| "1".to_owned()),
+                },
                 "messageAttributes": {},
                 "md5OfBody": m.md5_of_body.clone().unwrap_or_default(),
                 "eventSource": "aws:sqs",

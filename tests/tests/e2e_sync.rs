@@ -129,6 +129,35 @@ async fn a_mutation_during_pagination_restarts_the_sync_and_ends_exact() {
     assert!(log.contains("mutation during pagination; restarting"), "the restart is logged");
 }
 
+#[tokio::test]
+async fn a_failed_sync_is_handed_back_after_a_short_backoff_and_completes() {
+    let stack = stack().await;
+    let (app, item_id) = new_item(stack, "ins_109511").await;
+    let first = wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
+
+    // Every attempt of the next sync call fails (the client tries three times), so the worker reports the
+    // message failed.
+    let access_token = stack.emulator().item(&item_id).await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    stack
+        .emulator()
+        .fault(json!({ "endpoint": "/transactions/sync", "kind": "internal_server_error", "count": 3, "access_token": access_token }))
+        .await
+        .unwrap();
+    stack.emulator().mutate_transactions(&item_id, json!({ "generate": 5, "webhook": true })).await.unwrap();
+
+    let after = wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
+    assert_eq!(after.len(), first.len() + 5, "the retried sync brought the changes");
+    let log = flows::lambda_log(stack);
+    let failed = log
+        .lines()
+        .find(|l| l.contains("will be retried") && l.contains(&item_id))
+        .expect("the failed sync is logged with its retry");
+    // Its first delivery failed: handed back after 10 s (ChangeMessageVisibility), not the queue's timeout.
+    assert!(failed.contains("\"retry_in_s\":10"), "{failed}");
+    let unscheduled = log.lines().any(|l| l.contains("could not schedule the retry") && l.contains(&item_id));
+    assert!(!unscheduled, "the queue took the early hand-back");
+}
+
 /// An SQS event as Lambda's event source mapping would send it for one sync request.
 fn sqs_event(item_id: &str, message_id: &str) -> Value {
     let body = json!({ "item_id": item_id, "reason": "TEST", "dedup_key": message_id }).to_string();

@@ -37,6 +37,20 @@ impl SyncQueue for SqsSyncQueue {
             .map_err(|e| QueueError::Backend(Box::new(aws_sdk_sqs::Error::from(e))))?;
         Ok(())
     }
+
+    /// `ChangeMessageVisibility` of the delivery to `delay` (whole seconds, at most SQS's 12 hours).
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        let seconds = i32::try_from(delay.as_secs().min(12 * 3600)).unwrap_or(0);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| QueueError::Backend(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        Ok(())
+    }
 }
 
 /// SQS allows at most 128 characters from a restricted alphabet: hash anything else.
@@ -57,6 +71,10 @@ pub struct NoSyncQueue;
 #[async_trait]
 impl SyncQueue for NoSyncQueue {
     async fn request_sync(&self, _request: &SyncRequest) -> Result<(), QueueError> {
+        Err(QueueError::NotConfigured)
+    }
+
+    async fn retry_after(&self, _receipt: &str, _delay: std::time::Duration) -> Result<(), QueueError> {
         Err(QueueError::NotConfigured)
     }
 }

@@ -40,6 +40,10 @@ impl<T: SyncQueue> SyncQueue for Lazy<T> {
     async fn request_sync(&self, request: &SyncRequest) -> Result<(), QueueError> {
         self.get().request_sync(request).await
     }
+
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        self.get().retry_after(receipt, delay).await
+    }
 }
 
 #[async_trait]

@@ -18,6 +18,7 @@ pub struct Refused(pub &'static str);
 #[derive(Default)]
 struct QueueState {
     requests: Vec<SyncRequest>,
+    retries: Vec<(String, std::time::Duration)>,
     failures: usize,
     calls: usize,
 }
@@ -52,6 +53,11 @@ impl RecordingQueue {
     pub fn calls(&self) -> usize {
         lock(&self.state).calls
     }
+
+    /// The deliveries handed back so far, with their delays ([`SyncQueue::retry_after`]).
+    pub fn retries(&self) -> Vec<(String, std::time::Duration)> {
+        lock(&self.state).retries.clone()
+    }
 }
 
 impl std::fmt::Debug for RecordingQueue {
@@ -70,6 +76,11 @@ impl SyncQueue for RecordingQueue {
             return Err(QueueError::Backend(Box::new(Refused("request_sync"))));
         }
         s.requests.push(request.clone());
+        Ok(())
+    }
+
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        lock(&self.state).retries.push((receipt.to_owned(), delay));
         Ok(())
     }
 }

@@ -77,4 +77,8 @@ pub enum QueueError {
 #[async_trait]
 pub trait SyncQueue: Send + Sync {
     async fn request_sync(&self, request: &SyncRequest) -> Result<(), QueueError>;
+
+    /// A queued request whose sync failed (`receipt` names its delivery): it comes back after `delay`
+    /// rather than after the queue's whole visibility timeout.
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError>;
 }

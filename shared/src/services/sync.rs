@@ -35,8 +35,22 @@ pub struct SyncReport {
 #[derive(Debug, Clone)]
 pub struct QueuedSync {
     pub message_id: String,
+    /// Names this delivery of the message (to hand it back early if its sync fails).
+    pub receipt: String,
+    /// How many times the message was delivered, this time included.
+    pub receive_count: u32,
     pub request: SyncRequest,
 }
+
+/// When a failed sync is tried again: 10 s after its first delivery failed, doubling per delivery, at most
+/// [`RETRY_MAX`]. After the queue's `maxReceiveCount` deliveries the message goes to the dead-letter queue.
+pub fn retry_delay(receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(10);
+    (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
+}
+
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Runs a batch of queued syncs: one sync per item, serving all of that item's requests (it starts after
 /// each of them was made). Returns the ids of the messages to retry: every message of an item whose sync
@@ -56,8 +70,15 @@ pub async fn sync_batch(services: &Services, batch: Vec<QueuedSync>) -> Vec<Stri
         match sync_requested(services, &item_id, &requests).await {
             Ok(report) => tracing::info!(item_id = %item_id, ?reasons, ?report, "sync done"),
             Err(e) => {
-                tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "sync failed; will be retried");
-                failed.extend(group.into_iter().map(|q| q.message_id));
+                let delay = retry_delay(group.iter().map(|q| q.receive_count).max().unwrap_or(1));
+                tracing::warn!(item_id = %item_id, retry_in_s = delay.as_secs(), error = %crate::telemetry::chain(&e), "sync failed; will be retried");
+                for queued in group {
+                    // Back soon, not after the queue's visibility timeout (which covers a worker that died).
+                    if let Err(e) = services.queue.retry_after(&queued.receipt, delay).await {
+                        tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not schedule the retry; the queue's visibility timeout applies");
+                    }
+                    failed.push(queued.message_id);
+                }
             }
         }
     }
@@ -199,4 +220,17 @@ async fn run(
     }
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_sync_comes_back_within_a_minute_then_backs_off() {
+        let delays: Vec<u64> = (1..=7).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(retry_delay(0), RETRY_FIRST);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
+    }
 }
