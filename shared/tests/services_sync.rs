@@ -185,9 +185,10 @@ async fn a_batch_syncs_each_item_once_and_reports_every_message_of_a_failed_item
     assert_same_as_plaid(&t, &a);
     assert_same_as_plaid(&t, &c);
     assert!(t.store.transaction_ids(&b.item_id).is_empty());
-    // The webhooks of the syncs that started are forgotten; B's stay until its sync starts.
-    for (key, marked) in [("a1", false), ("a2", false), ("c1", false), ("b1", true), ("b2", true)] {
-        assert_eq!(t.store.webhook_seen(&format!("{key}-key")).await.unwrap(), marked, "{key}");
+    // The webhooks of the syncs that started are forgotten, and so are failed B's: B's next webhook queues
+    // a sync of its own (were B's messages to end in the dead-letter queue, it would otherwise wait on them).
+    for key in ["a1", "a2", "c1", "b1", "b2"] {
+        assert!(!t.store.webhook_seen(&format!("{key}-key")).await.unwrap(), "{key}");
     }
 }
 

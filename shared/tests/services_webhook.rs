@@ -11,7 +11,7 @@ use weft::doubles::plaid::endpoints;
 use weft::ports::{PlaidError, SyncReason, WebhookDedup, WebhookEvent};
 use weft::services::ServiceError;
 use weft::services::sync::{QueuedSync, sync_batch, sync_item};
-use weft::services::webhook::{Handled, intake};
+use weft::services::webhook::{Handled, intake, sync_pending_key};
 
 async fn setup() -> (TestServices, weft::domain::ItemRecord) {
     let t = TestServices::new();
@@ -101,7 +101,7 @@ async fn what_weft_does_not_act_on_is_acknowledged_even_a_bad_account_id() {
 }
 
 #[tokio::test]
-async fn sync_updates_queue_one_sync_until_it_starts() {
+async fn transactions_webhooks_queue_one_sync_per_item_until_it_starts() {
     let (t, item) = setup().await;
     let w = sync_webhook(&item.item_id, at(5));
     assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::SyncQueued);
@@ -109,10 +109,17 @@ async fn sync_updates_queue_one_sync_until_it_starts() {
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].item_id, item.item_id);
     assert_eq!(queued[0].reason, SyncReason::Webhook("SYNC_UPDATES_AVAILABLE".into()));
-    assert_eq!(queued[0].webhook_key.as_deref(), Some(w.dedup_key().as_str()));
-    // A redelivery while the sync is queued: covered by it.
-    assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::Duplicate);
+    let pending = sync_pending_key(&item.item_id);
+    assert_eq!(queued[0].webhook_key.as_deref(), Some(pending.as_str()));
+    // A redelivery, and a newer change, while the sync is queued: covered by it (it has read nothing yet).
+    assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::Coalesced);
+    let newer = sync_webhook(&item.item_id, at(6));
+    assert_eq!(intake(&t.services, &newer).await.unwrap(), Handled::Coalesced);
     assert_eq!(t.queue.requests().len(), 1);
+    // Another item's webhook is its own.
+    let other = link_item(&t, "bob", "ins_2").await.item_id;
+    assert_eq!(intake(&t.services, &sync_webhook(&other, at(6))).await.unwrap(), Handled::SyncQueued);
+    assert_eq!(t.queue.take().len(), 3, "alice's, bob's first sync, bob's");
 
     // The worker runs the sync: once it holds the item it forgets the webhook.
     let failed = sync_batch(
@@ -126,10 +133,10 @@ async fn sync_updates_queue_one_sync_until_it_starts() {
     )
     .await;
     assert!(failed.is_empty());
-    assert!(!t.store.has_webhook_mark(&w.dedup_key()));
-    // From now on an identical delivery may carry a change that sync missed: it queues another.
+    assert!(!t.store.has_webhook_mark(&pending));
+    // From now on a delivery may carry a change that sync missed: it queues another.
     assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::SyncQueued);
-    assert_eq!(t.queue.requests().len(), 2);
+    assert_eq!(t.queue.requests().len(), 1);
 }
 
 #[tokio::test]

@@ -326,7 +326,7 @@ async fn a_redelivered_webhook_has_no_second_effect() {
     let sync = wait_for_deliveries(stack, &item_id, "SYNC_UPDATES_AVAILABLE", "delivered", 1).await.unwrap();
     let again = flows::redeliver(stack, sync.last().unwrap()).await.unwrap();
     assert_eq!(again.status, 200, "{:?}", again.body);
-    assert!(["duplicate", "sync_queued"].contains(&again.body["handled"].as_str().unwrap()), "{:?}", again.body);
+    assert!(["coalesced", "sync_queued"].contains(&again.body["handled"].as_str().unwrap()), "{:?}", again.body);
     let after = wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
     assert_eq!(after, before);
     assert_eq!(flows::stored_transaction_count(stack, &item_id).await.unwrap(), before.len(), "no duplicates");

@@ -72,6 +72,13 @@ pub async fn sync_batch(services: &Services, batch: Vec<QueuedSync>) -> Vec<Stri
             Err(e) => {
                 let delay = retry_delay(group.iter().map(|q| q.receive_count).max().unwrap_or(1));
                 tracing::warn!(item_id = %item_id, retry_in_s = delay.as_secs(), error = %crate::telemetry::chain(&e), "sync failed; will be retried");
+                // The item's later webhooks queue syncs of their own again: were this message to end in
+                // the dead-letter queue, they would otherwise be coalesced into a sync that never runs.
+                for key in group.iter().filter_map(|q| q.request.webhook_key.as_deref()) {
+                    if let Err(e) = services.store.forget_webhook(key).await {
+                        tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not forget the webhook of a failed sync");
+                    }
+                }
                 for queued in group {
                     // Back soon, not after the queue's visibility timeout (which covers a worker that died).
                     if let Err(e) = services.queue.retry_after(&queued.receipt, delay).await {

@@ -18,6 +18,8 @@ pub enum Handled {
     Unchanged,
     Duplicate,
     SyncQueued,
+    /// A sync of the item was already queued and not started: it covers this webhook.
+    Coalesced,
     ItemRemoved,
     UnknownItem,
     Ignored,
@@ -37,15 +39,15 @@ impl From<Applied> for Handled {
 /// Handles one verified delivery. An error means it was not (fully) handled: answer 5xx so Plaid retries
 /// (every effect is idempotent).
 pub async fn intake(services: &Services, webhook: &VerifiedWebhook) -> Result<Handled, ServiceError> {
-    let dedup_key = webhook.dedup_key();
     let item_event = match item_event(&webhook.event)? {
-        Classified::SyncHint => return queue_sync(services, webhook, &dedup_key).await,
+        Classified::SyncHint => return queue_sync(services, webhook).await,
         Classified::Ignored => {
             tracing::info!(item_id = %webhook.item_id, webhook_type = webhook.event.webhook_type(), webhook_code = webhook.event.code(), "webhook not acted on");
             return Ok(Handled::Ignored);
         }
         Classified::Item(event) => event,
     };
+    let dedup_key = webhook.dedup_key();
     if services.store.webhook_seen(&dedup_key).await? {
         tracing::info!(item_id = %webhook.item_id, webhook_code = webhook.event.code(), "duplicate webhook delivery ignored");
         return Ok(Handled::Duplicate);
@@ -98,19 +100,26 @@ fn item_event(event: &WebhookEvent) -> Result<Classified, ServiceError> {
     }))
 }
 
-/// Hands a sync to the worker. The webhook is marked seen *before* the sync is queued (the conditional
-/// write is the duplicate check), and the worker forgets it when that sync starts: an identical delivery
-/// meanwhile is covered by the queued sync (duplicate); one after the sync started may carry a change the
-/// sync missed, so it queues another.
-async fn queue_sync(services: &Services, webhook: &VerifiedWebhook, dedup_key: &str) -> Result<Handled, ServiceError> {
+/// The mark of "a sync of this item is queued and has not started": one per item.
+pub fn sync_pending_key(item_id: &ItemId) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("sync-pending\0{item_id}").as_bytes()))
+}
+
+/// Hands a sync to the worker, coalesced per item: the item is marked "sync pending" *before* the sync is
+/// queued (the conditional write is the check), and the worker forgets the mark when that sync starts. Any
+/// TRANSACTIONS webhook of the item meanwhile (a redelivery, or a new change) is covered by the queued
+/// sync, which has not read anything yet: nothing new is queued. One after the sync started may carry a
+/// change the sync missed, so it queues another.
+async fn queue_sync(services: &Services, webhook: &VerifiedWebhook) -> Result<Handled, ServiceError> {
     let item_id = &webhook.item_id;
     let code = webhook.event.code();
+    let dedup_key = &sync_pending_key(item_id);
     // Both at once: Plaid waits for the answer (marking an unknown item's webhook does no harm).
     let (item, claimed) = tokio::join!(services.store.find_item(item_id), services.store.mark_webhook_seen(dedup_key));
     if !claimed? {
-        // Already handled, or a sync it asked for is still queued.
-        tracing::info!(item_id = %item_id, webhook_code = code, "duplicate webhook delivery ignored");
-        return Ok(Handled::Duplicate);
+        tracing::info!(item_id = %item_id, webhook_code = code, "a sync of the item is already queued; coalesced");
+        return Ok(Handled::Coalesced);
     }
     let item = match item {
         Ok(item) => item,
