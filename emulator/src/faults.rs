@@ -16,8 +16,12 @@ pub enum FaultKind {
     PlannedMaintenance,
     /// 429 RATE_LIMIT_EXCEEDED with the endpoint's code.
     RateLimit,
-    /// Wait `stall_ms`, then answer normally.
+    /// Wait `stall_ms`, then answer normally (a client that hangs up meanwhile cancels the call: nothing
+    /// happens).
     Stall,
+    /// Do what the call does at once, then answer `stall_ms` later (Plaid acted; its answer is late, or
+    /// never reaches a client that hangs up first).
+    Late,
     /// The Plaid error given in `error`.
     Error,
 }
@@ -82,6 +86,8 @@ pub struct Fault {
 pub enum FaultAction {
     Fail(PlaidError),
     Stall(std::time::Duration),
+    /// Answer this much later, after acting.
+    Late(std::time::Duration),
 }
 
 /// The armed faults.
@@ -104,8 +110,8 @@ impl Faults {
                 ));
             }
         }
-        if spec.kind == FaultKind::Stall && spec.stall_ms.is_none() {
-            return Err(PlaidError::invalid_field("stall_ms is required for kind \"stall\""));
+        if matches!(spec.kind, FaultKind::Stall | FaultKind::Late) && spec.stall_ms.is_none() {
+            return Err(PlaidError::invalid_field("stall_ms is required for kinds \"stall\" and \"late\""));
         }
         self.next_id += 1;
         let remaining = spec.count;
@@ -147,6 +153,7 @@ fn action_of(spec: &FaultSpec, path: &str) -> FaultAction {
             FaultAction::Fail(PlaidError::rate_limit(limit_code(path, per_item), path))
         }
         FaultKind::Stall => FaultAction::Stall(std::time::Duration::from_millis(spec.stall_ms.unwrap_or(0))),
+        FaultKind::Late => FaultAction::Late(std::time::Duration::from_millis(spec.stall_ms.unwrap_or(0))),
         FaultKind::Error => {
             let Some(e) = &spec.error else {
                 return FaultAction::Fail(PlaidError::internal());

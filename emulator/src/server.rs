@@ -93,17 +93,26 @@ async fn api_pipeline(app: &Arc<App>, req: Request, request_id: &str) -> Result<
         app.count_item_call(path, id);
     }
     let fault = app.lock_faults().take(path, token, item_id.as_deref());
-    match fault {
+    let late = match fault {
         Some(FaultAction::Fail(e)) => return Err(e),
-        Some(FaultAction::Stall(d)) => tokio::time::sleep(d).await,
-        None => {}
-    }
+        Some(FaultAction::Stall(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Some(FaultAction::Late(d)) => Some(d),
+        None => None,
+    };
     let schema = wire::schema_for(path).ok_or_else(PlaidError::internal)?;
     wire::validate(schema, &body)?;
     let now_ms = i64::try_from(app.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     app.lock_limiter().check(path, item_id.as_deref(), now_ms)?;
 
-    match api::handle(app, endpoint, &body, request_id).await? {
+    let reply = api::handle(app, endpoint, &body, request_id).await;
+    if let Some(d) = late {
+        // Acted (or refused) already; a client that hangs up now changes nothing.
+        tokio::time::sleep(d).await;
+    }
+    match reply? {
         Reply::Json(mut v) => {
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("request_id".into(), Value::String(request_id.to_owned()));

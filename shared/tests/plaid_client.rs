@@ -256,6 +256,7 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
     let emu = emulator().await;
     let mut cfg = config(&emu);
     cfg.timeout = Duration::from_millis(400);
+    cfg.single_use_timeout = Duration::from_millis(400);
     let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap();
 
     // 500: maybe processed, so not retried.
@@ -298,6 +299,32 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
     emu.control().inject_fault(stall).unwrap();
     plaid.item_get(&token).await.unwrap();
     assert_eq!(plaid.call_count("/item/get"), 2);
+}
+
+#[tokio::test]
+async fn a_slow_exchange_answer_is_waited_for_longer_than_other_calls() {
+    let emu = emulator().await;
+    let mut cfg = config(&emu);
+    cfg.timeout = Duration::from_millis(300);
+    cfg.single_use_timeout = Duration::from_secs(30);
+    let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap();
+    let link = plaid.link_token_create(&link_request("u4")).await.unwrap();
+    let completion = LinkCompletion {
+        link_token: link.link_token.to_string(),
+        institution_id: None,
+        username: None,
+        password: None,
+        account_ids: None,
+        account_masks: None,
+        account_subtypes: None,
+    };
+    let public = emu.control().complete_link(&completion).unwrap().public_token.unwrap();
+    let mut stall = fault("/item/public_token/exchange", FaultKind::Stall, 1);
+    stall.stall_ms = Some(1000);
+    emu.control().inject_fault(stall).unwrap();
+    // An answer three times the ordinary per-attempt timeout away is still received.
+    plaid.item_public_token_exchange(&PublicToken::parse(public).unwrap()).await.unwrap();
+    assert_eq!(plaid.call_count("/item/public_token/exchange"), 1);
 }
 
 #[tokio::test]

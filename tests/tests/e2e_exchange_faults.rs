@@ -57,6 +57,21 @@ async fn exchange_faults_and_leaks() {
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.body["item"]["institution"]["institution_id"], "ins_109510");
 
+    //    Plaid exchanges, then answers 4 s late (longer than an ordinary call may take): the answer is
+    //    waited for within the request's deadline and the item is stored, nothing left at Plaid unheld.
+    let app5 = AppClient::new(&stack, "fault-user-5");
+    let (public_token, metadata) = link(&app5, &stack, "ins_109512").await;
+    emulator
+        .fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "late", "stall_ms": 4000, "count": 1 }))
+        .await
+        .unwrap();
+    let late =
+        app5.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    assert_eq!(late.status, 200, "{}", late.text);
+    let late_item = late.body["item"]["item_id"].as_str().unwrap().to_owned();
+    assert_eq!(emulator.item(&late_item).await.unwrap()["removed"], false);
+    assert_eq!(app5.get("items", "/items").await.body["items"][0]["item_id"], late_item.as_str());
+
     // 2. The raw table holds no access token in plain text, nor the audit trail any token, JWT or user id.
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let scan = dynamo.scan().table_name(&stack.resources.table_name).send().await.unwrap();

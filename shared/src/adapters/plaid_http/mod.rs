@@ -1,6 +1,7 @@
 //! The Plaid adapter: [`PlaidClient`] implements the Plaid port ([`crate::ports::PlaidApi`]) over HTTP.
 //!
-//! - One pooled `reqwest::Client` per container (connect timeout 3 s, per-attempt timeout 15 s by default).
+//! - One pooled `reqwest::Client` per container (connect timeout 3 s, per-attempt timeout 15 s by default; 60 s
+//!   for the single-use calls below, whose wait the service bounds by its deadline).
 //! - Headers `PLAID-CLIENT-ID`, `PLAID-SECRET` (marked sensitive), `Plaid-Version: 2020-09-14`; credentials
 //!   come from a [`crate::ports::CredentialSource`] and are refreshed once on INVALID_API_KEYS.
 //! - Typed bodies are the port's wire model ([`crate::ports::plaid::wire`]); Plaid's error object is
@@ -53,6 +54,11 @@ pub struct PlaidClientConfig {
     pub connect_timeout: Duration,
     /// Whole-call timeout of one attempt, connect to last body byte (default 15 s).
     pub timeout: Duration,
+    /// The same for the calls whose answer cannot be asked for again (`/item/public_token/exchange`,
+    /// `/item/access_token/invalidate`), default 60 s: longer than any API function runs, so an answer
+    /// Plaid gives is received whenever it comes before the caller's own deadline (the service bounds the
+    /// wait by the request's deadline, not this).
+    pub single_use_timeout: Duration,
     /// How long an idle pooled connection is kept (default 50 s, under the usual 60 s idle cut-offs).
     pub pool_idle_timeout: Duration,
     /// Attempts per call, the first included (default 3). Only transient failures are retried.
@@ -69,6 +75,7 @@ impl PlaidClientConfig {
             base_url: base_url.into(),
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(15),
+            single_use_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(50),
             max_attempts: 3,
             backoff_base: Duration::from_millis(200),
@@ -246,7 +253,11 @@ impl PlaidClient {
         let headers = headers(credentials).map_err(|detail| PlaidCallError::Request { endpoint: path, detail })?;
         self.inner.calls.add(endpoint);
         let started = Instant::now();
-        let sent = self.send(url, headers, body).await;
+        let timeout = match endpoint.retry() {
+            Retry::NotIfMaybeProcessed => self.inner.config.single_use_timeout,
+            Retry::Transient => self.inner.config.timeout,
+        };
+        let sent = self.send(url, headers, body, timeout).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
         match sent {
@@ -359,20 +370,12 @@ impl PlaidClient {
         }
     }
 
-    async fn send(&self, url: &str, headers: HeaderMap, body: &[u8]) -> Sent {
-        let response = match self
-            .inner
-            .http
-            .post(url)
-            .headers(headers)
-            .timeout(self.inner.config.timeout)
-            .body(body.to_vec())
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return Sent::Failed(e),
-        };
+    async fn send(&self, url: &str, headers: HeaderMap, body: &[u8], timeout: Duration) -> Sent {
+        let response =
+            match self.inner.http.post(url).headers(headers).timeout(timeout).body(body.to_vec()).send().await {
+                Ok(r) => r,
+                Err(e) => return Sent::Failed(e),
+            };
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
