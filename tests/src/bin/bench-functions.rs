@@ -55,9 +55,10 @@ struct Args {
     /// Warm invocations of the churn remover (each a dry run over the whole churn index).
     #[arg(long, default_value_t = 20)]
     churn_requests: usize,
-    /// Where the function binaries are.
-    #[arg(long, default_value = "target/release")]
-    bin_dir: PathBuf,
+    /// Where the function binaries are (default: `release/` of the target directory the build step uses,
+    /// `$CARGO_TARGET_DIR` when set, else `target/`).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
     /// Do not build the binaries first (they must be in `--bin-dir`).
     #[arg(long)]
     no_build: bool,
@@ -175,7 +176,18 @@ async fn main() {
 
 async fn run(args: &Args) -> Result<(), String> {
     let root = repo_root();
-    let bin_dir = if args.bin_dir.is_absolute() { args.bin_dir.clone() } else { root.join(&args.bin_dir) };
+    // The build step's `cargo` inherits `CARGO_TARGET_DIR`: the binaries (and the logs) go where it builds,
+    // not into `target/` (which may hold someone else's older binaries).
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    let bin_dir = match &args.bin_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => root.join(dir),
+        None => target_dir.join("release"),
+    };
     let build = format!("cargo {}", BUILD_ARGS.join(" "));
     if !args.no_build {
         eprintln!("building the functions and the floor: {build}");
@@ -195,7 +207,7 @@ async fn run(args: &Args) -> Result<(), String> {
     }
     let machine = Machine::read();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let log_dir = root.join("target/bench-logs").join(format!("functions-{run_id}"));
+    let log_dir = target_dir.join("bench-logs").join(format!("functions-{run_id}"));
     std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
 
     eprintln!("starting moto, provisioning, the Plaid emulator, the dev issuer and the counting proxies...");
@@ -785,7 +797,7 @@ fn render(
          TransactWriteItems by deep-copying every table it touches (once per write in it) to roll back on \
          failure, which is most of `exchange`'s time here and its p99; neither grows with the table on \
          DynamoDB. The call counts are what AWS and Plaid would see (and bill). Logs of the function processes \
-         go to `target/bench-logs/`.\n",
+         go to `bench-logs/` in the target directory.\n",
         round_trips.join(", ")
     );
     let _ = writeln!(
