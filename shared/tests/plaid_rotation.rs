@@ -23,6 +23,7 @@ fn client(emu: &RunningEmulator) -> PlaidClient {
     cfg.backoff_base = Duration::from_millis(5);
     cfg.backoff_max = Duration::from_millis(20);
     cfg.timeout = Duration::from_millis(400);
+    cfg.single_use_timeout = Duration::from_millis(400);
     PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap()
 }
 

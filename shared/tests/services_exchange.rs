@@ -25,9 +25,24 @@ async fn the_item_is_stored_sealed_and_its_first_sync_queued() {
 
     let item = exchange(&t.services, &user("alice"), cmd).await.unwrap();
     assert_eq!(item.status, ItemStatus::Healthy);
-    assert_eq!(item.accounts, accounts);
+    // The accounts are Plaid's (`/accounts/get`), with their balances and when they were taken.
+    let as_of = item.accounts.iter().map(|a| a.balances.as_of).collect::<Vec<_>>();
+    let now = Some(t.now());
+    assert!(as_of.iter().all(|at| *at == now), "{as_of:?}");
+    let without_time: Vec<_> = item
+        .accounts
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.balances.as_of = None;
+            a
+        })
+        .collect();
+    assert_eq!(without_time, accounts);
+    assert!(item.accounts[0].balances.current.is_some());
     assert_eq!(item.institution, bank);
     assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 1);
+    assert_eq!(t.plaid.calls(endpoints::ACCOUNTS_GET), 1);
 
     let (stored, sealed) = t.store.get_item_sealed(&user("alice"), &item.item_id).await.unwrap().unwrap();
     assert_eq!(stored, item);
@@ -251,4 +266,78 @@ async fn a_retry_after_the_item_was_removed_is_told_to_link_again() {
     weft::services::items::remove(&t.services, &user("alice"), &item.item_id).await.unwrap();
     let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
     assert!(matches!(err, ServiceError::PublicTokenUsed | ServiceError::InvalidPublicToken(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn plaid_decides_the_institution_and_a_false_claim_is_refused_as_a_duplicate_after_the_exchange() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let first = link_item(&t, "alice", "ins_1").await;
+    // Link the same bank again, but the front end claims another bank (and the accounts renamed).
+    let token = t.plaid.add_public_token(&bank);
+    let mut claim = command(&t, token, &institution("ins_999"));
+    claim.institution.name = "Claimed Other Bank".into();
+    for a in &mut claim.accounts {
+        a.name = format!("Renamed {}", a.name);
+    }
+    let err = exchange(&t.services, &user("alice"), claim).await.unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Duplicate { existing, reason: "same institution" } if *existing == first.item_id),
+        "{err:?}"
+    );
+    // Plaid made the second item; it is removed there at once, nothing stored, nothing left billed.
+    let made: Vec<_> = t.plaid.item_ids().into_iter().filter(|i| *i != first.item_id).collect();
+    assert_eq!(made.len(), 1);
+    assert!(t.plaid.is_removed(&made[0]), "the duplicate is removed at Plaid");
+    assert_eq!(t.store.item_count(), 1);
+
+    // Without a duplicate, the claim is still not what is stored: Plaid's institution is.
+    let other = institution("ins_2");
+    let token = t.plaid.add_public_token(&other);
+    let mut claim = command(&t, token, &institution("ins_999"));
+    claim.institution.name = "Claimed Other Bank".into();
+    let item = exchange(&t.services, &user("bob"), claim).await.unwrap();
+    assert_eq!(item.institution, other, "Plaid's institution and name, not the claim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_exchanges_of_one_bank_end_with_one_item_and_no_orphan() {
+    let t = Arc::new(TestServices::with_env(&[("WEFT_LIMIT_LINKS_PER_INSTITUTION_PER_MONTH", "10")]));
+    let bank = institution("ins_1");
+    let tokens: Vec<_> = (0..4).map(|_| t.plaid.add_public_token(&bank)).collect();
+    // Every exchange passes the check before the others stored anything (Plaid answers slowly).
+    for _ in 0..4 {
+        t.plaid.answer_late(endpoints::PUBLIC_TOKEN_EXCHANGE, Duration::from_millis(200));
+    }
+    let results = futures::future::join_all(tokens.into_iter().map(|token| {
+        let (t, bank) = (t.clone(), bank.clone());
+        tokio::spawn(async move { exchange(&t.services, &user("alice"), command(&t, token, &bank)).await })
+    }))
+    .await;
+    let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    let kept: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(kept.len(), 1, "{results:?}");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(refused, ServiceError::Duplicate { existing, .. } if *existing == kept[0].item_id),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 4, "all four passed the check");
+    let live: Vec<_> = t.plaid.item_ids().into_iter().filter(|i| !t.plaid.is_removed(i)).collect();
+    assert_eq!(live, vec![kept[0].item_id.clone()], "no orphan at Plaid");
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test]
+async fn an_item_plaid_cannot_describe_is_removed_at_plaid_and_not_stored() {
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.plaid.fail_next(endpoints::ACCOUNTS_GET, errors::server_error(endpoints::ACCOUNTS_GET));
+    let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
+    assert!(matches!(&err, ServiceError::Plaid(e) if e.is_server_error()), "{err:?}");
+    let made = t.plaid.item_ids();
+    assert!(t.plaid.is_removed(&made[0]));
+    assert_eq!(t.store.item_count(), 0);
 }

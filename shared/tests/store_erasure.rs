@@ -102,8 +102,8 @@ async fn a_users_records_are_erased_but_items_and_other_users_events_stay() {
     let left = records_with(&sdk, &table, "alice@example.com").await;
     assert_eq!(
         left.iter().map(|(pk, sk, _)| format!("{pk} / {sk}")).collect::<Vec<_>>(),
-        ["USER#alice@example.com / ITEM#item_erase1"],
-        "only the item stays (it goes through delete_item, after Plaid)"
+        ["USER#alice@example.com / INSTITUTION#ins_item_erase1", "USER#alice@example.com / ITEM#item_erase1"],
+        "only the item and its institution guard stay (they go through delete_item, after Plaid)"
     );
     assert_eq!(records_with(&sdk, &table, "bob@example.com").await, bob, "Bob's records stay");
 

@@ -321,7 +321,7 @@ async fn deleting_an_item_removes_all_its_data() {
     assert_eq!(store.get_item_sealed(&record.user_id, &record.item_id).await.unwrap(), None);
     // The other item is untouched.
     let others = rows.iter().filter(|row| row.values().any(|v| attribute_contains(v, b"item_g2"))).count();
-    assert_eq!(others, 62, "the other item, its transactions and its exchange record");
+    assert_eq!(others, 63, "the other item, its transactions, its exchange record and its institution guard");
 }
 
 #[tokio::test]

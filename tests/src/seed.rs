@@ -129,6 +129,7 @@ impl Seeder {
                             account_type: a["type"].as_str().unwrap_or_default().to_owned(),
                             subtype: a["subtype"].as_str().map(str::to_owned),
                             balances: Balances::default(),
+                            persistent_account_id: None,
                             revoked_at: None,
                         })
                     })

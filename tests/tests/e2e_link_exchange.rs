@@ -91,6 +91,15 @@ async fn exchange_stores_the_item_and_never_returns_the_token() {
     assert_eq!(item["institution"]["institution_id"], "ins_109508");
     assert_eq!(item["status"], "healthy");
     assert!(!item["accounts"].as_array().unwrap().is_empty());
+    // Plaid's accounts, with their balances and when weft took them (Link's metadata has none).
+    let at_plaid = stack.emulator().item(item["item_id"].as_str().unwrap()).await.unwrap();
+    for account in item["accounts"].as_array().unwrap() {
+        let id = &account["account_id"];
+        let plaid = at_plaid["accounts"].as_array().unwrap().iter().find(|a| &a["account_id"] == id).unwrap();
+        assert_eq!(account["balances"]["current"], plaid["balances"]["current"], "{account}");
+        assert!(account["balances"]["current"].is_number(), "{account}");
+        assert!(account["balances"]["as_of"].is_string(), "{account}");
+    }
 
     // Plaid knows the user only by a stable pseudonym, never the subject (it may be an email).
     let at_plaid = stack.emulator().get(&format!("items/{}", item["item_id"].as_str().unwrap())).await.unwrap();
@@ -109,6 +118,37 @@ async fn exchange_stores_the_item_and_never_returns_the_token() {
     let ids: Vec<&str> =
         list.body["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![item["item_id"].as_str().unwrap()]);
+}
+
+#[tokio::test]
+async fn a_false_institution_claim_is_stored_as_plaids_and_refused_as_a_duplicate() {
+    let stack = stack();
+    let app = AppClient::new(stack, &user());
+    let first = link_and_exchange(&app, stack, "ins_109508").await;
+    // The same bank again, the front end claiming a bank that does not exist, with renamed accounts.
+    let (public_token, mut metadata) = link(&app, stack, "ins_109508").await;
+    metadata["institution"] = json!({ "institution_id": "ins_999999", "name": "Claimed Other Bank" });
+    for account in metadata["accounts"].as_array_mut().unwrap() {
+        account["name"] = json!(format!("Renamed {}", account["name"].as_str().unwrap_or_default()));
+    }
+    let answer =
+        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(answer.code(), "DUPLICATE_ITEM");
+    assert_eq!(answer.body["error"]["item_id"], first.as_str());
+    // Plaid made the second item (the filter on the claim could not catch it): it is removed there.
+    let items = stack.emulator().get("items").await.unwrap();
+    let second: Vec<&Value> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["institution_id"] == "ins_109508" && i["item_id"] != first.as_str())
+        .filter(|i| i["client_user_id"] == items["items"].as_array().unwrap().iter().find(|j| j["item_id"] == first.as_str()).unwrap()["client_user_id"])
+        .collect();
+    assert_eq!(second.len(), 1, "{items}");
+    assert_eq!(second[0]["removed"], true, "the duplicate is not left billed at Plaid: {}", second[0]);
+    let listed = app.get("items", "/items").await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "{}", listed.text);
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ impl TryFrom<ExchangeBody> for ExchangeCommand {
                     account_type: a.account_type,
                     subtype: a.subtype,
                     balances: Balances::default(),
+                    persistent_account_id: None,
                     revoked_at: None,
                 })
             })

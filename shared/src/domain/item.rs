@@ -10,12 +10,16 @@ pub struct Institution {
     pub name: String,
 }
 
+/// An account's balances as Plaid last gave them (from `/accounts/get` or a `/transactions/sync` page).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Balances {
     pub available: Option<f64>,
     pub current: Option<f64>,
     pub limit: Option<f64>,
     pub iso_currency_code: Option<String>,
+    /// When weft took them from Plaid (`None`: never: the account is only known from Link's metadata).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub as_of: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +33,10 @@ pub struct Account {
     pub subtype: Option<String>,
     #[serde(default)]
     pub balances: Balances,
+    /// Plaid's id of the same account across items, at institutions with tokenized account numbers: what
+    /// decides first whether a new item duplicates an old one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_account_id: Option<String>,
     /// Set when the user revoked access to this one account (ITEM / USER_ACCOUNT_REVOKED).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,

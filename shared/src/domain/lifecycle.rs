@@ -222,6 +222,7 @@ mod tests {
                 account_type: "depository".into(),
                 subtype: Some("checking".into()),
                 balances: Balances::default(),
+                persistent_account_id: None,
                 revoked_at: None,
             }],
             status: ItemStatus::Healthy,

@@ -7,10 +7,12 @@
 //! that arrives within that is used. If it does not arrive, the outcome is unknown and the app is told so
 //! ([`ServiceError::ExchangeOutcomeUnknown`]), not "retry".
 
-use super::{Deadline, ServiceError, Services, audit, limits};
+use super::{Deadline, ServiceError, Services, audit, institutions, limits};
 use crate::domain::{
-    AccessToken, Account, Institution, ItemId, ItemRecord, ItemStatus, PublicToken, SealedItem, UserId,
+    AccessToken, Account, Duplicate, Institution, InstitutionId, ItemId, ItemRecord, ItemStatus, PublicToken,
+    SealedItem, UserId, duplicate_of,
 };
+use crate::ports::plaid::wire::{ItemRemoveReasonCode, ItemRemoveRequestOptions};
 use crate::ports::{
     Actor, AuditAction, AuditOutcome, ExchangeClaim, PlaidCallError, StoreError, SyncReason, SyncRequest,
 };
@@ -117,19 +119,11 @@ async fn exchange_claimed(
     let ExchangeCommand { public_token, institution, accounts, link_session_id, deadline } = command;
 
     // Duplicates are refused before the public token is exchanged, so Plaid never creates (and bills) them.
+    // A cheap first filter on Link's metadata, so Plaid never creates (and bills) the obvious duplicates.
+    // The decision is made again on Plaid's own data once the item exists.
     let existing = app.store.list_items(user).await?;
-    for item in existing.iter().filter(|i| i.status != ItemStatus::Revoked) {
-        if item.institution.institution_id == institution.institution_id {
-            return Err(ServiceError::Duplicate { existing: item.item_id.clone(), reason: "same institution" });
-        }
-        let same_accounts = accounts.iter().any(|new| {
-            item.accounts.iter().any(|old| {
-                old.revoked_at.is_none() && old.name == new.name && old.mask == new.mask && old.mask.is_some()
-            })
-        });
-        if same_accounts {
-            return Err(ServiceError::Duplicate { existing: item.item_id.clone(), reason: "same accounts" });
-        }
+    if let Some(Duplicate { existing, reason }) = duplicate_of(&existing, &institution.institution_id, &accounts) {
+        return Err(ServiceError::Duplicate { existing, reason });
     }
 
     // Abuse limits (exchanges today, links of this institution this month, items): taken before Plaid is
@@ -160,14 +154,36 @@ async fn exchange_claimed(
         }
     };
     let item_id = exchanged.item_id.clone();
-    tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, institution_id = %institution.institution_id, "public token exchanged");
+    let access_token = &exchanged.access_token;
+    tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, claimed_institution = %institution.institution_id, "public token exchanged");
+    let unkept = Unkept { app, user, item_id: &item_id, access_token, deadline };
+
+    // What was linked, as Plaid says: the institution and the accounts with their balances.
+    let budget = deadline.remaining_before(COMPENSATION_RESERVE);
+    let seen = match tokio::time::timeout(budget, plaid_view(app, access_token)).await {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(e)) => return Err(unkept.undo(slots, "plaid_view", e, None).await),
+        Err(_elapsed) => {
+            let e = ServiceError::Plaid(PlaidCallError::Timeout { endpoint: "/accounts/get" });
+            return Err(unkept.undo(slots, "plaid_view", e, None).await);
+        }
+    };
+    if seen.institution.institution_id != institution.institution_id {
+        tracing::warn!(item_id = %item_id, claimed = %institution.institution_id, actual = %seen.institution.institution_id, "Link's metadata named another institution than Plaid; Plaid's is kept");
+    }
+    if let Some(Duplicate { existing: other, reason }) =
+        duplicate_of(&existing, &seen.institution.institution_id, &seen.accounts)
+    {
+        let e = ServiceError::Duplicate { existing: other, reason };
+        return Err(unkept.undo(slots, "duplicate", e, Some(DUPLICATE_NOTE)).await);
+    }
 
     let now = app.now();
     let record = ItemRecord {
         user_id: user.clone(),
         item_id: item_id.clone(),
-        institution,
-        accounts,
+        institution: seen.institution,
+        accounts: seen.accounts,
         status: ItemStatus::Healthy,
         error: None,
         consent_expiration_time: None,
@@ -186,37 +202,125 @@ async fn exchange_claimed(
     let attempt = AtomicU32::new(0);
     let store = || async {
         let attempt = attempt.fetch_add(1, Ordering::Relaxed);
-        store_new_item(app, &record, &exchanged.access_token, idempotency_key, &sealed).await.inspect_err(|e| {
+        store_new_item(app, &record, access_token, idempotency_key, &sealed).await.inspect_err(|e| {
             tracing::warn!(item_id = %item_id, attempt, error = %crate::telemetry::chain(e), "storing the new item failed");
         })
     };
     // Storing gets what is left but a margin to remove the item at Plaid if it cannot be stored.
     let store_budget = deadline.remaining_before(COMPENSATION_RESERVE / 2);
-    let stored = tokio::time::timeout(store_budget, store.retry(store_backoff()).sleep(tokio::time::sleep)).await;
-    let last_error = match stored {
+    let stored =
+        store.retry(store_backoff()).sleep(tokio::time::sleep).when(|e| !matches!(e, ServiceError::Duplicate { .. }));
+    let error = match tokio::time::timeout(store_budget, stored).await {
         Ok(Ok(())) => {
             queue_first_sync(app, &item_id).await;
-            audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Done, Some(&item_id), None).await;
+            audit::record(
+                app,
+                Actor::user(&app.pseudonyms, user),
+                AuditAction::ItemLinked,
+                AuditOutcome::Done,
+                Some(&item_id),
+                None,
+            )
+            .await;
             return Ok(record);
+        }
+        // Another exchange of this institution for this user was stored meanwhile: the store decided.
+        Ok(Err(ServiceError::Duplicate { reason, .. })) => {
+            let other = live_item_of(app, user, &record).await.unwrap_or_else(|| item_id.clone());
+            let e = ServiceError::Duplicate { existing: other, reason };
+            return Err(unkept.undo(slots, "duplicate", e, Some(DUPLICATE_NOTE)).await);
         }
         Ok(Err(e)) => e,
         Err(_elapsed) => ServiceError::Store(StoreError::backend("insert_item", "no time left to store the item")),
     };
-    slots.give_back(app).await;
-    audit::record(app, actor(), AuditAction::ItemLinked, AuditOutcome::Failed, Some(&item_id), Some("not_stored"))
-        .await;
-    // Plaid has the item but we could not keep it: remove it there, so it is neither orphaned nor billed.
-    let removed = tokio::time::timeout(deadline.remaining(), app.plaid.item_remove(&exchanged.access_token)).await;
-    match removed {
-        Ok(Ok(())) => tracing::error!(item_id = %item_id, "new item could not be stored; removed at Plaid"),
-        Ok(Err(e)) => {
-            tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, error = %crate::telemetry::chain(&e), "new item could not be stored NOR removed at Plaid")
+    let undone = unkept.undo(slots, "not_stored", error, None).await;
+    Err(ServiceError::ExchangeUndone(Box::new(undone)))
+}
+
+/// Why a duplicate is removed at Plaid (`reason_note`).
+const DUPLICATE_NOTE: &str = "duplicate of an item the user already has";
+
+/// What Plaid says was linked.
+struct PlaidView {
+    institution: Institution,
+    accounts: Vec<Account>,
+}
+
+/// `/accounts/get` (free): the item's institution and accounts with balances; the institution's name from
+/// the item, or `/institutions/get_by_id` (cached) when Plaid leaves it out.
+async fn plaid_view(app: &Services, access_token: &AccessToken) -> Result<PlaidView, ServiceError> {
+    let got = app.plaid.accounts_get(access_token, None).await?;
+    let institution_id = got.item.institution_id.clone().unwrap_or_default();
+    let institution_id = InstitutionId::parse(institution_id).map_err(ServiceError::PlaidData)?;
+    let name = match got.item.institution_name.clone().filter(|n| !n.is_empty()) {
+        Some(name) => name,
+        None => institutions::name(app, &institution_id).await?,
+    };
+    let as_of = Some(app.now());
+    let accounts = got
+        .accounts
+        .into_iter()
+        .map(|a| {
+            let mut account = Account::from(a);
+            account.balances.as_of = as_of;
+            account
+        })
+        .collect();
+    Ok(PlaidView { institution: Institution { institution_id, name }, accounts })
+}
+
+/// The user's live item of `record`'s institution other than `record` itself.
+async fn live_item_of(app: &Services, user: &UserId, record: &ItemRecord) -> Option<ItemId> {
+    let items = app.store.list_items(user).await.ok()?;
+    items
+        .into_iter()
+        .find(|i| {
+            i.item_id != record.item_id
+                && i.status != ItemStatus::Revoked
+                && i.institution.institution_id == record.institution.institution_id
+        })
+        .map(|i| i.item_id)
+}
+
+/// An item Plaid made that weft does not keep: it is removed at Plaid (neither orphaned nor billed).
+struct Unkept<'a> {
+    app: &'a Services,
+    user: &'a UserId,
+    item_id: &'a ItemId,
+    access_token: &'a AccessToken,
+    deadline: Deadline,
+}
+
+impl Unkept<'_> {
+    /// Gives the limits back, audits the failure (`detail`), removes the item at Plaid within the deadline
+    /// (with `note` as the reason), and returns `error`.
+    async fn undo(
+        &self,
+        slots: limits::ExchangeSlots,
+        detail: &str,
+        error: ServiceError,
+        note: Option<&str>,
+    ) -> ServiceError {
+        let (app, item_id) = (self.app, self.item_id);
+        slots.give_back(app).await;
+        let actor = Actor::user(&app.pseudonyms, self.user);
+        audit::record(app, actor, AuditAction::ItemLinked, AuditOutcome::Failed, Some(item_id), Some(detail)).await;
+        let options = ItemRemoveRequestOptions {
+            reason_code: note.map(|_| ItemRemoveReasonCode::Other),
+            reason_note: note.map(str::to_owned),
+        };
+        let removal = app.plaid.item_remove_with(self.access_token, &options);
+        match tokio::time::timeout(self.deadline.remaining(), removal).await {
+            Ok(Ok(_)) => tracing::warn!(item_id = %item_id, why = detail, "new item not kept; removed at Plaid"),
+            Ok(Err(e)) => {
+                tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, why = detail, error = %crate::telemetry::chain(&e), "new item not kept NOR removed at Plaid")
+            }
+            Err(_elapsed) => {
+                tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, why = detail, "new item not kept NOR removed at Plaid in time")
+            }
         }
-        Err(_elapsed) => {
-            tracing::error!(event = "plaid_item_orphaned", item_id = %item_id, "new item could not be stored NOR removed at Plaid in time")
-        }
+        error
     }
-    Err(ServiceError::ExchangeUndone(Box::new(last_error)))
 }
 
 /// Plaid may have run the exchange, but its answer did not arrive within `budget`.
@@ -264,6 +368,9 @@ async fn store_new_item(
         .await?;
     match app.store.insert_item(record, sealed, idempotency_key).await {
         Ok(()) => Ok(()),
+        Err(StoreError::AlreadyExists("institution")) => {
+            Err(ServiceError::Duplicate { existing: record.item_id.clone(), reason: "same institution" })
+        }
         Err(StoreError::AlreadyExists(_)) => {
             tracing::info!(item_id = %record.item_id, "the new item was stored by an earlier attempt");
             Ok(())

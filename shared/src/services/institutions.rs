@@ -23,6 +23,13 @@ impl Default for HealthCache {
     }
 }
 
+/// The institution's name: from the health cache when it holds the institution, else asked of Plaid (and
+/// cached with its health).
+pub async fn name(app: &Services, id: &InstitutionId) -> Result<String, ServiceError> {
+    let value = health(app, id).await?;
+    Ok(value["name"].as_str().unwrap_or_default().to_owned())
+}
+
 pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, ServiceError> {
     if let Some(v) = app.institution_health.entries.get(id).await {
         return Ok(v);

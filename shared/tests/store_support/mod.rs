@@ -230,8 +230,9 @@ pub fn item_record(user_id: &str, item: &str) -> ItemRecord {
     ItemRecord {
         user_id: user(user_id),
         item_id: item_id(item),
+        // One institution per item: a user holds one live item of an institution (the store's guard).
         institution: Institution {
-            institution_id: InstitutionId::parse("ins_109508").unwrap(),
+            institution_id: InstitutionId::parse(format!("ins_{item}")).unwrap(),
             name: "First Platypus Bank".into(),
         },
         accounts: vec![Account {
@@ -246,7 +247,9 @@ pub fn item_record(user_id: &str, item: &str) -> ItemRecord {
                 current: Some(110.5),
                 limit: None,
                 iso_currency_code: Some("USD".into()),
+                as_of: Some(time::macros::datetime!(2026-11-30 06:00 UTC)),
             },
+            persistent_account_id: Some("pa_0000".into()),
             revoked_at: None,
         }],
         status: ItemStatus::Healthy,

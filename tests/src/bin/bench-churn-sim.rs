@@ -171,7 +171,9 @@ async fn seed(
                     current: Some(110.0),
                     limit: None,
                     iso_currency_code: Some("USD".into()),
+                    as_of: None,
                 },
+                persistent_account_id: None,
                 revoked_at: None,
             })
         })

@@ -100,8 +100,9 @@ impl UserRecords for DynamoStore {
         let mut rest = Vec::new();
         for row in rows {
             let sk = get_s(&row, SK).unwrap_or_default().to_owned();
-            if sk.starts_with(ITEM_PREFIX) {
-                // Removed at Plaid first, then deleted with `delete_item`: never here.
+            if sk.starts_with(ITEM_PREFIX) || sk.starts_with(INSTITUTION_PREFIX) {
+                // Removed at Plaid first, then deleted with `delete_item` (with their institution guards):
+                // never here.
                 continue;
             }
             if sk.starts_with(SESSION_PREFIX) {

@@ -6,7 +6,7 @@ use super::keys::*;
 use super::records::{exchange_record, now};
 use super::{DynamoStore, delete_request, is_conditional_failure, sdk_error, set_expression};
 use crate::domain::{FORMAT_V1, SealedItem, WrappedKey};
-use crate::domain::{ItemId, ItemRecord, UserId};
+use crate::domain::{ItemId, ItemRecord, ItemStatus, UserId};
 use crate::ports::{ItemStore, LeaseError, StoreError, SyncStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -68,12 +68,26 @@ fn new_item_attrs(item: &ItemRecord, sealed: &SealedItem) -> Result<Attrs, Store
 
 /// Whether a transaction was cancelled because its first write's condition (the item is new) failed.
 fn item_condition_failed<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    condition_failed_at(e, 0)
+}
+
+/// Whether the transaction was cancelled by the condition of its `index`th write.
+fn condition_failed_at<R>(e: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+            c.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
         }
         _ => false,
     }
+}
+
+/// The user's one live item of an institution: `USER#<user>` / `INSTITUTION#<institution_id>` with its
+/// `item_id` (deleted with the item, as every record naming it).
+fn institution_guard(item: &ItemRecord) -> Attrs {
+    let mut attrs = key(user_pk(&item.user_id), institution_sk(item.institution.institution_id.as_str()));
+    attrs.insert(TYPE.to_owned(), s("INSTITUTION"));
+    attrs.insert("item_id".to_owned(), s(item.item_id.as_str()));
+    attrs
 }
 
 fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> &'static str {
@@ -141,6 +155,80 @@ impl DynamoStore {
         self.batch_write(deletes).await
     }
 
+    /// One try of [`ItemStore::insert_item`].
+    async fn insert_item_once(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+    ) -> Result<(), StoreError> {
+        let item_attrs = new_item_attrs(item, sealed)?;
+        let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
+        let put_item = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item_attrs))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        let put_exchange = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(exchange_attrs))
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        let put_guard = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(institution_guard(item)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        self.count();
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_item).build())
+            .transact_items(TransactWriteItem::builder().put(put_exchange).build())
+            .transact_items(TransactWriteItem::builder().put(put_guard).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if item_condition_failed(&e) => Err(StoreError::AlreadyExists("item")),
+            Err(e) if condition_failed_at(&e, 2) => Err(StoreError::AlreadyExists("institution")),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
+    }
+
+    /// The institution guard names an item that is gone or being removed: delete it (only if it still names
+    /// that one). Whether the insert may be tried again.
+    async fn take_over_stale_guard(&self, item: &ItemRecord) -> Result<bool, StoreError> {
+        let guard_key = key(user_pk(&item.user_id), institution_sk(item.institution.institution_id.as_str()));
+        let Some(guard) = self.get(guard_key.clone(), true).await? else { return Ok(true) };
+        let Some(holder) = get_s(&guard, "item_id").and_then(|i| ItemId::parse(i).ok()) else { return Ok(false) };
+        let live = self.get_item(&item.user_id, &holder).await?.is_some_and(|i| i.status != ItemStatus::Revoked);
+        if live {
+            return Ok(false);
+        }
+        self.count();
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(guard_key))
+            .condition_expression("item_id = :holder")
+            .expression_attribute_values(":holder", s(holder.as_str()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {
+                tracing::info!(item_id = %item.item_id, stale = %holder, "removed a stale institution guard");
+                Ok(true)
+            }
+            // Someone else changed it meanwhile: the retried insert decides.
+            Err(e) if is_conditional_failure(&e) => Ok(true),
+            Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
+    }
+
     /// Deletes every record in the item's own partition (its transactions), page by page.
     pub(super) async fn delete_item_partition(&self, item_id: &ItemId) -> Result<(), StoreError> {
         let query = self
@@ -170,33 +258,18 @@ impl DynamoStore {
 
 #[async_trait]
 impl ItemStore for DynamoStore {
-    /// The new item and its exchange's idempotency record in one transaction: both or neither.
+    /// The new item, its exchange's idempotency record and the user's institution guard in one
+    /// transaction: all or nothing. A guard left by an item that is gone or being removed is taken over
+    /// (conditionally on still naming that item) and the transaction tried once more.
     async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError> {
-        let item_attrs = new_item_attrs(item, sealed)?;
-        let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
-        let put_item = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item_attrs))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
-        let put_exchange = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(exchange_attrs))
-            .build()
-            .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
-        self.count();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_item).build())
-            .transact_items(TransactWriteItem::builder().put(put_exchange).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if item_condition_failed(&e) => Err(StoreError::AlreadyExists("item")),
-            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        if !valid_key_part(item.institution.institution_id.as_str()) {
+            return Err(StoreError::Invalid("institution id"));
+        }
+        match self.insert_item_once(item, sealed, exchange_key).await {
+            Err(StoreError::AlreadyExists("institution")) if self.take_over_stale_guard(item).await? => {
+                self.insert_item_once(item, sealed, exchange_key).await
+            }
+            outcome => outcome,
         }
     }
 

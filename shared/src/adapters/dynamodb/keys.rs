@@ -80,6 +80,10 @@ pub(crate) fn link_events_gsi1pk(day: Date) -> String {
 pub(crate) fn link_events_gsi1sk(at: OffsetDateTime, session: &LinkSessionId) -> String {
     format!("{}#{session}", sort_time(at))
 }
+pub(crate) const INSTITUTION_PREFIX: &str = "INSTITUTION#";
+pub(crate) fn institution_sk(institution_id: &str) -> String {
+    format!("{INSTITUTION_PREFIX}{institution_id}")
+}
 pub(crate) fn exchange_sk(key: &str) -> String {
     format!("EXCHANGE#{key}")
 }

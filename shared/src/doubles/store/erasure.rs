@@ -57,6 +57,7 @@ impl MemoryStore {
             found.push(format!("profile {user}"));
         }
         found.extend(s.exchanges.keys().filter(|(u, _)| u == user).map(|(_, k)| format!("exchange {k}")));
+        found.extend(s.institutions.keys().filter(|(u, _)| u == user).map(|(_, i)| format!("institution guard {i}")));
         found.extend(s.link_tokens.keys().filter(|(u, _, _)| u == user).map(|(_, at, _)| format!("link token {at}")));
         found.extend(
             s.link_events

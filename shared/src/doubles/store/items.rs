@@ -1,7 +1,7 @@
 //! Items, exchange records, the sync lease and cursor.
 
 use super::{Expiring, MemoryStore, StoredItem, check_key_part, millis};
-use crate::domain::{FORMAT_V1, ItemId, ItemRecord, SealedItem, UserId};
+use crate::domain::{FORMAT_V1, ItemId, ItemRecord, ItemStatus, SealedItem, UserId};
 use crate::ports::{ExchangeClaim, ExchangeRecords, ItemStore, LeaseError, StoreError, SyncStore};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -39,6 +39,14 @@ impl ItemStore for MemoryStore {
         if s.items.contains_key(&k) {
             return Err(StoreError::AlreadyExists("item"));
         }
+        let guard = (item.user_id.clone(), item.institution.institution_id.clone());
+        let held_by_live = s.institutions.get(&guard).is_some_and(|holder| {
+            s.items.get(&key(&item.user_id, holder)).is_some_and(|i| i.record.status != ItemStatus::Revoked)
+        });
+        if held_by_live {
+            return Err(StoreError::AlreadyExists("institution"));
+        }
+        s.institutions.insert(guard, item.item_id.clone());
         s.items.insert(k, StoredItem { record: item.clone(), sealed: sealed.clone(), cursor: None, lease: None });
         s.exchanges.insert(
             (item.user_id.clone(), exchange_key.to_owned()),
@@ -120,6 +128,7 @@ impl ItemStore for MemoryStore {
         s.transactions.remove(item_id);
         s.link_tokens.retain(|(u, _, _), t| !(u == user && t.item_id.as_ref() == Some(item_id)));
         s.exchanges.retain(|(u, _), e| !(u == user && e.value.as_ref() == Some(item_id)));
+        s.institutions.retain(|(u, _), held| !(u == user && held == item_id));
         s.items.remove(&key(user, item_id));
         Ok(())
     }

@@ -104,6 +104,8 @@ struct StoredTransaction {
 struct State {
     /// Items by (user, item), as the table's key.
     items: BTreeMap<(UserId, ItemId), StoredItem>,
+    /// The item each user holds of an institution (the adapter's institution guard).
+    institutions: HashMap<(UserId, crate::domain::InstitutionId), ItemId>,
     /// Exchange records by (user, idempotency key): the item made, or `None` while in progress.
     exchanges: HashMap<(UserId, String), Expiring<Option<ItemId>>>,
     /// Each item's partition of transactions.

@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 #[async_trait]
 pub trait ItemStore: Send + Sync {
     /// Stores a new item with its sealed secrets and the record of the exchange that made it (see
-    /// [`ExchangeRecords`]), atomically: both or neither. [`StoreError::AlreadyExists`] if the item is there.
+    /// [`ExchangeRecords`]), atomically: both or neither. [`StoreError::AlreadyExists`]`("item")` if the item
+    /// is there; `AlreadyExists("institution")` if the user holds another live item of the same institution
+    /// (decided by the store, atomically: of concurrent exchanges of one bank exactly one is stored).
     async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError>;
 
     /// One of `user`'s items (strongly consistent).

@@ -66,7 +66,9 @@ impl From<Account> for domain::Account {
                 current: a.balances.current,
                 limit: a.balances.limit,
                 iso_currency_code: a.balances.iso_currency_code,
+                as_of: None,
             },
+            persistent_account_id: a.persistent_account_id,
             revoked_at: None,
         }
     }
