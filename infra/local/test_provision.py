@@ -290,7 +290,7 @@ EXTRA_ENV = {
     # exchange queues a new item's first sync; items queues a catch-up sync after a repair.
     "exchange": {"WEFT_SYNC_QUEUE_URL"},
     "items": {"WEFT_SYNC_QUEUE_URL"},
-    "sync-worker": set(),
+    "sync-worker": {"WEFT_SYNC_QUEUE_URL"},
     "webhook": {"WEFT_SYNC_QUEUE_URL"},
     "churn-remover": {
         "WEFT_CHURN_INACTIVE_DAYS",

@@ -57,6 +57,16 @@ async fn webhooks_for_an_unknown_item_are_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_webhook_that_arrives_before_its_item_is_stored_leaves_no_mark() {
+    let (t, _) = setup().await;
+    // Plaid's first webhooks can beat the exchange's write of the item: then no sync is queued, and no
+    // mark may stay to swallow the item's later webhooks.
+    let not_yet = item_id("item-being-stored");
+    assert_eq!(intake(&t.services, &sync_webhook(&not_yet, at(1))).await.unwrap(), Handled::UnknownItem);
+    assert!(!t.store.has_webhook_mark(&sync_pending_key(&not_yet)));
+}
+
+#[tokio::test]
 async fn a_store_failure_is_an_error_and_leaves_no_mark_so_plaids_retry_is_processed() {
     let (t, item) = setup().await;
     let w = item_error_webhook(&item.item_id, at(10));

@@ -129,6 +129,9 @@ async fn queue_sync(services: &Services, webhook: &VerifiedWebhook) -> Result<Ha
         }
     };
     if item.is_none() {
+        // No sync was queued: the mark must not stay (the item may be about to be stored: Plaid's first
+        // webhooks can arrive before the exchange has stored it, and its later ones must queue syncs).
+        unmark(services, item_id, dedup_key).await;
         tracing::warn!(item_id = %item_id, webhook_code = code, "webhook for an unknown item (removed?) acknowledged");
         return Ok(Handled::UnknownItem);
     }
