@@ -103,3 +103,35 @@ async fn events_are_never_filed_ahead_of_when_weft_received_them() {
         "forwarded late, filed when emitted"
     );
 }
+
+#[tokio::test]
+async fn a_success_plaid_does_not_confirm_leaves_the_item_needing_login() {
+    let (t, item, token) = needs_login().await;
+    // Plaid still reports the login error: Link's "success" is only the app's word.
+    t.plaid.set_item_error(&item.item_id, Some(weft::doubles::plaid::errors::login_required()));
+    t.clock.advance(time::Duration::minutes(1));
+    record(&t.services, &user("alice"), vec![success(&token, None)]).await.unwrap();
+    assert_eq!(stored(&t, &item).await.status, ItemStatus::LoginRequired);
+    assert_eq!(t.plaid.calls(weft::doubles::plaid::endpoints::ITEM_GET), 1, "confirmed with Plaid");
+    assert!(t.queue.requests().is_empty(), "nothing repaired, nothing to catch up");
+    // Once Plaid agrees, the same report repairs it.
+    t.plaid.set_item_error(&item.item_id, None);
+    t.clock.advance(time::Duration::minutes(1));
+    record(&t.services, &user("alice"), vec![success(&token, None)]).await.unwrap();
+    assert_eq!(stored(&t, &item).await.status, ItemStatus::Healthy);
+}
+
+#[tokio::test]
+async fn update_mode_with_account_selection_brings_in_the_newly_shared_account() {
+    use weft::doubles::plaid::account;
+    let (t, item, token) = needs_login().await;
+    // The user shared one more account in Link.
+    t.plaid.add_account(&item.item_id, account("acc-new", "Plaid Money Market", "4444", "money market"));
+    t.clock.advance(time::Duration::minutes(1));
+    record(&t.services, &user("alice"), vec![success(&token, None)]).await.unwrap();
+    let after = stored(&t, &item).await;
+    assert_eq!(after.status, ItemStatus::Healthy);
+    assert_eq!(after.accounts.len(), item.accounts.len() + 1, "{:?}", after.accounts);
+    let added = after.accounts.iter().find(|a| a.account_id.as_str() == "acc-new").expect("the new account");
+    assert!(added.balances.as_of.is_some(), "with Plaid's balances");
+}

@@ -50,6 +50,20 @@ async fn every_page_is_applied_and_the_cursor_saved_at_the_end() {
 }
 
 #[tokio::test]
+async fn balances_and_newly_shared_accounts_come_with_every_sync() {
+    let (t, item) = setup().await;
+    t.plaid.push_changes(&item.item_id, added(&item, "t", 2));
+    t.plaid.add_account(&item.item_id, weft::doubles::plaid::account("acc-new", "Plaid CD", "5555", "cd"));
+    t.clock.advance(time::Duration::hours(1));
+    let before = t.plaid.calls(endpoints::ACCOUNTS_GET);
+    sync_item(&t.services, &item.item_id).await.unwrap();
+    let after = stored(&t, &item).await;
+    assert_eq!(after.accounts.len(), item.accounts.len() + 1, "the newly shared account appears");
+    assert!(after.accounts.iter().all(|a| a.balances.current.is_some() && a.balances.as_of == Some(t.now())));
+    assert_eq!(t.plaid.calls(endpoints::ACCOUNTS_GET), before, "no extra Plaid call: the sync carries them");
+}
+
+#[tokio::test]
 async fn a_failure_on_a_later_page_applies_nothing_and_keeps_the_cursor() {
     let (t, item) = setup().await;
     t.plaid.push_changes(&item.item_id, added(&item, "t", 7));

@@ -357,3 +357,22 @@ async fn a_burst_during_a_plaid_outage_fetches_once_and_is_retryable() {
     }
     assert_eq!(keys.fetches(), 1, "the queued webhooks share the failed fetch");
 }
+
+/// Plaid's answer to a key fetch decides whether a webhook was forged (its kid is no key of Plaid's: 401)
+/// or could not be checked (Plaid or weft's own credentials failed: 5xx, so Plaid delivers it again).
+#[tokio::test]
+async fn a_kid_plaid_refuses_is_no_key_and_only_failures_are_retried() {
+    use weft::auth::webhook::{PlaidKeySource, WebhookKeySource};
+    use weft::doubles::plaid::{ScriptedPlaid, endpoints, errors};
+    let plaid = Arc::new(ScriptedPlaid::new(Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()))));
+    let source = PlaidKeySource(plaid.clone());
+    let endpoint = endpoints::WEBHOOK_VERIFICATION_KEY_GET;
+    plaid.fail_next(endpoint, errors::api(endpoint, "INVALID_REQUEST", "INVALID_FIELD", 400));
+    assert!(source.fetch_key("not a kid").await.unwrap().is_none(), "a malformed kid is no key");
+    plaid.fail_next(endpoint, errors::api(endpoint, "INVALID_INPUT", "INVALID_WEBHOOK_VERIFICATION_KEY_ID", 400));
+    assert!(source.fetch_key("unknown").await.unwrap().is_none(), "an unknown kid is no key");
+    plaid.fail_next(endpoint, errors::api(endpoint, "INVALID_INPUT", "INVALID_API_KEYS", 400));
+    assert!(source.fetch_key("k").await.is_err(), "weft's own credentials failing is not a forgery");
+    plaid.fail_next(endpoint, errors::server_error(endpoint));
+    assert!(source.fetch_key("k").await.is_err(), "Plaid failing is not a forgery");
+}

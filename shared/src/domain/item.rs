@@ -158,4 +158,85 @@ impl ItemRecord {
             ItemStatus::Healthy => ItemView::Healthy,
         }
     }
+
+    /// Takes Plaid's list of the item's accounts (from `/accounts/get` or a `/transactions/sync` page,
+    /// taken at `as_of`): known accounts get Plaid's names, types and balances, accounts newly shared are
+    /// added; accounts the user revoked stay revoked, and accounts Plaid no longer lists are kept (their
+    /// revocation comes as its own webhook). Whether anything changed (balances' `as_of` aside).
+    pub fn refresh_accounts(&mut self, from_plaid: Vec<Account>, as_of: OffsetDateTime) -> bool {
+        let mut changed = false;
+        for mut fresh in from_plaid {
+            fresh.balances.as_of = Some(as_of);
+            match self.accounts.iter_mut().find(|a| a.account_id == fresh.account_id) {
+                Some(known) if known.revoked_at.is_some() => {}
+                Some(known) => {
+                    fresh.revoked_at = None;
+                    let mut before = known.clone();
+                    before.balances.as_of = fresh.balances.as_of;
+                    changed |= before != fresh;
+                    *known = fresh;
+                }
+                None => {
+                    self.accounts.push(fresh);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str, current: f64) -> Account {
+        Account {
+            account_id: AccountId::parse(id).unwrap(),
+            name: format!("Account {id}"),
+            official_name: None,
+            mask: Some("0000".into()),
+            account_type: "depository".into(),
+            subtype: Some("checking".into()),
+            balances: Balances { current: Some(current), ..Default::default() },
+            persistent_account_id: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn plaids_accounts_update_balances_add_new_ones_and_keep_revoked_ones_revoked() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let t1 = t0 + time::Duration::hours(1);
+        let mut revoked = account("acc-r", 5.0);
+        revoked.revoked_at = Some(t0);
+        let mut item = ItemRecord {
+            user_id: UserId::parse("u").unwrap(),
+            item_id: ItemId::parse("item").unwrap(),
+            institution: Institution { institution_id: InstitutionId::parse("ins_1").unwrap(), name: "B".into() },
+            accounts: vec![account("acc-a", 10.0), revoked.clone()],
+            status: ItemStatus::Healthy,
+            error: None,
+            consent_expiration_time: None,
+            pending_disconnect_at: None,
+            new_accounts_available: false,
+            webhook_url: None,
+            ignored_prompts: 0,
+            created_at: t0,
+            updated_at: t0,
+            event_times: EventTimes::default(),
+            version: 0,
+        };
+        assert!(item.refresh_accounts(vec![account("acc-a", 12.0), account("acc-r", 6.0), account("acc-n", 1.0)], t1));
+        assert_eq!(item.accounts.len(), 3, "the newly shared account is added");
+        assert_eq!(item.accounts[0].balances.current, Some(12.0));
+        assert_eq!(item.accounts[0].balances.as_of, Some(t1));
+        assert_eq!(item.accounts[1], revoked, "a revoked account stays as it was");
+        assert_eq!(item.accounts[2].account_id.as_str(), "acc-n");
+        // The same figures later: only as_of moves, which is no change.
+        let t2 = t1 + time::Duration::hours(1);
+        assert!(!item.refresh_accounts(vec![account("acc-a", 12.0)], t2));
+        assert_eq!(item.accounts[0].balances.as_of, Some(t2));
+    }
 }

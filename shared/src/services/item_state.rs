@@ -2,7 +2,7 @@
 //! sync that met an item error), remove an item (user, revocation, churn), and catch up a repaired item.
 
 use super::{ServiceError, Services, audit, limits};
-use crate::domain::{ItemEvent, ItemId, ItemRecord, Outcome, SealedItem};
+use crate::domain::{Account, ItemEvent, ItemId, ItemRecord, Outcome, SealedItem};
 use crate::ports::{Actor, AuditAction, AuditOutcome, SyncReason, SyncRequest};
 use time::OffsetDateTime;
 
@@ -82,6 +82,35 @@ async fn apply_to_item(
                 remove_item(services, &item, &sealed, Actor::Plaid, "revoked").await?;
                 return Ok(Applied::Removed);
             }
+        }
+    }
+    Err(ServiceError::Conflict)
+}
+
+/// Takes Plaid's list of the item's accounts, taken at `as_of` (see [`ItemRecord::refresh_accounts`]),
+/// retrying on concurrent updates. Balances are saved even when nothing else changed (their `as_of`).
+pub async fn refresh_accounts(
+    services: &Services,
+    item_id: &ItemId,
+    from_plaid: Vec<Account>,
+    as_of: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    if from_plaid.is_empty() {
+        return Ok(());
+    }
+    for _ in 0..ATTEMPTS {
+        let Some(mut item) = services.store.find_item(item_id).await? else { return Ok(()) };
+        let before = item.accounts.len();
+        item.refresh_accounts(from_plaid.clone(), as_of);
+        match services.store.update_item(&mut item).await {
+            Ok(()) => {
+                if item.accounts.len() > before {
+                    tracing::info!(item_id = %item_id, added = item.accounts.len() - before, "newly shared accounts added");
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(ServiceError::Conflict)

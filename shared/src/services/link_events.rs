@@ -2,7 +2,7 @@
 //! feed; an update-mode success marks its item repaired.
 
 use super::{ServiceError, Services, item_state, limits};
-use crate::domain::{ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId};
+use crate::domain::{Account, ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
@@ -77,9 +77,12 @@ fn filed_at(client_timestamp: Option<OffsetDateTime>, received: OffsetDateTime) 
     client_timestamp.map_or(received, |t| t.min(received))
 }
 
-/// The user finished update mode with one of their update-mode link tokens: the item is repaired. Dated by
-/// weft's clock when the app reported it, never by the client's (a repair the user just made outdates a
-/// Plaid event signed in the same second).
+/// The app reports that the user finished update mode with one of their update-mode link tokens: a hint,
+/// confirmed with Plaid (`/item/get`) before it becomes state. The item is repaired only if Plaid reports
+/// no error for it (else Plaid's error is recorded, observed now); dated by weft's clock, never the
+/// client's (a repair the user just made outdates a Plaid event signed in the same second). Its accounts
+/// then follow Plaid's (`/accounts/get`: account selection may have shared new ones). A Plaid failure is an
+/// error: the app's retry of the events confirms again.
 async fn complete_update_mode(
     app: &Services,
     user: &UserId,
@@ -88,10 +91,22 @@ async fn complete_update_mode(
 ) -> Result<(), ServiceError> {
     let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
     let Some(item_id) = record.item_id else { return Ok(()) };
-    if app.store.get_item(user, &item_id).await?.is_none() {
-        return Ok(());
+    let Some((_, sealed)) = app.store.get_item_sealed(user, &item_id).await? else { return Ok(()) };
+    let (_, token) = app.unseal(&item_id, &sealed).await?;
+    let at_plaid = app.plaid.item_get(&token).await?;
+    match &at_plaid.item.error {
+        Some(error) => {
+            tracing::warn!(event = "update_mode_unconfirmed", item_id = %item_id, error_code = %error.error_code, "Link reported update mode done, but Plaid still reports the item's error");
+            let event = ItemEvent::Error { error_type: error.error_type.clone(), error_code: error.error_code.clone() };
+            item_state::apply_event(app, &item_id, &event, observed_at(at)).await?;
+        }
+        None => {
+            item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, at).await?;
+            let accounts = app.plaid.accounts_get(&token, None).await?;
+            let accounts = accounts.accounts.into_iter().map(Account::from).collect();
+            item_state::refresh_accounts(app, &item_id, accounts, app.now()).await?;
+        }
     }
-    item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, at).await?;
     Ok(())
 }
 

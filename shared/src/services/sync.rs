@@ -9,7 +9,7 @@
 
 use super::{ServiceError, Services, item_state};
 use crate::domain::{
-    AccountId, ItemEvent, ItemId, ItemRecord, ItemStatus, SealedItem, Transaction, TransactionId, observed_at,
+    Account, AccountId, ItemEvent, ItemId, ItemRecord, ItemStatus, SealedItem, Transaction, TransactionId, observed_at,
 };
 use crate::ports::{LeaseError, SyncRequest, TransactionChange};
 use std::collections::BTreeMap;
@@ -158,6 +158,9 @@ async fn run(
         }
     };
 
+    // Plaid's accounts with their balances, from the last page (every page lists them).
+    let mut accounts;
+    let mut accounts_at;
     let (changes, next_cursor) = 'restart: loop {
         // Net effect per transaction id, in Plaid's order: the last change wins.
         let mut changes: BTreeMap<TransactionId, TransactionChange> = BTreeMap::new();
@@ -204,6 +207,8 @@ async fn run(
                 let id = TransactionId::parse(r.transaction_id).map_err(ServiceError::PlaidData)?;
                 changes.insert(id.clone(), TransactionChange::Remove(id));
             }
+            accounts = page.accounts;
+            accounts_at = asked_at;
             cursor = Some(page.next_cursor);
             if !page.has_more {
                 break;
@@ -226,6 +231,11 @@ async fn run(
         }
     }
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
+    // Balances (and accounts newly shared) come with every sync, at no extra Plaid call.
+    let accounts: Vec<Account> = accounts.into_iter().map(Account::from).collect();
+    if let Err(e) = item_state::refresh_accounts(app, item_id, accounts, accounts_at).await {
+        tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not save the accounts' balances; the next sync will");
+    }
     Ok(report)
 }
 

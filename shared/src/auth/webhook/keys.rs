@@ -41,6 +41,16 @@ impl<T: PlaidWebhookKeys + ?Sized> WebhookKeySource for T {
         match self.webhook_verification_key_get(kid).await {
             Ok(r) => Ok(Some(r.key)),
             Err(e) if e.error_code() == Some("INVALID_WEBHOOK_VERIFICATION_KEY_ID") => Ok(None),
+            // Plaid refused the kid itself (malformed: no key of Plaid's has it); not our credentials, which
+            // are an INVALID_INPUT of their own (INVALID_API_KEYS) and stay a failure.
+            Err(e)
+                if e.api_error().is_some_and(|p| {
+                    p.error_type == "INVALID_REQUEST"
+                        || (p.error_type == "INVALID_INPUT" && p.error_code != "INVALID_API_KEYS")
+                }) =>
+            {
+                Ok(None)
+            }
             Err(e) => {
                 Err(KeyFetchError { message: "webhook_verification_key/get failed".into(), source: Some(Box::new(e)) })
             }

@@ -194,6 +194,13 @@ impl ScriptedPlaid {
         }
     }
 
+    /// The user shares one more account of the item (e.g. through update mode with account selection).
+    pub fn add_account(&self, item_id: &ItemId, account: wire::Account) {
+        if let Some(item) = self.lock().items.get_mut(item_id) {
+            item.accounts.push(account);
+        }
+    }
+
     /// Whether the item's transaction history is ready (`false`: `/transactions/sync` answers an empty
     /// cursor, as Plaid does before the first extraction).
     pub fn set_history_ready(&self, item_id: &ItemId, ready: bool) {
