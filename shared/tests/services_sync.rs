@@ -61,6 +61,9 @@ async fn balances_and_newly_shared_accounts_come_with_every_sync() {
     assert_eq!(after.accounts.len(), item.accounts.len() + 1, "the newly shared account appears");
     assert!(after.accounts.iter().all(|a| a.balances.current.is_some() && a.balances.as_of == Some(t.now())));
     assert_eq!(t.plaid.calls(endpoints::ACCOUNTS_GET), before, "no extra Plaid call: the sync carries them");
+    // And how far Plaid's transactions are, and when weft last synced.
+    assert_eq!(after.transactions_sync.last_synced_at, Some(t.now()));
+    assert!(after.transactions_sync.update_status.is_some(), "{:?}", after.transactions_sync);
 }
 
 #[tokio::test]

@@ -396,3 +396,30 @@ pub async fn in_process_app(stack: &LocalStack) -> Result<weft::services::Servic
     };
     Ok(weft::services::Services::new(config, ports))
 }
+
+/// Whether `text` holds something shaped like a JWT: a base64url header starting `eyJ` (`{"` encoded) of
+/// at least 10 characters, a dot, and a base64url payload of at least 10 more. A random id or ciphertext
+/// that merely contains the letters "eyJ" is not one (the check that looked for "eyJ" alone was flaky).
+pub fn contains_jwt(text: &str) -> bool {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.match_indices("eyJ").any(|(i, _)| {
+        let rest = &text[i..];
+        let header = rest.split('.').next().unwrap_or_default();
+        let payload = rest.get(header.len() + 1..).unwrap_or_default();
+        header.len() >= 10
+            && header.chars().all(b64)
+            && rest.len() > header.len()
+            && payload.chars().take_while(|c| b64(*c)).count() >= 10
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_jwt_is_found_and_an_id_containing_eyj_is_not() {
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE3MDAwMDAwMDB9.c2lnbmF0dXJl";
+        assert!(super::contains_jwt(&format!("{{\"token\":\"{jwt}\"}}")));
+        assert!(!super::contains_jwt("TXN#nItivKNZtvPScZXkG44a0XekPVJUuppeyJTRg"));
+        assert!(!super::contains_jwt("\"eyJTRg\". and more"));
+    }
+}

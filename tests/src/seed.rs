@@ -155,6 +155,7 @@ impl Seeder {
             created_at,
             updated_at: created_at,
             event_times: Default::default(),
+            transactions_sync: Default::default(),
             version: 0,
         };
         let token = AccessToken::parse(created.access_token).map_err(err)?;

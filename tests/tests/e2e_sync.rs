@@ -47,6 +47,17 @@ async fn a_new_item_and_every_kind_of_change_are_mirrored_exactly() {
     // The first sync: the whole history, over several pages.
     let first = wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
     assert!(first.len() > PAGE as usize, "the history ({}) should need several pages", first.len());
+    // The item tells the app how far its transactions are, and its balances came with the sync.
+    let progress = flows::eventually("the sync's progress on the item", Duration::from_secs(30), || async {
+        let items = app.get("items", "/items").await;
+        let item = items.body["items"].as_array()?.iter().find(|i| i["item_id"] == item_id.as_str())?.clone();
+        (item["transactions"]["historical_update_complete"] == true).then_some(item)
+    })
+    .await
+    .unwrap();
+    assert_eq!(progress["transactions"]["initial_update_complete"], true, "{progress}");
+    assert!(progress["transactions"]["last_synced_at"].is_string(), "{progress}");
+    assert!(progress["accounts"].as_array().unwrap().iter().all(|a| a["balances"]["as_of"].is_string()), "{progress}");
 
     // Adds, modifies and removes in one change.
     let accounts = account_ids(stack, &item_id).await;

@@ -187,6 +187,7 @@ mod tests {
             created_at: NOW - time::Duration::days(400),
             updated_at: NOW - time::Duration::days(400),
             event_times: Default::default(),
+            transactions_sync: Default::default(),
             version: 1,
         }
     }

@@ -76,6 +76,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             event_times: Default::default(),
+            transactions_sync: Default::default(),
             version: 0,
         }
     }

@@ -104,8 +104,23 @@ pub struct ItemRecord {
     /// late cannot move the item backwards.
     #[serde(default)]
     pub event_times: EventTimes,
+    /// How far the item's transactions are, as of its last sync.
+    #[serde(default)]
+    pub transactions_sync: SyncProgress,
     /// Optimistic-locking version; the store increments it on every write.
     pub version: u64,
+}
+
+/// How far Plaid's transactions of an item are, as of weft's last sync of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SyncProgress {
+    /// Plaid's `transactions_update_status`: `NOT_READY`, `INITIAL_UPDATE_COMPLETE` (recent transactions in)
+    /// or `HISTORICAL_UPDATE_COMPLETE` (the whole history in).
+    #[serde(default)]
+    pub update_status: Option<String>,
+    /// When weft last finished a sync of the item.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_synced_at: Option<OffsetDateTime>,
 }
 
 /// Last-change times of the independent parts of an item's state (see [`super::ItemEvent`]).
@@ -226,6 +241,7 @@ mod tests {
             created_at: t0,
             updated_at: t0,
             event_times: EventTimes::default(),
+            transactions_sync: Default::default(),
             version: 0,
         };
         assert!(item.refresh_accounts(vec![account("acc-a", 12.0), account("acc-r", 6.0), account("acc-n", 1.0)], t1));

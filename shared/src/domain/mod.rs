@@ -20,7 +20,7 @@ pub use ids::{
     AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId,
     UserId,
 };
-pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView};
+pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView, SyncProgress};
 pub use lifecycle::{ItemEvent, Outcome, Unchanged, observed_at};
 pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
 pub use pseudonym::{UserPseudonyms, WeakPseudonymKey};

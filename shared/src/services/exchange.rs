@@ -194,6 +194,7 @@ async fn exchange_claimed(
         created_at: now,
         updated_at: now,
         event_times: Default::default(),
+        transactions_sync: Default::default(),
         version: 0,
     };
 

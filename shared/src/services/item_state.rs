@@ -2,7 +2,7 @@
 //! sync that met an item error), remove an item (user, revocation, churn), and catch up a repaired item.
 
 use super::{ServiceError, Services, audit, limits};
-use crate::domain::{Account, ItemEvent, ItemId, ItemRecord, Outcome, SealedItem};
+use crate::domain::{Account, ItemEvent, ItemId, ItemRecord, Outcome, SealedItem, SyncProgress};
 use crate::ports::{Actor, AuditAction, AuditOutcome, SyncReason, SyncRequest};
 use time::OffsetDateTime;
 
@@ -95,13 +95,35 @@ pub async fn refresh_accounts(
     from_plaid: Vec<Account>,
     as_of: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    if from_plaid.is_empty() {
-        return Ok(());
-    }
+    modify(services, item_id, |item| {
+        item.refresh_accounts(from_plaid.clone(), as_of);
+    })
+    .await
+}
+
+/// A sync of the item finished at `at`: Plaid's accounts from its last page (see [`refresh_accounts`]),
+/// and how far Plaid's transactions are (`update_status`: Plaid's `transactions_update_status`).
+pub async fn synced(
+    services: &Services,
+    item_id: &ItemId,
+    from_plaid: Vec<Account>,
+    update_status: Option<String>,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    modify(services, item_id, |item| {
+        item.refresh_accounts(from_plaid.clone(), at);
+        let update_status = update_status.clone().or_else(|| item.transactions_sync.update_status.take());
+        item.transactions_sync = SyncProgress { update_status, last_synced_at: Some(at) };
+    })
+    .await
+}
+
+/// Reads the item, changes it with `change` and saves it, again on concurrent updates.
+async fn modify(services: &Services, item_id: &ItemId, change: impl Fn(&mut ItemRecord)) -> Result<(), ServiceError> {
     for _ in 0..ATTEMPTS {
         let Some(mut item) = services.store.find_item(item_id).await? else { return Ok(()) };
         let before = item.accounts.len();
-        item.refresh_accounts(from_plaid.clone(), as_of);
+        change(&mut item);
         match services.store.update_item(&mut item).await {
             Ok(()) => {
                 if item.accounts.len() > before {

@@ -161,6 +161,7 @@ async fn run(
     // Plaid's accounts with their balances, from the last page (every page lists them).
     let mut accounts;
     let mut accounts_at;
+    let mut update_status;
     let (changes, next_cursor) = 'restart: loop {
         // Net effect per transaction id, in Plaid's order: the last change wins.
         let mut changes: BTreeMap<TransactionId, TransactionChange> = BTreeMap::new();
@@ -209,6 +210,7 @@ async fn run(
             }
             accounts = page.accounts;
             accounts_at = asked_at;
+            update_status = page.transactions_update_status;
             cursor = Some(page.next_cursor);
             if !page.has_more {
                 break;
@@ -233,7 +235,7 @@ async fn run(
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
     // Balances (and accounts newly shared) come with every sync, at no extra Plaid call.
     let accounts: Vec<Account> = accounts.into_iter().map(Account::from).collect();
-    if let Err(e) = item_state::refresh_accounts(app, item_id, accounts, accounts_at).await {
+    if let Err(e) = item_state::synced(app, item_id, accounts, update_status, accounts_at).await {
         tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not save the accounts' balances; the next sync will");
     }
     Ok(report)

@@ -262,6 +262,7 @@ pub fn item_record(user_id: &str, item: &str) -> ItemRecord {
         created_at: t0,
         updated_at: t0,
         event_times: Default::default(),
+        transactions_sync: Default::default(),
         version: 0,
     }
 }

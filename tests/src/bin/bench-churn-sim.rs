@@ -214,6 +214,7 @@ async fn seed(
                 created_at: created,
                 updated_at: error_since.unwrap_or(created),
                 event_times: weft::domain::EventTimes { error: error_since, ..Default::default() },
+                transactions_sync: Default::default(),
                 version: 0,
             };
             let (key, wrapped_key) = t.vault.new_item_key(&item_id).await.map_err(err)?;

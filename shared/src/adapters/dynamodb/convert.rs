@@ -131,6 +131,7 @@ mod tests {
             created_at: t0,
             updated_at: t0,
             event_times: Default::default(),
+            transactions_sync: Default::default(),
             version: 7,
         }
     }
