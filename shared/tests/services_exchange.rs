@@ -215,6 +215,12 @@ async fn no_answer_by_the_deadline_is_an_unknown_outcome_and_the_retry_learns_th
     assert!(matches!(retry, ServiceError::InvalidPublicToken(_)), "{retry:?}");
     assert_eq!(t.plaid.calls(endpoints::PUBLIC_TOKEN_EXCHANGE), 2);
     assert_eq!(t.store.item_count(), 0);
+    // Plaid's answer comes after all: the item it made is nobody's, and is removed there.
+    let made = t.plaid.item_ids();
+    assert_eq!(made.len(), 1);
+    assert!(!t.plaid.is_removed(&made[0]), "not yet answered");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(t.plaid.is_removed(&made[0]), "the late-answered item is not left billed at Plaid");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -131,7 +131,23 @@ async fn exchange_claimed(
     let slots = limits::exchange(app, user, &institution.institution_id).await?;
     let actor = || Actor::user(&app.pseudonyms, user);
     let budget = deadline.remaining_before(COMPENSATION_RESERVE);
-    let answer = tokio::time::timeout(budget, app.plaid.item_public_token_exchange(&public_token)).await;
+    // The call runs as its own task, so an answer that comes after this request has given up is still
+    // received (while the container runs) and its item removed at Plaid: never left billed unnamed.
+    let mut call = tokio::spawn({
+        let (plaid, public_token) = (app.plaid.clone(), public_token.clone());
+        async move { plaid.item_public_token_exchange(&public_token).await }
+    });
+    let answer = match tokio::time::timeout(budget, &mut call).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(panicked)) => {
+            tracing::error!(error = %panicked, "the exchange call's task failed");
+            Err(())
+        }
+        Err(_elapsed) => {
+            tokio::spawn(remove_if_answered_late(app.plaid.clone(), call));
+            Err(())
+        }
+    };
     let exchanged = match answer {
         Ok(Ok(exchanged)) => exchanged,
         Ok(Err(e)) => {
@@ -321,6 +337,23 @@ impl Unkept<'_> {
             }
         }
         error
+    }
+}
+
+/// The exchange's answer came after its request gave up (and told the app the outcome is unknown): the
+/// item, if Plaid made one, is nobody's; it is removed at Plaid.
+async fn remove_if_answered_late(
+    plaid: std::sync::Arc<dyn crate::ports::PlaidApi>,
+    call: tokio::task::JoinHandle<Result<crate::ports::plaid::wire::PublicTokenExchangeResponse, PlaidCallError>>,
+) {
+    let Ok(Ok(late)) = call.await else { return };
+    tracing::warn!(event = "plaid_exchange_answered_late", item_id = %late.item_id, "the exchange's answer came after its request's deadline; removing the item at Plaid");
+    let options = ItemRemoveRequestOptions {
+        reason_code: Some(ItemRemoveReasonCode::Other),
+        reason_note: Some("exchange answered after the request's deadline".to_owned()),
+    };
+    if let Err(e) = plaid.item_remove_with(&late.access_token, &options).await {
+        tracing::error!(event = "plaid_item_orphaned", item_id = %late.item_id, error = %crate::telemetry::chain(&e), "a late-answered item could not be removed at Plaid");
     }
 }
 
