@@ -43,6 +43,21 @@ fn client(emu: &RunningEmulator) -> PlaidClient {
     PlaidClient::with_config(config(emu), Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap()
 }
 
+/// A public token for a new Link session of `user` at the emulator's default institution.
+async fn public_token(plaid: &PlaidClient, emu: &RunningEmulator, user: &str) -> PublicToken {
+    let link = plaid.link_token_create(&link_request(user)).await.unwrap();
+    let completion = LinkCompletion {
+        link_token: link.link_token.to_string(),
+        institution_id: None,
+        username: None,
+        password: None,
+        account_ids: None,
+        account_masks: None,
+        account_subtypes: None,
+    };
+    PublicToken::parse(emu.control().complete_link(&completion).unwrap().public_token.unwrap()).unwrap()
+}
+
 fn item(emu: &RunningEmulator) -> (String, AccessToken) {
     let created = emu.control().create_item(&CreateItem::default()).unwrap();
     (created.item_id, AccessToken::parse(created.access_token).unwrap())
@@ -260,18 +275,7 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
     let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap();
 
     // 500: maybe processed, so not retried.
-    let link = plaid.link_token_create(&link_request("u2")).await.unwrap();
-    let complete = |lt: String| LinkCompletion {
-        link_token: lt,
-        institution_id: None,
-        username: None,
-        password: None,
-        account_ids: None,
-        account_masks: None,
-        account_subtypes: None,
-    };
-    let public = emu.control().complete_link(&complete(link.link_token.to_string())).unwrap().public_token.unwrap();
-    let public = PublicToken::parse(public).unwrap();
+    let public = public_token(&plaid, &emu, "u2").await;
     emu.control().inject_fault(fault("/item/public_token/exchange", FaultKind::InternalServerError, 1)).unwrap();
     let e = plaid.item_public_token_exchange(&public).await.unwrap_err();
     assert_eq!(e.status(), Some(500));
@@ -283,9 +287,7 @@ async fn the_exchange_is_retried_only_when_it_provably_did_not_run() {
     assert_eq!(plaid.call_count("/item/public_token/exchange"), 3);
 
     // A timeout: the outcome is unknown, so it is not retried...
-    let link = plaid.link_token_create(&link_request("u3")).await.unwrap();
-    let public = emu.control().complete_link(&complete(link.link_token.to_string())).unwrap().public_token.unwrap();
-    let public = PublicToken::parse(public).unwrap();
+    let public = public_token(&plaid, &emu, "u3").await;
     let mut stall = fault("/item/public_token/exchange", FaultKind::Stall, 1);
     stall.stall_ms = Some(1500);
     emu.control().inject_fault(stall.clone()).unwrap();
@@ -308,22 +310,12 @@ async fn a_slow_exchange_answer_is_waited_for_longer_than_other_calls() {
     cfg.timeout = Duration::from_millis(300);
     cfg.single_use_timeout = Duration::from_secs(30);
     let plaid = PlaidClient::with_config(cfg, Arc::new(StaticCredentials::new(CLIENT_ID, SECRET))).unwrap();
-    let link = plaid.link_token_create(&link_request("u4")).await.unwrap();
-    let completion = LinkCompletion {
-        link_token: link.link_token.to_string(),
-        institution_id: None,
-        username: None,
-        password: None,
-        account_ids: None,
-        account_masks: None,
-        account_subtypes: None,
-    };
-    let public = emu.control().complete_link(&completion).unwrap().public_token.unwrap();
+    let public = public_token(&plaid, &emu, "u4").await;
     let mut stall = fault("/item/public_token/exchange", FaultKind::Stall, 1);
     stall.stall_ms = Some(1000);
     emu.control().inject_fault(stall).unwrap();
     // An answer three times the ordinary per-attempt timeout away is still received.
-    plaid.item_public_token_exchange(&PublicToken::parse(public).unwrap()).await.unwrap();
+    plaid.item_public_token_exchange(&public).await.unwrap();
     assert_eq!(plaid.call_count("/item/public_token/exchange"), 1);
 }
 

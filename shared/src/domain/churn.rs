@@ -162,7 +162,7 @@ pub struct ChurnCheckpoint {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::domain::{Institution, InstitutionId, ItemError, ItemId, UserId};
+    use crate::domain::ItemError;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-30 06:00 UTC);
@@ -172,24 +172,7 @@ mod tests {
     }
 
     fn item() -> ItemRecord {
-        ItemRecord {
-            user_id: UserId::parse("u1").unwrap(),
-            item_id: ItemId::parse("i1").unwrap(),
-            institution: Institution { institution_id: InstitutionId::parse("ins_1").unwrap(), name: "Bank".into() },
-            accounts: vec![],
-            status: ItemStatus::Healthy,
-            error: None,
-            consent_expiration_time: None,
-            pending_disconnect_at: None,
-            new_accounts_available: false,
-            webhook_url: None,
-            ignored_prompts: 0,
-            created_at: NOW - time::Duration::days(400),
-            updated_at: NOW - time::Duration::days(400),
-            event_times: Default::default(),
-            transactions_sync: Default::default(),
-            version: 1,
-        }
+        crate::domain::fixtures::item("i1", "ins_1", vec![], NOW - time::Duration::days(400))
     }
 
     fn in_error(days: i64) -> ItemRecord {

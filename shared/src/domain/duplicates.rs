@@ -43,42 +43,20 @@ fn same_account(a: &Account, b: &Account) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountId, Balances, Institution, UserId};
+    use crate::domain::fixtures;
 
     fn account(name: &str, mask: Option<&str>, persistent: Option<&str>) -> Account {
+        let id = format!("acc-{name}-{}", mask.unwrap_or("none"));
         Account {
-            account_id: AccountId::parse(format!("acc-{name}-{}", mask.unwrap_or("none"))).unwrap(),
             name: name.into(),
-            official_name: None,
             mask: mask.map(str::to_owned),
-            account_type: "depository".into(),
-            subtype: Some("checking".into()),
-            balances: Balances::default(),
             persistent_account_id: persistent.map(str::to_owned),
-            revoked_at: None,
+            ..fixtures::account(&id, None)
         }
     }
 
     fn item(id: &str, institution: &str, accounts: Vec<Account>) -> ItemRecord {
-        let now = time::OffsetDateTime::UNIX_EPOCH;
-        ItemRecord {
-            user_id: UserId::parse("u").unwrap(),
-            item_id: ItemId::parse(id).unwrap(),
-            institution: Institution { institution_id: InstitutionId::parse(institution).unwrap(), name: "B".into() },
-            accounts,
-            status: ItemStatus::Healthy,
-            error: None,
-            consent_expiration_time: None,
-            pending_disconnect_at: None,
-            new_accounts_available: false,
-            webhook_url: None,
-            ignored_prompts: 0,
-            created_at: now,
-            updated_at: now,
-            event_times: Default::default(),
-            transactions_sync: Default::default(),
-            version: 0,
-        }
+        fixtures::item(id, institution, accounts, time::OffsetDateTime::UNIX_EPOCH)
     }
 
     #[test]

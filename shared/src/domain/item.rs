@@ -207,17 +207,7 @@ mod tests {
     use super::*;
 
     fn account(id: &str, current: f64) -> Account {
-        Account {
-            account_id: AccountId::parse(id).unwrap(),
-            name: format!("Account {id}"),
-            official_name: None,
-            mask: Some("0000".into()),
-            account_type: "depository".into(),
-            subtype: Some("checking".into()),
-            balances: Balances { current: Some(current), ..Default::default() },
-            persistent_account_id: None,
-            revoked_at: None,
-        }
+        crate::domain::fixtures::account(id, Some(current))
     }
 
     #[test]
@@ -226,24 +216,8 @@ mod tests {
         let t1 = t0 + time::Duration::hours(1);
         let mut revoked = account("acc-r", 5.0);
         revoked.revoked_at = Some(t0);
-        let mut item = ItemRecord {
-            user_id: UserId::parse("u").unwrap(),
-            item_id: ItemId::parse("item").unwrap(),
-            institution: Institution { institution_id: InstitutionId::parse("ins_1").unwrap(), name: "B".into() },
-            accounts: vec![account("acc-a", 10.0), revoked.clone()],
-            status: ItemStatus::Healthy,
-            error: None,
-            consent_expiration_time: None,
-            pending_disconnect_at: None,
-            new_accounts_available: false,
-            webhook_url: None,
-            ignored_prompts: 0,
-            created_at: t0,
-            updated_at: t0,
-            event_times: EventTimes::default(),
-            transactions_sync: Default::default(),
-            version: 0,
-        };
+        let mut item =
+            crate::domain::fixtures::item("item", "ins_1", vec![account("acc-a", 10.0), revoked.clone()], t0);
         assert!(item.refresh_accounts(vec![account("acc-a", 12.0), account("acc-r", 6.0), account("acc-n", 1.0)], t1));
         assert_eq!(item.accounts.len(), 3, "the newly shared account is added");
         assert_eq!(item.accounts[0].balances.current, Some(12.0));

@@ -202,42 +202,12 @@ impl ItemRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Account, Balances, Institution, InstitutionId, ItemId, UserId};
+    use crate::domain::fixtures;
     use proptest::prelude::*;
 
     fn item() -> ItemRecord {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        ItemRecord {
-            user_id: UserId::parse("u1").unwrap(),
-            item_id: ItemId::parse("item1").unwrap(),
-            institution: Institution {
-                institution_id: InstitutionId::parse("ins_109508").unwrap(),
-                name: "First Platypus Bank".into(),
-            },
-            accounts: vec![Account {
-                account_id: AccountId::parse("acc1").unwrap(),
-                name: "Plaid Checking".into(),
-                official_name: None,
-                mask: Some("0000".into()),
-                account_type: "depository".into(),
-                subtype: Some("checking".into()),
-                balances: Balances::default(),
-                persistent_account_id: None,
-                revoked_at: None,
-            }],
-            status: ItemStatus::Healthy,
-            error: None,
-            consent_expiration_time: None,
-            pending_disconnect_at: None,
-            new_accounts_available: false,
-            webhook_url: None,
-            ignored_prompts: 0,
-            created_at: t0,
-            updated_at: t0,
-            event_times: Default::default(),
-            transactions_sync: Default::default(),
-            version: 1,
-        }
+        fixtures::item("item1", "ins_109508", vec![fixtures::account("acc1", None)], t0)
     }
 
     fn at(secs: i64) -> OffsetDateTime {

@@ -3,6 +3,8 @@
 
 mod churn;
 mod duplicates;
+#[cfg(test)]
+mod fixtures;
 mod ids;
 mod item;
 mod lifecycle;
