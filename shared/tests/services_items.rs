@@ -171,3 +171,20 @@ async fn removal_is_at_plaid_first() {
     use weft::ports::ItemStore;
     assert!(matches!(t.store.count_relink_prompt(&item.user_id, &item.item_id).await, Err(StoreError::NotFound(_))));
 }
+
+#[tokio::test]
+async fn a_real_time_balance_refresh_is_billed_so_it_has_a_daily_quota() {
+    let t = TestServices::with_env(&[("WEFT_LIMIT_BALANCE_REFRESHES_PER_DAY", "2")]);
+    let item = link_item(&t, "alice", "ins_1").await;
+    t.clock.advance(time::Duration::minutes(5));
+    let fresh = items::refresh_balances(&t.services, &user("alice"), &item.item_id).await.unwrap();
+    assert!(fresh.accounts.iter().all(|a| a.balances.as_of == Some(t.now())), "{:?}", fresh.accounts);
+    assert_eq!(t.plaid.calls(weft::doubles::plaid::endpoints::ACCOUNTS_BALANCE_GET), 1);
+    // Another user cannot refresh (nor learn of) alice's item, and it costs nothing.
+    let err = items::refresh_balances(&t.services, &user("mallory"), &item.item_id).await.unwrap_err();
+    assert!(matches!(err, weft::services::ServiceError::NotFound(_)), "{err:?}");
+    items::refresh_balances(&t.services, &user("alice"), &item.item_id).await.unwrap();
+    let err = items::refresh_balances(&t.services, &user("alice"), &item.item_id).await.unwrap_err();
+    assert!(matches!(err, weft::services::ServiceError::RateLimited { limit: "balance_refreshes", .. }), "{err:?}");
+    assert_eq!(t.plaid.calls(weft::doubles::plaid::endpoints::ACCOUNTS_BALANCE_GET), 2, "the refused one cost nothing");
+}

@@ -291,3 +291,21 @@ async fn every_handler_records_the_callers_last_activity() {
         assert!(last >= before - time::Duration::seconds(1), "{method} {path}: {last} is not now");
     }
 }
+
+#[tokio::test]
+async fn balances_refresh_in_real_time_for_the_owner_only() {
+    let stack = stack().await;
+    let (app, _, item_id) = new_item(stack).await;
+    let path = format!("/items/{item_id}/balances/refresh");
+    let refreshed = app.post("items", &path, &json!({})).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let accounts = refreshed.body["item"]["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty());
+    assert!(accounts.iter().all(|a| a["balances"]["current"].is_number() && a["balances"]["as_of"].is_string()));
+    assert_eq!(flows::plaid_calls(stack, "/accounts/balance/get", Some(&item_id)).await.unwrap(), 1);
+    // Another user gets a 404 and Plaid is not asked (nor billed).
+    let other = AppClient::new(stack, &unique_user("balance-other"));
+    let refused = other.post("items", &path, &json!({})).await;
+    assert_eq!((refused.status, refused.code()), (404, "NOT_FOUND"), "{}", refused.text);
+    assert_eq!(flows::plaid_calls(stack, "/accounts/balance/get", Some(&item_id)).await.unwrap(), 1);
+}

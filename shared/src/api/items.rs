@@ -32,6 +32,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         ("GET", ["items"])
             | ("GET", ["items", _, "transactions"])
             | ("DELETE", ["items", _])
+            | ("POST", ["items", _, "balances", "refresh"])
             | ("POST", ["link", "events"])
             | ("GET", ["link", "conversion"])
             | ("GET", ["institutions", _, "health"])
@@ -75,6 +76,10 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
                 200,
                 &serde_json::json!({ "transactions": page.transactions, "next_cursor": page.next_cursor }),
             ))
+        }
+        ("POST", ["items", item_id, "balances", "refresh"]) => {
+            let item = items::refresh_balances(services, &user, &item_path(item_id)?).await?;
+            Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))
         }
         ("DELETE", ["items", item_id]) => {
             items::remove(services, &user, &item_path(item_id)?).await?;

@@ -169,6 +169,9 @@ pub struct LimitsConfig {
     pub credential_failures_per_hour: u32,
     /// How long such a block lasts (`WEFT_LIMIT_CREDENTIAL_BLOCK_MINUTES`, 60).
     pub credential_block_minutes: u32,
+    /// Real-time balance refreshes (`/accounts/balance/get`, billed by Plaid per call) a user may ask for per
+    /// UTC day (`WEFT_LIMIT_BALANCE_REFRESHES_PER_DAY`, 10).
+    pub balance_refreshes_per_day: u32,
 }
 
 /// The sync worker's settings.
@@ -350,6 +353,7 @@ impl Config {
             links_per_institution_per_month: limit("WEFT_LIMIT_LINKS_PER_INSTITUTION_PER_MONTH", 3)?,
             credential_failures_per_hour: limit("WEFT_LIMIT_CREDENTIAL_FAILURES", 5)?,
             credential_block_minutes: limit("WEFT_LIMIT_CREDENTIAL_BLOCK_MINUTES", 60)?,
+            balance_refreshes_per_day: limit("WEFT_LIMIT_BALANCE_REFRESHES_PER_DAY", 10)?,
         };
         let audit_retention_days = vars.days("WEFT_AUDIT_RETENTION_DAYS", 400)?;
         let sync_queue_url = match vars.optional("WEFT_SYNC_QUEUE_URL") {

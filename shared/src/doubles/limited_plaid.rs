@@ -173,6 +173,10 @@ impl PlaidItems for LimitedPlaid {
     ) -> Result<AccountsGetResponse, PlaidCallError> {
         self.answer(ACCOUNTS_GET, self.inner.accounts_get(access_token, account_ids)).await
     }
+
+    async fn accounts_balance_get(&self, access_token: &AccessToken) -> Result<AccountsGetResponse, PlaidCallError> {
+        self.answer(ACCOUNTS_BALANCE_GET, self.inner.accounts_balance_get(access_token)).await
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,6 @@
 //! The app's items: list, transactions, removal.
 
-use super::{ServiceError, Services, item_state};
+use super::{ServiceError, Services, item_state, limits};
 use crate::domain::{AccountId, ItemId, ItemRecord, ItemStatus, ItemView, SealedItem, UserId};
 use crate::ports::{Actor, TransactionPage};
 
@@ -68,6 +68,20 @@ pub async fn transactions(
         item.accounts.iter().filter(|a| a.revoked_at.is_some()).map(|a| &a.account_id).collect();
     transactions.retain(|t| !revoked.contains(&&t.account_id));
     Ok(TransactionPage { transactions, next_cursor })
+}
+
+/// Refreshes the balances of one of the caller's items in real time (`/accounts/balance/get`, billed by
+/// Plaid per call, hence a daily quota per user); returns the item with them. Balances otherwise come free
+/// with every sync.
+pub async fn refresh_balances(app: &Services, user: &UserId, item_id: &ItemId) -> Result<ItemRecord, ServiceError> {
+    let (_, sealed) = owned_item(app, user, item_id).await?;
+    limits::balance_refresh(app, user).await?;
+    let (_, token) = app.unseal(item_id, &sealed).await?;
+    let fresh = app.plaid.accounts_balance_get(&token).await?;
+    let accounts = fresh.accounts.into_iter().map(crate::domain::Account::from).collect();
+    item_state::refresh_accounts(app, item_id, accounts, app.now()).await?;
+    let (item, _) = owned_item(app, user, item_id).await?;
+    Ok(item)
 }
 
 /// Removes one of the caller's items: at Plaid first (ITEM_NOT_FOUND means already gone), then every

@@ -20,6 +20,7 @@ pub mod names {
     pub const ITEMS: &str = "items";
     pub const LINKS_PREFIX: &str = "links:";
     pub const CREDENTIAL_FAILURES: &str = "credential_failures";
+    pub const BALANCE_REFRESHES: &str = "balance_refreshes";
 }
 
 fn hour_of(now: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
@@ -85,6 +86,17 @@ pub async fn link_token(services: &Services, user: &UserId) -> Result<(), Servic
     let limit = services.config.limits.link_tokens_per_hour;
     if !services.store.take(&window(user, names::LINK_TOKENS, hour), limit, now).await? {
         return Err(refused(services, user, names::LINK_TOKENS, until(hour.1, now)).await);
+    }
+    Ok(())
+}
+
+/// Before a real-time balance refresh (billed by Plaid): refreshes left today.
+pub async fn balance_refresh(services: &Services, user: &UserId) -> Result<(), ServiceError> {
+    let now = services.now();
+    let day = day_of(now);
+    let limit = services.config.limits.balance_refreshes_per_day;
+    if !services.store.take(&window(user, names::BALANCE_REFRESHES, day), limit, now).await? {
+        return Err(refused(services, user, names::BALANCE_REFRESHES, until(day.1, now)).await);
     }
     Ok(())
 }

@@ -110,6 +110,11 @@ impl PlaidItems for PlaidClient {
         self.call(Endpoint::AccountsGet, &AccountsGet { access_token: access_token.expose(), options }).await
     }
 
+    async fn accounts_balance_get(&self, access_token: &AccessToken) -> Result<AccountsGetResponse, PlaidCallError> {
+        let body = AccountsGet { access_token: access_token.expose(), options: None };
+        self.call(Endpoint::AccountsBalanceGet, &body).await
+    }
+
     async fn item_webhook_update(
         &self,
         access_token: &AccessToken,

@@ -12,6 +12,7 @@ pub(super) enum Endpoint {
     ItemGet,
     ItemRemove,
     AccountsGet,
+    AccountsBalanceGet,
     InstitutionsGetById,
     TransactionsSync,
     WebhookVerificationKeyGet,
@@ -20,12 +21,13 @@ pub(super) enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 10] = [
+    const ALL: [Endpoint; 11] = [
         Self::LinkTokenCreate,
         Self::PublicTokenExchange,
         Self::ItemGet,
         Self::ItemRemove,
         Self::AccountsGet,
+        Self::AccountsBalanceGet,
         Self::InstitutionsGetById,
         Self::TransactionsSync,
         Self::WebhookVerificationKeyGet,
@@ -40,6 +42,7 @@ impl Endpoint {
             Self::ItemGet => "/item/get",
             Self::ItemRemove => "/item/remove",
             Self::AccountsGet => "/accounts/get",
+            Self::AccountsBalanceGet => "/accounts/balance/get",
             Self::InstitutionsGetById => "/institutions/get_by_id",
             Self::TransactionsSync => "/transactions/sync",
             Self::WebhookVerificationKeyGet => "/webhook_verification_key/get",

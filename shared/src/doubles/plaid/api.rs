@@ -170,6 +170,18 @@ impl PlaidItems for ScriptedPlaid {
             .collect();
         Ok(AccountsGetResponse { accounts, item: wire_item(item), request_id: request_id() })
     }
+
+    /// As `/accounts/get`: the double's balances are always current.
+    async fn accounts_balance_get(&self, access_token: &AccessToken) -> Result<AccountsGetResponse, PlaidCallError> {
+        let mut s = self.lock();
+        Self::begin(&mut s, ACCOUNTS_BALANCE_GET)?;
+        let item = item_mut(&mut s, ACCOUNTS_BALANCE_GET, access_token)?;
+        if let Some(error) = &item.error {
+            return Err(PlaidCallError::Api { endpoint: ACCOUNTS_BALANCE_GET, error: Box::new(error.clone()) });
+        }
+        let accounts = item.accounts.clone();
+        Ok(AccountsGetResponse { accounts, item: wire_item(item), request_id: request_id() })
+    }
 }
 
 #[async_trait]

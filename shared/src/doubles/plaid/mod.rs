@@ -39,17 +39,19 @@ pub mod endpoints {
     pub const ITEM_REMOVE: &str = "/item/remove";
     pub const ITEM_WEBHOOK_UPDATE: &str = "/item/webhook/update";
     pub const ACCOUNTS_GET: &str = "/accounts/get";
+    pub const ACCOUNTS_BALANCE_GET: &str = "/accounts/balance/get";
     pub const TRANSACTIONS_SYNC: &str = "/transactions/sync";
     pub const INSTITUTIONS_GET_BY_ID: &str = "/institutions/get_by_id";
     pub const WEBHOOK_VERIFICATION_KEY_GET: &str = "/webhook_verification_key/get";
     pub const ITEM_ACCESS_TOKEN_INVALIDATE: &str = "/item/access_token/invalidate";
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         LINK_TOKEN_CREATE,
         PUBLIC_TOKEN_EXCHANGE,
         ITEM_GET,
         ITEM_REMOVE,
         ITEM_WEBHOOK_UPDATE,
         ACCOUNTS_GET,
+        ACCOUNTS_BALANCE_GET,
         TRANSACTIONS_SYNC,
         INSTITUTIONS_GET_BY_ID,
         WEBHOOK_VERIFICATION_KEY_GET,

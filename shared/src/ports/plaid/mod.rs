@@ -69,12 +69,16 @@ pub trait PlaidItems: Send + Sync {
         access_token: &AccessToken,
     ) -> Result<ItemAccessTokenInvalidateResponse, PlaidCallError>;
 
-    /// `/accounts/get`, optionally for some accounts only.
+    /// `/accounts/get`, optionally for some accounts only (free: balances as Plaid last refreshed them).
     async fn accounts_get(
         &self,
         access_token: &AccessToken,
         account_ids: Option<&[AccountId]>,
     ) -> Result<AccountsGetResponse, PlaidCallError>;
+
+    /// `/accounts/balance/get`: balances asked of the institution now (Plaid's Balance product, billed per
+    /// call). Same answer shape as `/accounts/get`.
+    async fn accounts_balance_get(&self, access_token: &AccessToken) -> Result<AccountsGetResponse, PlaidCallError>;
 }
 
 /// Transactions: `/transactions/sync`.
