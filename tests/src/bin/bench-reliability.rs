@@ -19,8 +19,11 @@
 //! 3. **Hostile input**: `--hostile` requests to every app route and the webhook route (malformed JSON,
 //!    wrong content types, oversized bodies, missing / forged / expired / tampered bearer tokens, other users'
 //!    item ids, path and query junk, forged webhook JWTs), `--concurrency` at a time; answers counted by
-//!    status; any 5xx is a finding, and every error body must be JSON with `error.code`. The victims' items
-//!    must be intact afterwards.
+//!    status; any 5xx of a function is a finding (cargo-lambda's own 500s for invalid UTF-8 bodies and the
+//!    webhook's retryable 502 when the cap on key fetches per minute refused a forged kid's fetch are listed
+//!    apart), any 2xx to a changing or operator route is a finding (cargo-lambda's CORS answers to `OPTIONS`
+//!    are listed apart), and every error body must be JSON with `error.code`. The victims' items must be
+//!    intact afterwards.
 //! 4. **Secrets at rest and orphans**: the whole table scanned for access tokens, public tokens and the
 //!    Plaid secret in plain text (and the functions' log, for the same); items live at Plaid (exchanged, not
 //!    removed) that no user's `GET /items` shows.
@@ -595,10 +598,19 @@ struct HostileFigures {
     server_errors: Vec<String>,
     /// 5xx answered by cargo-lambda itself (its problem+json body), not by a function.
     local_server_errors: Vec<String>,
-    /// 2xx answers to a route that changes something or needs an operator.
+    /// 2xx answers to a route that changes something or needs an operator (a correctness figure: none is
+    /// expected, the attacker's own token has no data and no operator claim, every other token is refused).
     accepted: Vec<String>,
+    /// `OPTIONS` answered 2xx with no body by cargo-lambda's default CORS layer (no function is invoked; the
+    /// deployed HTTP API has no CORS configuration and no OPTIONS routes), by route.
+    cors_preflights: BTreeMap<&'static str, usize>,
+    /// Webhook 5xx whose request the log shows refused a key fetch for the per-minute cap on fetches (forged
+    /// kids beyond the cap cannot be told from a key Plaid just rotated in: weft asks Plaid to deliver again).
+    throttled_key_fetches: Vec<String>,
     not_json_errors: Vec<String>,
     transport_errors: usize,
+    /// Requests whose first attempt got no answer (not a timeout) and were sent again on a new connection.
+    resent: Vec<String>,
     victims_harmed: usize,
     elapsed: Duration,
 }
@@ -644,13 +656,14 @@ struct HostileContext {
 }
 
 fn hostile_requests(ctx: &HostileContext, n: usize, rng: &mut StdRng) -> Vec<Hostile> {
-    const ROUTES: [(&str, &str, &str); 13] = [
+    const ROUTES: [(&str, &str, &str); 14] = [
         ("link-token", "POST", "/link/token"),
         ("link-token", "GET", "/link/token/resume"),
         ("exchange", "POST", "/items/exchange"),
         ("items", "GET", "/items"),
         ("items", "GET", "/items/{item}/transactions"),
         ("items", "DELETE", "/items/{item}"),
+        ("items", "POST", "/items/{item}/balances/refresh"),
         ("items", "POST", "/link/events"),
         ("items", "GET", "/link/conversion"),
         ("items", "GET", "/institutions/{inst}/health"),
@@ -948,23 +961,44 @@ fn hostile_requests(ctx: &HostileContext, n: usize, rng: &mut StdRng) -> Vec<Hos
     out
 }
 
-async fn send_hostile(http: &reqwest::Client, base: &str, h: &Hostile) -> (u16, String) {
+/// The answer's status (0: no answer) and body, and the error of a first attempt that got no answer for
+/// another reason than a timeout (a pooled connection the local server had closed: the request is sent
+/// once more, on a new connection; a timeout is never retried, it stays a finding).
+async fn send_hostile(http: &reqwest::Client, base: &str, h: &Hostile) -> (u16, String, Option<String>) {
     let url = format!("{base}/lambda-url/{}{}", h.function, h.path);
     let method = reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut req = http.request(method, &url);
-    for (k, v) in &h.headers {
-        req = req.header(k, v);
-    }
-    if let Some(b) = &h.body {
-        req = req.body(b.clone());
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            (status, resp.text().await.unwrap_or_default())
+    let mut first_error = None;
+    loop {
+        let mut req = http.request(method.clone(), &url);
+        for (k, v) in &h.headers {
+            req = req.header(k, v);
         }
-        Err(e) => (0, e.to_string()),
+        if let Some(b) = &h.body {
+            req = req.body(b.clone());
+        }
+        if first_error.is_some() {
+            req = req.header("connection", "close");
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                return (status, resp.text().await.unwrap_or_default(), first_error);
+            }
+            Err(e) if first_error.is_none() && !e.is_timeout() => first_error = Some(error_chain(&e)),
+            Err(e) => return (0, error_chain(&e), first_error),
+        }
     }
+}
+
+/// An error with its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 async fn hostile(stack: &LocalStack, ctx: &HostileContext, args: &Args, rng: &mut StdRng) -> HostileFigures {
@@ -972,20 +1006,21 @@ async fn hostile(stack: &LocalStack, ctx: &HostileContext, args: &Args, rng: &mu
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap_or_default();
     let base = stack.lambda.base_url.clone();
     let started = Instant::now();
-    let answers: Vec<(Hostile, u16, String)> = stream::iter(requests)
+    let answers: Vec<(Hostile, u16, String, Option<String>)> = stream::iter(requests)
         .map(|h| {
             let http = http.clone();
             let base = base.clone();
             async move {
-                let (status, text) = send_hostile(&http, &base, &h).await;
-                (h, status, text)
+                let (status, text, first_error) = send_hostile(&http, &base, &h).await;
+                (h, status, text, first_error)
             }
         })
         .buffer_unordered(args.concurrency.max(1))
         .collect()
         .await;
     let mut f = HostileFigures { requests: answers.len(), elapsed: started.elapsed(), ..Default::default() };
-    for (h, status, text) in answers {
+    let throttled = throttled_requests(stack);
+    for (h, status, text, first_error) in answers {
         *f.by_status.entry(status).or_default() += 1;
         *f.by_route.entry(h.route).or_default().entry(status).or_default() += 1;
         let what = || {
@@ -998,6 +1033,11 @@ async fn hostile(stack: &LocalStack, ctx: &HostileContext, args: &Args, rng: &mu
                 text.chars().take(200).collect::<String>()
             )
         };
+        if let Some(e) = first_error {
+            let request =
+                format!("{} {}{} [{}]", h.method, h.function, h.path.chars().take(80).collect::<String>(), h.attack);
+            f.resent.push(format!("{request}: first attempt {e}; then {status}"));
+        }
         if status == 0 {
             f.transport_errors += 1;
             f.server_errors.push(what());
@@ -1008,9 +1048,20 @@ async fn hostile(stack: &LocalStack, ctx: &HostileContext, args: &Args, rng: &mu
             continue;
         }
         if status >= 500 {
-            f.server_errors.push(what());
+            let request_id: Option<String> = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|b| b["error"]["request_id"].as_str().map(str::to_owned));
+            if h.function == "webhook" && request_id.is_some_and(|id| throttled.contains(&id)) {
+                f.throttled_key_fetches.push(what());
+            } else {
+                f.server_errors.push(what());
+            }
         }
-        if (200..300).contains(&status)
+        // No weft answer has an empty body; cargo-lambda's default CORS layer (`--disable-cors` turns it off)
+        // answers every OPTIONS itself, 200 with no body, and no function logs the request.
+        if (200..300).contains(&status) && h.method == "OPTIONS" && text.is_empty() {
+            *f.cors_preflights.entry(h.route).or_default() += 1;
+        } else if (200..300).contains(&status)
             && (h.method != "GET" || h.route == "/link/conversion")
             && h.route != "/link/token"
         {
@@ -1024,6 +1075,24 @@ async fn hostile(stack: &LocalStack, ctx: &HostileContext, args: &Args, rng: &mu
         }
     }
     f
+}
+
+/// The Lambda request ids whose webhook key fetch the cap on fetches per minute refused (the log's
+/// `webhook_key_fetch_throttled` events).
+fn throttled_requests(stack: &LocalStack) -> BTreeSet<String> {
+    flows::lambda_log(stack)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v["event"] == "webhook_key_fetch_throttled")
+        .flat_map(|v| {
+            v["spans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["requestId"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1312,8 +1381,27 @@ async fn run(args: Args) -> Result<bool, String> {
     for e in hostile_figures.local_server_errors.iter().take(3) {
         println!("     cargo-lambda: {e}");
     }
-    println!("   2xx answers to a changing or operator route: {}", hostile_figures.accepted.len());
-    for e in hostile_figures.accepted.iter().take(12) {
+    println!(
+        "   webhook 5xx after a key fetch refused by the cap on fetches per minute (forged kids; Plaid would deliver again): {}",
+        hostile_figures.throttled_key_fetches.len()
+    );
+    for e in hostile_figures.throttled_key_fetches.iter().take(3) {
+        println!("     throttled: {e}");
+    }
+    println!("   sent again after a first attempt got no answer (not a timeout): {}", hostile_figures.resent.len());
+    for e in hostile_figures.resent.iter().take(3) {
+        println!("     resent: {e}");
+    }
+    println!(
+        "   OPTIONS answered 2xx with no body by cargo-lambda's CORS layer (no function invoked): {} ({})",
+        hostile_figures.cors_preflights.values().sum::<usize>(),
+        counts(&hostile_figures.cors_preflights)
+    );
+    println!(
+        "   2xx answers to a changing or operator route (a function accepted a hostile request): {}",
+        hostile_figures.accepted.len()
+    );
+    for e in &hostile_figures.accepted {
         println!("     2xx: {e}");
     }
     for e in hostile_figures.server_errors.iter().take(8) {
@@ -1352,6 +1440,7 @@ async fn run(args: Args) -> Result<bool, String> {
         && hostile_figures.transport_errors == 0
         && hostile_figures.not_json_errors.is_empty()
         && hostile_figures.victims_harmed == 0
+        && hostile_figures.accepted.is_empty()
         && secret_figures.access_tokens
             + secret_figures.public_tokens
             + secret_figures.plaid_secret
