@@ -209,3 +209,17 @@ async fn no_token_unknown_route_and_wrong_method_have_the_error_shape() {
         "NOT_FOUND",
     );
 }
+
+/// A dependency that never answers: the request still answers, with the error shape, before its deadline
+/// (no Lambda context here: the default 29 s budget, on tokio's paused clock).
+#[tokio::test(start_paused = true)]
+async fn a_request_whose_work_hangs_answers_503_by_its_deadline() {
+    let e = edge(&[]);
+    let token = e.token("alice", &[]);
+    let _held = e.t.store.pause_next("list_items");
+    let started = tokio::time::Instant::now();
+    let resp = weft::api::items::handle(&e.app, request("GET", "/items", &token, None, "")).await;
+    assert_error(&resp, 503, "UPSTREAM_UNAVAILABLE");
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(30), "answered by the deadline: {waited:?}");
+}

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// weft's own storage, keys or queue (AWS) did not answer in time or failed: nothing was half-done;
     /// retry later. The same code as [`ErrorCode::UpstreamUnavailable`], status 503.
     StorageUnavailable,
+    /// The request's work was not done by its deadline (a dependency that does not answer): the same code as
+    /// [`ErrorCode::UpstreamUnavailable`], status 503; retry.
+    TimedOut,
     /// Another request with the same public token is exchanging it: retry shortly to get its outcome.
     ExchangeInProgress,
     /// Plaid's answer to the exchange did not arrive: retry once with the same public token; an
@@ -67,7 +70,7 @@ impl ErrorCode {
             Self::InvalidPublicToken => "INVALID_PUBLIC_TOKEN",
             Self::ItemError => "ITEM_ERROR",
             Self::RateLimited => "RATE_LIMITED",
-            Self::UpstreamUnavailable | Self::StorageUnavailable => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamUnavailable | Self::StorageUnavailable | Self::TimedOut => "UPSTREAM_UNAVAILABLE",
             Self::ExchangeInProgress => "EXCHANGE_IN_PROGRESS",
             Self::ExchangeOutcomeUnknown => "EXCHANGE_OUTCOME_UNKNOWN",
             Self::ExchangeUndone => "EXCHANGE_UNDONE",
@@ -85,7 +88,7 @@ impl ErrorCode {
             Self::DuplicateItem | Self::Conflict | Self::ExchangeInProgress => 409,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable | Self::ExchangeOutcomeUnknown => 502,
-            Self::StorageUnavailable | Self::ExchangeUndone => 503,
+            Self::StorageUnavailable | Self::ExchangeUndone | Self::TimedOut => 503,
             Self::Internal => 500,
         }
     }

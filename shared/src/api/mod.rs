@@ -75,8 +75,24 @@ where
     F: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let rid = request::request_id(req);
-    match route.await {
-        Ok(resp) => resp,
-        Err(err) => err.into_response(&rid),
+    // Every request answers before its invocation's deadline, with a JSON error if its work is not done:
+    // never cut off by Lambda half-way with no answer. What a route bounds itself (the exchange's own
+    // deadline, compensation included) ends first: this is the last resort, a moment later.
+    let budget = request::deadline(req).remaining() + LAST_RESORT_GRACE;
+    match tokio::time::timeout(budget, route).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(err)) => err.into_response(&rid),
+        Err(_elapsed) => {
+            tracing::error!(
+                event = "request_deadline",
+                budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+                "the request's work was not done by its deadline; answered 503"
+            );
+            ApiError::new(ErrorCode::TimedOut, "the request could not be completed in time; retry").into_response(&rid)
+        }
     }
 }
+
+/// How long after a route's own deadline the last-resort answer comes (still before Lambda's deadline, which
+/// is [`crate::services::Deadline::ANSWER_MARGIN`] later).
+const LAST_RESORT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
