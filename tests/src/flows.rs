@@ -267,10 +267,11 @@ pub async fn redeliver(stack: &LocalStack, delivery: &Value) -> Result<WebhookAn
     post_webhook(stack, Some(header), body.as_bytes()).await
 }
 
-/// Every record of the stack's table whose attributes mention `needle` (a scan: tests only).
-pub async fn records_mentioning(stack: &LocalStack, needle: &str) -> Result<Vec<String>, String> {
+/// Every record of the stack's table as `(PK, SK, the record's attributes as text)`: a scan of every page
+/// (tests only).
+pub async fn table_rows(stack: &LocalStack) -> Result<Vec<(String, String, String)>, String> {
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let mut found = Vec::new();
+    let mut rows = Vec::new();
     let mut start = None;
     loop {
         let out = dynamo
@@ -281,18 +282,24 @@ pub async fn records_mentioning(stack: &LocalStack, needle: &str) -> Result<Vec<
             .await
             .map_err(|e| format!("scan: {e:?}"))?;
         for item in out.items() {
-            let text = format!("{item:?}");
-            if text.contains(needle) {
-                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                found.push(format!("{pk} / {sk}"));
-            }
+            let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            rows.push((key("PK"), key("SK"), format!("{item:?}")));
         }
         match out.last_evaluated_key {
             Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(found),
+            _ => return Ok(rows),
         }
     }
+}
+
+/// Every record of the stack's table whose attributes mention `needle`, as `PK / SK` (a scan: tests only).
+pub async fn records_mentioning(stack: &LocalStack, needle: &str) -> Result<Vec<String>, String> {
+    let rows = table_rows(stack).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, text)| text.contains(needle))
+        .map(|(pk, sk, _)| format!("{pk} / {sk}"))
+        .collect())
 }
 
 /// One raw record of the stack's table, by key.

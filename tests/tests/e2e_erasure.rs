@@ -83,21 +83,7 @@ async fn erase(app: &AppClient, path: &str) -> Answer {
 
 /// Every record of the table as `(PK, SK, everything as text)`.
 async fn table(stack: &LocalStack) -> Vec<(String, String, String)> {
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let out =
-            dynamo.scan().table_name(&stack.resources.table_name).set_exclusive_start_key(start).send().await.unwrap();
-        for item in out.items() {
-            let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            rows.push((key("PK"), key("SK"), format!("{item:?}")));
-        }
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return rows,
-        }
-    }
+    flows::table_rows(stack).await.unwrap()
 }
 
 /// The audit records (their JSON).

@@ -1110,29 +1110,13 @@ struct SecretFigures {
 }
 
 async fn secrets(stack: &LocalStack, known: &[String]) -> Result<SecretFigures, String> {
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let mut f = SecretFigures::default();
-    let mut start = None;
-    loop {
-        let out = dynamo
-            .scan()
-            .table_name(&stack.resources.table_name)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("scan: {e:?}"))?;
-        for item in out.items() {
-            f.records += 1;
-            let text = format!("{item:?}");
-            f.access_tokens += usize::from(text.contains("access-sandbox-") || text.contains("access-production-"));
-            f.public_tokens += usize::from(text.contains("public-sandbox-") || text.contains("public-production-"));
-            f.plaid_secret += usize::from(text.contains(PLAID_SECRET));
-            f.known_tokens += usize::from(known.iter().any(|k| text.contains(k.as_str())));
-        }
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
+    for (_, _, text) in flows::table_rows(stack).await? {
+        f.records += 1;
+        f.access_tokens += usize::from(text.contains("access-sandbox-") || text.contains("access-production-"));
+        f.public_tokens += usize::from(text.contains("public-sandbox-") || text.contains("public-production-"));
+        f.plaid_secret += usize::from(text.contains(PLAID_SECRET));
+        f.known_tokens += usize::from(known.iter().any(|k| text.contains(k.as_str())));
     }
     let log = flows::lambda_log(stack);
     for line in log.lines() {
