@@ -46,15 +46,7 @@ fn client(emu: &RunningEmulator) -> PlaidClient {
 /// A public token for a new Link session of `user` at the emulator's default institution.
 async fn public_token(plaid: &PlaidClient, emu: &RunningEmulator, user: &str) -> PublicToken {
     let link = plaid.link_token_create(&link_request(user)).await.unwrap();
-    let completion = LinkCompletion {
-        link_token: link.link_token.to_string(),
-        institution_id: None,
-        username: None,
-        password: None,
-        account_ids: None,
-        account_masks: None,
-        account_subtypes: None,
-    };
+    let completion = LinkCompletion { link_token: link.link_token.to_string(), ..Default::default() };
     PublicToken::parse(emu.control().complete_link(&completion).unwrap().public_token.unwrap()).unwrap()
 }
 

@@ -54,15 +54,7 @@ fn logs_carry_request_ids_and_never_a_token_or_secret() {
                 })
                 .await
                 .unwrap();
-            let completion = LinkCompletion {
-                link_token: link.link_token.to_string(),
-                institution_id: None,
-                username: None,
-                password: None,
-                account_ids: None,
-                account_masks: None,
-                account_subtypes: None,
-            };
+            let completion = LinkCompletion { link_token: link.link_token.to_string(), ..Default::default() };
             let public = emu.control().complete_link(&completion).unwrap().public_token.unwrap();
             let token = plaid
                 .item_public_token_exchange(&PublicToken::parse(public.clone()).unwrap())

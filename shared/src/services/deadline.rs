@@ -38,10 +38,6 @@ impl Deadline {
     pub fn remaining_before(&self, reserve: Duration) -> Duration {
         self.remaining().saturating_sub(reserve)
     }
-
-    pub fn instant(&self) -> Instant {
-        self.0
-    }
 }
 
 impl Default for Deadline {

@@ -34,6 +34,31 @@ fn wire_item(item: &FakeItem) -> Item {
     }
 }
 
+impl ScriptedPlaid {
+    /// `/accounts/get` and `/accounts/balance/get` (`endpoint`): the item's accounts (or those named), or its
+    /// error.
+    fn accounts(
+        &self,
+        endpoint: &'static str,
+        access_token: &AccessToken,
+        account_ids: Option<&[AccountId]>,
+    ) -> Result<AccountsGetResponse, PlaidCallError> {
+        let mut s = self.lock();
+        Self::begin(&mut s, endpoint)?;
+        let item = item_mut(&mut s, endpoint, access_token)?;
+        if let Some(error) = &item.error {
+            return Err(PlaidCallError::Api { endpoint, error: Box::new(error.clone()) });
+        }
+        let accounts = item
+            .accounts
+            .iter()
+            .filter(|a| account_ids.is_none_or(|ids| ids.contains(&a.account_id)))
+            .cloned()
+            .collect();
+        Ok(AccountsGetResponse { accounts, item: wire_item(item), request_id: request_id() })
+    }
+}
+
 /// The (not removed) item an access token names.
 fn item_mut<'a>(
     s: &'a mut State,
@@ -156,31 +181,12 @@ impl PlaidItems for ScriptedPlaid {
         access_token: &AccessToken,
         account_ids: Option<&[AccountId]>,
     ) -> Result<AccountsGetResponse, PlaidCallError> {
-        let mut s = self.lock();
-        Self::begin(&mut s, ACCOUNTS_GET)?;
-        let item = item_mut(&mut s, ACCOUNTS_GET, access_token)?;
-        if let Some(error) = &item.error {
-            return Err(PlaidCallError::Api { endpoint: ACCOUNTS_GET, error: Box::new(error.clone()) });
-        }
-        let accounts = item
-            .accounts
-            .iter()
-            .filter(|a| account_ids.is_none_or(|ids| ids.contains(&a.account_id)))
-            .cloned()
-            .collect();
-        Ok(AccountsGetResponse { accounts, item: wire_item(item), request_id: request_id() })
+        self.accounts(ACCOUNTS_GET, access_token, account_ids)
     }
 
     /// As `/accounts/get`: the double's balances are always current.
     async fn accounts_balance_get(&self, access_token: &AccessToken) -> Result<AccountsGetResponse, PlaidCallError> {
-        let mut s = self.lock();
-        Self::begin(&mut s, ACCOUNTS_BALANCE_GET)?;
-        let item = item_mut(&mut s, ACCOUNTS_BALANCE_GET, access_token)?;
-        if let Some(error) = &item.error {
-            return Err(PlaidCallError::Api { endpoint: ACCOUNTS_BALANCE_GET, error: Box::new(error.clone()) });
-        }
-        let accounts = item.accounts.clone();
-        Ok(AccountsGetResponse { accounts, item: wire_item(item), request_id: request_id() })
+        self.accounts(ACCOUNTS_BALANCE_GET, access_token, None)
     }
 }
 
