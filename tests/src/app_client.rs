@@ -31,7 +31,7 @@ impl AppClient {
     }
 
     pub fn with_token(stack: &LocalStack, token: String) -> Self {
-        Self { functions: stack.lambda.base_url.clone(), token, http: reqwest::Client::new() }
+        Self { functions: stack.lambda.base_url.clone(), token, http: crate::http::client() }
     }
 
     pub async fn call(&self, method: &str, function: &str, path: &str, body: Option<&Value>) -> Answer {
@@ -49,14 +49,14 @@ impl AppClient {
         if let Some(b) = body {
             req = req.body(b);
         }
-        match req.send().await {
+        match crate::http::send(req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let text = resp.text().await.unwrap_or_default();
                 let body = serde_json::from_str(&text).unwrap_or(Value::Null);
                 Answer { status, body, text }
             }
-            Err(e) => Answer { status: 0, body: Value::Null, text: e.to_string() },
+            Err(e) => Answer { status: 0, body: Value::Null, text: e },
         }
     }
 

@@ -11,7 +11,7 @@ pub struct EmulatorControl {
 
 impl EmulatorControl {
     pub fn new(base_url: &str) -> Self {
-        Self { base: base_url.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self { base: base_url.trim_end_matches('/').to_owned(), http: crate::http::client() }
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -20,7 +20,7 @@ impl EmulatorControl {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+        let resp = crate::http::send(req).await.map_err(|e| format!("{method} {url}: {e}"))?;
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {

@@ -251,7 +251,15 @@ pub async fn post_webhook(
         req = req.header("plaid-verification", h);
     }
     let start = Instant::now();
-    let resp = req.send().await.map_err(|e| format!("POST webhook: {e}"))?;
+    let resp = crate::http::send(req).await.map_err(|e| {
+        // Tell what the function printed last: a request that got no answer is the function's story.
+        let log = lambda_log(stack);
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        format!(
+            "POST webhook: {e}\nlast lines of lambda.log:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })?;
     let status = resp.status().as_u16();
     let text = resp.text().await.map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 pub fn spawn(sqs: aws_sdk_sqs::Client, queue_url: String, invoke_url: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         loop {
             if let Err(e) = poll_once(&sqs, &queue_url, &invoke_url, &http).await {
                 tracing::warn!(error = %e, "sqs trigger poll failed");

@@ -103,7 +103,7 @@ impl LocalStack {
             plaid,
             issuer,
             lambda,
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
             log_dir,
             sdk,
             _sqs_trigger: trigger,

@@ -474,7 +474,7 @@ async fn invoke_route(
         async move {
             let answer = match service.http.post(url).body(body).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
-                Err(e) => e.to_string(),
+                Err(e) => weft_tests::http::chain(&e),
             };
             let value = serde_json::from_str(&answer).unwrap_or(Value::String(answer.clone()));
             service.answers.lock().unwrap().push(value);
@@ -491,7 +491,7 @@ async fn invoke_route(
 
 #[tokio::test]
 async fn a_run_out_of_time_continues_in_new_invocations_until_done() {
-    let service = LambdaService::default();
+    let service = LambdaService { http: weft_tests::http::client(), ..LambdaService::default() };
     let router = axum::Router::new()
         .route("/2015-03-31/functions/{function}/invocations", axum::routing::post(invoke_route))
         .with_state(service.clone());
