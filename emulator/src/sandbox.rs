@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha224};
 
 use crate::wire::{PlaidError, is_known_login_error};
 
@@ -30,6 +31,10 @@ pub struct Institution {
     pub products: &'static [&'static str],
     pub url: &'static str,
     pub primary_color: &'static str,
+    /// Whether its accounts carry `persistent_account_id`: the institutions that issue tokenized account
+    /// numbers (Chase, PNC, US Bank), plus Platypus OAuth Bank, which Plaid's Sandbox treats the same
+    /// (Plaid's spec, `AccountBase.persistent_account_id`).
+    pub persistent_account_ids: bool,
 }
 
 const PRODUCTS: &[&str] = &["assets", "auth", "balance", "identity", "investments", "liabilities", "transactions"];
@@ -42,7 +47,31 @@ const fn ins(
     products: &'static [&'static str],
     primary_color: &'static str,
 ) -> Institution {
-    Institution { id, name, oauth, health, products, url: "https://plaid.com", primary_color }
+    Institution {
+        id,
+        name,
+        oauth,
+        health,
+        products,
+        url: "https://plaid.com",
+        primary_color,
+        persistent_account_ids: false,
+    }
+}
+
+/// A real bank as Plaid's Sandbox offers it: OAuth, tokenized account numbers (so its accounts carry
+/// `persistent_account_id`).
+const fn tan_bank(id: &'static str, name: &'static str, url: &'static str, primary_color: &'static str) -> Institution {
+    Institution {
+        id,
+        name,
+        oauth: true,
+        health: Health::Healthy,
+        products: PRODUCTS,
+        url,
+        primary_color,
+        persistent_account_ids: true,
+    }
 }
 
 /// The sandbox institutions the emulator knows.
@@ -52,11 +81,17 @@ pub const INSTITUTIONS: &[Institution] = &[
     ins("ins_109510", "Tattersall Federal Credit Union", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
     ins("ins_109511", "Tartan Bank", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
     ins("ins_109512", "Houndstooth Bank", false, Health::Healthy, PRODUCTS, "#1f1f1f"),
-    ins("ins_127287", "Platypus OAuth Bank", true, Health::Healthy, PRODUCTS, "#1f1f1f"),
+    Institution {
+        persistent_account_ids: true,
+        ..ins("ins_127287", "Platypus OAuth Bank", true, Health::Healthy, PRODUCTS, "#1f1f1f")
+    },
     ins("ins_132241", "First Platypus OAuth App2App Bank", true, Health::Healthy, PRODUCTS, "#1f1f1f"),
     ins("ins_132363", "Unhealthy Platypus Bank - Degraded", false, Health::Degraded, PRODUCTS, "#1f1f1f"),
     ins("ins_132361", "Unhealthy Platypus Bank - Down", false, Health::Down, PRODUCTS, "#1f1f1f"),
     ins("ins_133402", "Unsupported Platypus Bank", false, Health::Healthy, &[], "#1f1f1f"),
+    tan_bank("ins_56", "Chase", "https://www.chase.com", "#095aa6"),
+    tan_bank("ins_13", "PNC", "https://www.pnc.com", "#f58025"),
+    tan_bank("ins_127990", "U.S. Bank", "https://www.usbank.com", "#0c2074"),
 ];
 
 /// Looks up a sandbox institution.
@@ -141,12 +176,17 @@ pub struct Account {
     pub account_type: String,
     pub subtype: String,
     pub balances: Balances,
+    /// Plaid's `persistent_account_id` (see [`persistent_account_id`]); `None` = the key is omitted.
+    #[serde(default)]
+    pub persistent_account_id: Option<String>,
 }
 
 impl Account {
-    /// The account object of `/accounts/get` and `/transactions/sync`.
+    /// The account object of `/accounts/get`, `/accounts/balance/get` and `/transactions/sync`.
+    /// `persistent_account_id` is optional in Plaid's spec and not nullable (plaid-python rejects a
+    /// `null`): present only where the institution has one, omitted otherwise.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "account_id": self.account_id,
             "balances": self.balances,
             "mask": self.mask,
@@ -154,7 +194,13 @@ impl Account {
             "official_name": self.official_name,
             "type": self.account_type,
             "subtype": self.subtype,
-        })
+        });
+        if let Some(id) = &self.persistent_account_id
+            && let Some(obj) = v.as_object_mut()
+        {
+            obj.insert("persistent_account_id".into(), json!(id));
+        }
+        v
     }
 }
 
@@ -255,8 +301,41 @@ pub const NEW_ACCOUNT: AccountTemplate = acct(
     None,
 );
 
+/// Plaid's `persistent_account_id` of the account a template stands for, as `username` sees it at
+/// `inst`: the same for every Item of that login there (unlike `account_id`, which is per Item), so
+/// linking the same login twice shows the same account twice. `None` where Plaid has none: institutions
+/// without tokenized account numbers, and accounts other than depository ones (the field is Plaid's
+/// identifier "for depository accounts"). 56 hex digits (SHA-224), the form Plaid's examples show;
+/// derived from the institution, the login, the account (mask and subtype) and the emulator's seed.
+pub fn persistent_account_id(
+    inst: &Institution,
+    username: &str,
+    template: &AccountTemplate,
+    seed: u64,
+) -> Option<String> {
+    if !inst.persistent_account_ids || template.account_type != "depository" {
+        return None;
+    }
+    let mut h = Sha224::new();
+    let seed = seed.to_le_bytes();
+    let parts: [&[u8]; 6] = [
+        b"persistent_account_id",
+        inst.id.as_bytes(),
+        username.as_bytes(),
+        template.mask.as_bytes(),
+        template.subtype.as_bytes(),
+        &seed,
+    ];
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    Some(hex::encode(h.finalize()))
+}
+
 impl AccountTemplate {
-    /// An account of `item_id` built from this template; its id is derived from the item id.
+    /// An account of `item_id` built from this template; its id is derived from the item id. Without a
+    /// `persistent_account_id` (see [`Self::instantiate_for`]).
     pub fn instantiate(&self, item_id: &str, seed: u64) -> Account {
         Account {
             account_id: crate::ids::derived_id(&[
@@ -277,6 +356,16 @@ impl AccountTemplate {
                 iso_currency_code: Some("USD".to_owned()),
                 unofficial_currency_code: None,
             },
+            persistent_account_id: None,
+        }
+    }
+
+    /// The account of `item_id`, an Item of `username` at `inst`, with its `persistent_account_id`
+    /// where the institution has them.
+    pub fn instantiate_for(&self, item_id: &str, seed: u64, inst: &Institution, username: &str) -> Account {
+        Account {
+            persistent_account_id: persistent_account_id(inst, username, self, seed),
+            ..self.instantiate(item_id, seed)
         }
     }
 }
@@ -335,11 +424,38 @@ mod tests {
 
     #[test]
     fn fixtures() {
-        assert_eq!(INSTITUTIONS.len(), 10);
+        assert_eq!(INSTITUTIONS.len(), 13);
         assert!(institution("ins_127287").unwrap().oauth);
         assert!(!institution("ins_109508").unwrap().oauth);
         let a = USER_GOOD_ACCOUNTS[0].instantiate("item", 1);
         assert_eq!(a.account_id.len(), 37);
         assert_eq!(a.balances.available, Some(100.0));
+        assert_eq!(a.persistent_account_id, None);
+    }
+
+    #[test]
+    fn persistent_account_ids() {
+        let chase = institution("ins_56").unwrap();
+        let checking = &USER_GOOD_ACCOUNTS[0];
+        let id = persistent_account_id(chase, GOOD_USERNAME, checking, 0).unwrap();
+        assert_eq!(id.len(), 56);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let a = checking.instantiate_for("item-a", 0, chase, GOOD_USERNAME);
+        let b = checking.instantiate_for("item-b", 0, chase, GOOD_USERNAME);
+        assert_ne!(a.account_id, b.account_id);
+        assert_eq!(a.persistent_account_id.as_deref(), Some(id.as_str()));
+        assert_eq!(b.persistent_account_id, a.persistent_account_id);
+        assert_ne!(persistent_account_id(chase, "another_user", checking, 0), Some(id.clone()));
+        assert_ne!(persistent_account_id(chase, GOOD_USERNAME, &USER_GOOD_ACCOUNTS[1], 0), Some(id));
+        let card = USER_GOOD_ACCOUNTS.iter().find(|t| t.account_type == "credit").unwrap();
+        assert_eq!(persistent_account_id(chase, GOOD_USERNAME, card, 0), None);
+        for plain in ["ins_109508", "ins_109509", "ins_132241", "ins_133402"] {
+            let inst = institution(plain).unwrap();
+            assert_eq!(persistent_account_id(inst, GOOD_USERNAME, checking, 0), None, "{plain}");
+        }
+        for tan in ["ins_56", "ins_13", "ins_127990", "ins_127287"] {
+            let inst = institution(tan).unwrap();
+            assert!(inst.persistent_account_ids && inst.oauth, "{tan}");
+        }
     }
 }

@@ -33,6 +33,9 @@ pub struct Item {
     pub item_id: String,
     pub institution_id: String,
     pub institution_name: String,
+    /// The sandbox username the Item was linked with (accounts' `persistent_account_id` derive from it).
+    #[serde(default = "default_username")]
+    pub username: String,
     pub webhook: Option<String>,
     /// The Item's error (ITEM_LOGIN_REQUIRED, USER_PERMISSION_REVOKED, ...), if any.
     pub error: Option<PlaidError>,
@@ -103,6 +106,12 @@ impl Item {
         }
         v
     }
+}
+
+/// An Item from a state file written before Items recorded their login: `user_good`, the only one that
+/// logs in.
+fn default_username() -> String {
+    crate::sandbox::GOOD_USERNAME.to_owned()
 }
 
 /// RFC 3339 of unix seconds.

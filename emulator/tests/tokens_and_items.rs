@@ -517,3 +517,80 @@ async fn rotated_access_token_survives_a_restart() {
     emu.running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Creates an Item at `institution_id` through `/sandbox/public_token/create` and the exchange; returns
+/// its access token.
+async fn sandbox_item(emu: &Emu, institution_id: &str) -> String {
+    let pt = emu
+        .plaid(
+            "/sandbox/public_token/create",
+            json!({"institution_id": institution_id, "initial_products": ["transactions"]}),
+        )
+        .await;
+    let pt = pt.ok()["public_token"].clone();
+    let ex = emu.plaid("/item/public_token/exchange", json!({"public_token": pt})).await;
+    let ex = ex.ok().clone();
+    assert!(ex.get("accounts").is_none(), "the exchange carries no accounts");
+    ex["access_token"].as_str().unwrap().to_owned()
+}
+
+/// mask -> (account_id, persistent_account_id) of an `accounts` array; a `null` persistent_account_id fails.
+fn persistent_ids(accounts: &Value) -> std::collections::BTreeMap<String, (String, Option<String>)> {
+    accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let pid = a.get("persistent_account_id").map(|p| p.as_str().expect("a string, never null").to_owned());
+            (a["mask"].as_str().unwrap().to_owned(), (a["account_id"].as_str().unwrap().to_owned(), pid))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn persistent_account_ids_at_tokenized_institutions() {
+    let emu = emulator().await;
+    for institution_id in ["ins_56", "ins_13", "ins_127990"] {
+        let inst = emu
+            .plaid("/institutions/get_by_id", json!({"institution_id": institution_id, "country_codes": ["US"]}))
+            .await;
+        assert_eq!(inst.ok()["institution"]["oauth"], true, "{institution_id}");
+        let (first, second) = (sandbox_item(&emu, institution_id).await, sandbox_item(&emu, institution_id).await);
+        let mut seen = Vec::new();
+        for token in [&first, &second] {
+            let get =
+                persistent_ids(&emu.plaid("/accounts/get", json!({"access_token": token})).await.ok()["accounts"]);
+            let balance = persistent_ids(
+                &emu.plaid("/accounts/balance/get", json!({"access_token": token})).await.ok()["accounts"],
+            );
+            let sync = emu.plaid("/transactions/sync", json!({"access_token": token})).await;
+            let sync = persistent_ids(&sync.ok()["accounts"]);
+            assert_eq!(get, balance, "{institution_id}");
+            assert_eq!(get, sync, "{institution_id}");
+            for (mask, (_, pid)) in &get {
+                let depository = ["0000", "1111", "2222", "4444"].contains(&mask.as_str());
+                assert_eq!(pid.is_some(), depository, "{institution_id} {mask}: {pid:?}");
+            }
+            seen.push(get);
+        }
+        for (mask, (account_id, pid)) in &seen[0] {
+            let (other_account_id, other_pid) = &seen[1][mask];
+            assert_ne!(account_id, other_account_id, "account_id is per Item");
+            assert_eq!(pid, other_pid, "{institution_id} {mask}: persistent_account_id is the same for the same login");
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_persistent_account_id_elsewhere() {
+    let emu = emulator().await;
+    let token = sandbox_item(&emu, "ins_109508").await;
+    for endpoint in ["/accounts/get", "/accounts/balance/get", "/transactions/sync"] {
+        let r = emu.plaid(endpoint, json!({"access_token": token})).await;
+        let accounts = r.ok()["accounts"].as_array().unwrap().clone();
+        assert!(!accounts.is_empty());
+        for a in &accounts {
+            assert!(a.get("persistent_account_id").is_none(), "{endpoint}: key omitted, not null: {a}");
+        }
+    }
+}

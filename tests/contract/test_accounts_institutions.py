@@ -86,7 +86,12 @@ INSTITUTIONS = {
     "ins_132363": "Unhealthy Platypus Bank - Degraded",
     "ins_132361": "Unhealthy Platypus Bank - Down",
     "ins_133402": "Unsupported Platypus Bank",
+    # Real banks with tokenized account numbers (OAuth in Plaid's Sandbox); see test_persistent_account_id.py.
+    "ins_56": "Chase",
+    "ins_13": "PNC",
+    "ins_127990": "U.S. Bank",
 }
+OAUTH_INSTITUTIONS = ("ins_127287", "ins_132241", "ins_56", "ins_13", "ins_127990")
 
 
 def get_institution(client, institution_id, **options):
@@ -104,7 +109,7 @@ def test_sandbox_institutions(client, institution_id):
     if INSTITUTIONS[institution_id]:
         assert inst["name"] == INSTITUTIONS[institution_id]
     assert "US" in [c.value for c in inst["country_codes"]]
-    assert inst["oauth"] is (institution_id in ("ins_127287", "ins_132241"))
+    assert inst["oauth"] is (institution_id in OAUTH_INSTITUTIONS)
 
 
 def test_first_gingham_and_tattersall_names(client):

@@ -61,6 +61,7 @@ pub fn public_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidE
         &mut state,
         NewItem {
             institution: inst,
+            username,
             products: req.initial_products.clone(),
             webhook: options.webhook,
             client_user_id: None,

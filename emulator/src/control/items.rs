@@ -124,10 +124,8 @@ impl Control {
         {
             return Err(PlaidError::invalid_field("webhook must be a valid URL"));
         }
-        sandbox::check_credentials(
-            req.username.as_deref().unwrap_or(sandbox::GOOD_USERNAME),
-            req.password.as_deref().unwrap_or(sandbox::GOOD_PASSWORD),
-        )?;
+        let username = req.username.as_deref().unwrap_or(sandbox::GOOD_USERNAME);
+        sandbox::check_credentials(username, req.password.as_deref().unwrap_or(sandbox::GOOD_PASSWORD))?;
         if !sandbox::institution_supports(inst, &products) {
             return Err(sandbox::products_not_supported());
         }
@@ -139,6 +137,7 @@ impl Control {
             &mut state,
             NewItem {
                 institution: inst,
+                username,
                 products: products.clone(),
                 webhook: req.webhook.clone(),
                 client_user_id: None,

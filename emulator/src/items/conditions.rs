@@ -47,7 +47,10 @@ pub fn set_condition(
         }
         Condition::NewAccountsAvailable => {
             let template = sandbox::NEW_ACCOUNT;
-            let account = template.instantiate(&item.item_id, seed);
+            let account = match sandbox::institution(&item.institution_id) {
+                Some(inst) => template.instantiate_for(&item.item_id, seed, inst, &item.username),
+                None => template.instantiate(&item.item_id, seed),
+            };
             let known =
                 item.accounts.iter().chain(item.new_accounts.iter()).any(|a| a.account_id == account.account_id);
             if !known {

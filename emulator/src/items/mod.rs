@@ -23,6 +23,8 @@ use crate::wire::PlaidError;
 /// What a new Item is made of.
 pub struct NewItem<'a> {
     pub institution: &'a Institution,
+    /// The sandbox username that logged in (already checked).
+    pub username: &'a str,
     pub products: Vec<String>,
     pub webhook: Option<String>,
     pub client_user_id: Option<String>,
@@ -39,8 +41,11 @@ pub fn create_item(
     history_delay_secs: i64,
 ) -> Result<(String, String), PlaidError> {
     let item_id = crate::ids::item_id();
-    let accounts: Vec<Account> =
-        sandbox::USER_GOOD_ACCOUNTS.iter().map(|t| t.instantiate(&item_id, seed)).filter(|a| (new.select)(a)).collect();
+    let accounts: Vec<Account> = sandbox::USER_GOOD_ACCOUNTS
+        .iter()
+        .map(|t| t.instantiate_for(&item_id, seed, new.institution, new.username))
+        .filter(|a| (new.select)(a))
+        .collect();
     if accounts.is_empty() {
         return Err(PlaidError::login_error("NO_ACCOUNTS"));
     }
@@ -50,6 +55,7 @@ pub fn create_item(
         item_id: item_id.clone(),
         institution_id: new.institution.id.to_owned(),
         institution_name: new.institution.name.to_owned(),
+        username: new.username.to_owned(),
         webhook: new.webhook.filter(|w| !w.is_empty()),
         error: None,
         products: new.products,
@@ -164,5 +170,111 @@ pub fn product_gate(item: &Item) -> Result<(), PlaidError> {
     match &item.error {
         Some(e) => Err(e.clone()),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn item_at(state: &mut State, institution_id: &str, seed: u64) -> String {
+        let inst = sandbox::institution(institution_id).unwrap();
+        let (item_id, _) = create_item(
+            state,
+            NewItem {
+                institution: inst,
+                username: sandbox::GOOD_USERNAME,
+                products: vec!["transactions".to_owned()],
+                webhook: None,
+                client_user_id: None,
+                select: &|_| true,
+            },
+            OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+            seed,
+            0,
+        )
+        .unwrap();
+        item_id
+    }
+
+    /// (mask, account_id, persistent_account_id) of an Item's accounts.
+    fn ids(state: &State, item_id: &str) -> Vec<(String, String, Option<String>)> {
+        state.items[item_id]
+            .accounts
+            .iter()
+            .map(|a| (a.mask.clone(), a.account_id.clone(), a.persistent_account_id.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn persistent_account_ids_are_the_same_across_items_of_one_login_at_a_tokenized_institution() {
+        for institution_id in ["ins_56", "ins_13", "ins_127990", "ins_127287"] {
+            let mut state = State::new(0);
+            let first = item_at(&mut state, institution_id, 3);
+            let second = item_at(&mut state, institution_id, 3);
+            let (a, b) = (ids(&state, &first), ids(&state, &second));
+            assert_eq!(a.len(), b.len());
+            for ((mask_a, id_a, pid_a), (mask_b, id_b, pid_b)) in a.iter().zip(&b) {
+                assert_eq!(mask_a, mask_b);
+                assert_ne!(id_a, id_b, "account_id is per Item");
+                assert_eq!(pid_a, pid_b, "{institution_id} {mask_a}: persistent_account_id is per login");
+            }
+            // Depository accounts have one (distinct per account), the others none.
+            let depository: Vec<&String> = a.iter().filter_map(|(_, _, p)| p.as_ref()).collect();
+            assert_eq!(depository.len(), 4, "{institution_id}: checking, savings, CD, money market");
+            let distinct: std::collections::HashSet<&&String> = depository.iter().collect();
+            assert_eq!(distinct.len(), depository.len());
+            for (mask, _, pid) in &a {
+                let account = state.items[&first].accounts.iter().find(|x| &x.mask == mask).unwrap();
+                assert_eq!(pid.is_some(), account.account_type == "depository", "{institution_id} {mask}");
+                let json = account.to_json();
+                assert_eq!(json.get("persistent_account_id").and_then(Value::as_str), pid.as_deref());
+            }
+        }
+    }
+
+    #[test]
+    fn persistent_account_ids_are_per_institution_and_seed() {
+        let mut state = State::new(0);
+        let chase = item_at(&mut state, "ins_56", 3);
+        let pnc = item_at(&mut state, "ins_13", 3);
+        let chase_other_seed = item_at(&mut state, "ins_56", 4);
+        let checking = |item: &str| ids(&state, item)[0].2.clone().unwrap();
+        assert_ne!(checking(&chase), checking(&pnc));
+        assert_ne!(checking(&chase), checking(&chase_other_seed));
+    }
+
+    #[test]
+    fn no_persistent_account_id_at_an_institution_without_tokenized_account_numbers() {
+        let mut state = State::new(0);
+        let item_id = item_at(&mut state, "ins_109508", 3);
+        let item = &state.items[&item_id];
+        assert!(!item.accounts.is_empty());
+        for account in &item.accounts {
+            assert_eq!(account.persistent_account_id, None);
+            assert!(account.to_json().get("persistent_account_id").is_none(), "key omitted, not null");
+        }
+    }
+
+    #[test]
+    fn a_new_account_gets_its_persistent_account_id_from_the_items_login() {
+        let mut state = State::new(0);
+        let first = item_at(&mut state, "ins_56", 3);
+        let second = item_at(&mut state, "ins_56", 3);
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_001);
+        let mut new_ids = Vec::new();
+        for item_id in [&first, &second] {
+            let item = state.items.get_mut(item_id).unwrap();
+            set_condition(item, Condition::NewAccountsAvailable, None, now, 3).unwrap();
+            let account = &item.new_accounts[0];
+            assert_eq!(account.mask, "9999");
+            new_ids.push(account.persistent_account_id.clone().unwrap());
+        }
+        assert_eq!(new_ids[0], new_ids[1]);
+        let plain = item_at(&mut state, "ins_109508", 3);
+        let item = state.items.get_mut(&plain).unwrap();
+        set_condition(item, Condition::NewAccountsAvailable, None, now, 3).unwrap();
+        assert_eq!(item.new_accounts[0].persistent_account_id, None);
     }
 }

@@ -113,6 +113,7 @@ pub fn complete(app: &Arc<App>, c: &LinkCompletion) -> Result<LinkOutcome, Plaid
             &mut state,
             NewItem {
                 institution: inst,
+                username,
                 products: record.products.clone(),
                 webhook: record.webhook.clone(),
                 client_user_id: record.client_user_id.clone(),
