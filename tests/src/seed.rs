@@ -156,6 +156,7 @@ impl Seeder {
             updated_at: created_at,
             event_times: Default::default(),
             transactions_sync: Default::default(),
+            checked_at: None,
             version: 0,
         };
         let token = AccessToken::parse(created.access_token).map_err(err)?;

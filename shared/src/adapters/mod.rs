@@ -8,7 +8,7 @@
 //! | [`kms::KmsEnvelope`] | [`crate::ports::KeyVault`] | AWS KMS data keys |
 //! | [`secrets_manager::SecretCache`] | [`crate::ports::CredentialSource`] | AWS Secrets Manager |
 //! | [`sqs::SqsSyncQueue`] | [`crate::ports::SyncQueue`] | SQS FIFO |
-//! | [`lambda::SelfInvoke`] | [`crate::ports::ChurnContinuation`] | Lambda asynchronous invocation |
+//! | [`lambda::SelfInvoke`] | [`crate::ports::Continuation`] | Lambda asynchronous invocation |
 //! | [`jwks_http::HttpJwks`] | [`crate::ports::JwksSource`] | the identity provider's JWKS over HTTP |
 //!
 //! Beside them, [`tls`]: the one rustls configuration every HTTPS client of a container shares, and

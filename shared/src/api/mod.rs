@@ -11,6 +11,7 @@
 //! | [`webhook`] | `webhook` | `POST /webhooks/plaid` |
 //! | [`sync_worker`] | `sync-worker` | SQS batches of sync requests |
 //! | [`churn_remover`] | `churn-remover` | the monthly schedule, or a hand-made `ChurnInput` |
+//! | [`sweep`] | `sweep` | the daily schedule, or a hand-made `SweepInput` |
 
 pub mod churn_remover;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod link_token;
 mod operator;
 mod request;
 mod response;
+pub mod sweep;
 pub mod sync_worker;
 pub mod users;
 mod views;

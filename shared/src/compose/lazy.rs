@@ -3,8 +3,8 @@
 //! KMS, SQS or Lambda (link-token, webhook, items without a transaction read) should not pay for them in
 //! its cold start, and one that does pays once, on the first call.
 
-use crate::domain::{ChurnInput, ItemId, ItemKey, WrappedKey};
-use crate::ports::{ChurnContinuation, ContinuationError, KeyVault, QueueError, SyncQueue, SyncRequest, VaultError};
+use crate::domain::{ChurnInput, ItemId, ItemKey, SweepInput, WrappedKey};
+use crate::ports::{Continuation, ContinuationError, KeyVault, QueueError, SyncQueue, SyncRequest, VaultError};
 use async_trait::async_trait;
 use std::sync::OnceLock;
 
@@ -47,9 +47,13 @@ impl<T: SyncQueue> SyncQueue for Lazy<T> {
 }
 
 #[async_trait]
-impl<T: ChurnContinuation> ChurnContinuation for Lazy<T> {
+impl<T: Continuation> Continuation for Lazy<T> {
     async fn continue_churn(&self, next: &ChurnInput) -> Result<(), ContinuationError> {
         self.get().continue_churn(next).await
+    }
+
+    async fn continue_sweep(&self, next: &SweepInput) -> Result<(), ContinuationError> {
+        self.get().continue_sweep(next).await
     }
 }
 

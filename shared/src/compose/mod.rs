@@ -113,8 +113,9 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         })),
         queue,
         continuation: Arc::new(Lazy::new({
-            let (sdk, function) = (sdk.clone(), config.churn.function_name.clone());
-            move || SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), function.clone())
+            let (sdk, churn, sweep) =
+                (sdk.clone(), config.churn.function_name.clone(), config.sweep.function_name.clone());
+            move || SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), churn.clone(), sweep.clone())
         })),
         clock: Arc::new(SystemClock),
     };

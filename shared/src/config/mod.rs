@@ -140,6 +140,18 @@ pub struct ChurnConfig {
     pub metrics_namespace: String,
 }
 
+/// The reconciliation sweep's settings (its input may override the first two per run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// Items not heard from for this many hours are asked about (`WEFT_SWEEP_STALE_AFTER_HOURS`, 72).
+    pub stale_after_hours: u32,
+    /// `/item/get` calls per minute (`WEFT_SWEEP_CHECKS_PER_MINUTE`, 1..=100000, default 1000: a fifth of
+    /// Plaid's per-client limit).
+    pub checks_per_minute: u32,
+    /// The sweep's own function name, for its asynchronous continuation (`WEFT_SWEEP_FUNCTION_NAME`).
+    pub function_name: Option<String>,
+}
+
 impl ChurnConfig {
     /// The thresholds, as the churn policy takes them.
     pub fn policy(&self) -> ChurnPolicy {
@@ -198,6 +210,7 @@ pub struct Config {
     pub plaid: PlaidConfig,
     pub auth: AuthConfig,
     pub churn: ChurnConfig,
+    pub sweep: SweepConfig,
     pub sync: SyncConfig,
     pub limits: LimitsConfig,
     /// How long audit records are kept (`WEFT_AUDIT_RETENTION_DAYS`, 400).
@@ -342,6 +355,15 @@ impl Config {
         if churn.metrics_namespace.len() > 255 || churn.metrics_namespace.starts_with(':') {
             return Err(invalid("WEFT_METRICS_NAMESPACE", "must be 1 to 255 characters, not starting with ':'"));
         }
+        let sweep = SweepConfig {
+            stale_after_hours: vars
+                .number("WEFT_SWEEP_STALE_AFTER_HOURS", 0..=100_000, Some(crate::domain::DEFAULT_STALE_AFTER_HOURS))?
+                .unwrap_or(crate::domain::DEFAULT_STALE_AFTER_HOURS),
+            checks_per_minute: vars
+                .number("WEFT_SWEEP_CHECKS_PER_MINUTE", 1..=100_000, Some(crate::domain::DEFAULT_CHECKS_PER_MINUTE))?
+                .unwrap_or(crate::domain::DEFAULT_CHECKS_PER_MINUTE),
+            function_name: vars.optional("WEFT_SWEEP_FUNCTION_NAME"),
+        };
         let sync = SyncConfig { page_size: vars.number("WEFT_SYNC_PAGE_SIZE", 1..=500, Some(500))?.unwrap_or(500) };
         let limit = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
             Ok(vars.number(var, 1..=1_000_000, Some(default))?.unwrap_or(default))
@@ -368,6 +390,7 @@ impl Config {
             plaid,
             auth,
             churn,
+            sweep,
             sync,
             limits,
             audit_retention_days,

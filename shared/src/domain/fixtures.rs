@@ -39,6 +39,7 @@ pub(crate) fn item(item_id: &str, institution: &str, accounts: Vec<Account>, at:
         updated_at: at,
         event_times: Default::default(),
         transactions_sync: Default::default(),
+        checked_at: None,
         version: 1,
     }
 }

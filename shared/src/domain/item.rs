@@ -107,6 +107,11 @@ pub struct ItemRecord {
     /// How far the item's transactions are, as of its last sync.
     #[serde(default)]
     pub transactions_sync: SyncProgress,
+    /// When weft last learned the item's state from Plaid (an item event applied, on the state machine's
+    /// scale, or `/item/get`); `None`: not since it was stored. The reconciliation sweep asks Plaid about the
+    /// items it has not heard from in a while.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
     /// Optimistic-locking version; the store increments it on every write.
     pub version: u64,
 }

@@ -30,7 +30,15 @@ pub enum ItemEvent {
     NewAccountsAvailable,
     /// ITEM / WEBHOOK_UPDATE_ACKNOWLEDGED.
     WebhookAcknowledged { new_webhook_url: String },
+    /// What `/item/get` said of the item (the reconciliation sweep): its error, or none, and when its consent
+    /// expires. Applied like the webhooks it stands in for: the error as ERROR or LOGIN_REPAIRED would, the
+    /// consent expiration as PENDING_EXPIRATION would (only once it is within [`EXPIRATION_NOTICE`], when
+    /// Plaid would have sent that webhook).
+    Checked { error: Option<(String, String)>, consent_expiration_time: Option<OffsetDateTime> },
 }
+
+/// How long before consent expires Plaid sends PENDING_EXPIRATION (seven days).
+pub const EXPIRATION_NOTICE: time::Duration = time::Duration::days(7);
 
 /// The time on the state machine's scale of something weft itself observed at `observed` (a sync that met
 /// an item error, the app reporting a finished update mode): one second earlier.
@@ -58,6 +66,7 @@ impl ItemEvent {
             Self::AccountRevoked { .. } => "account_revoked",
             Self::NewAccountsAvailable => "new_accounts_available",
             Self::WebhookAcknowledged { .. } => "webhook_acknowledged",
+            Self::Checked { .. } => "checked",
         }
     }
 }
@@ -172,6 +181,25 @@ impl ItemRecord {
             ItemEvent::WebhookAcknowledged { new_webhook_url } => {
                 self.webhook_url = Some(new_webhook_url.clone());
             }
+            ItemEvent::Checked { error, consent_expiration_time } => {
+                if newer(&mut times.error, at, stale) {
+                    self.error = error.as_ref().map(|(error_type, error_code)| ItemError {
+                        error_type: error_type.clone(),
+                        error_code: error_code.clone(),
+                        since: match &self.error {
+                            Some(e) if e.error_code == *error_code => e.since.min(at),
+                            _ => at,
+                        },
+                    });
+                }
+                if newer(&mut times.expiration, at, stale) {
+                    self.consent_expiration_time = consent_expiration_time.filter(|on| *on - at <= EXPIRATION_NOTICE);
+                }
+            }
+        }
+        // Plaid told weft of the item: the sweep need not ask until it has been quiet a while.
+        if self.checked_at.is_none_or(|c| c < at) {
+            self.checked_at = Some(at);
         }
         self.status = self.derived_status();
         if *self == before {
@@ -181,6 +209,7 @@ impl ItemRecord {
         // all the same, or an older event delivered after it could still apply.
         let mut visible = self.clone();
         visible.event_times = before.event_times;
+        visible.checked_at = before.checked_at;
         if visible != before {
             self.updated_at = at.max(self.updated_at);
         }
@@ -227,6 +256,57 @@ mod tests {
         assert_eq!(it.apply(&ItemEvent::UpdateModeCompleted, at(20)), Outcome::Changed);
         assert_eq!(it.status, ItemStatus::Healthy);
         assert!(it.error.is_none());
+    }
+
+    fn checked(error: Option<&str>, expires: Option<OffsetDateTime>) -> ItemEvent {
+        ItemEvent::Checked {
+            error: error.map(|code| ("ITEM_ERROR".to_owned(), code.to_owned())),
+            consent_expiration_time: expires,
+        }
+    }
+
+    #[test]
+    fn a_check_applies_plaids_error_or_its_absence_like_the_webhooks() {
+        let mut it = item();
+        assert_eq!(it.apply(&checked(Some("ITEM_LOGIN_REQUIRED"), None), at(10)), Outcome::Changed);
+        assert_eq!((it.status, it.checked_at), (ItemStatus::LoginRequired, Some(at(10))));
+        assert_eq!(it.error.as_ref().unwrap().since, at(10));
+        // Still in error at the next check: the error's start is kept, only the check time moves.
+        assert_eq!(it.apply(&checked(Some("ITEM_LOGIN_REQUIRED"), None), at(20)), Outcome::Changed);
+        assert_eq!((it.error.as_ref().unwrap().since, it.checked_at), (at(10), Some(at(20))));
+        let updated = it.updated_at;
+        assert_eq!(updated, at(10), "a check that changes nothing visible leaves updated_at");
+        // Plaid reports no error: repaired.
+        assert_eq!(it.apply(&checked(None, None), at(30)), Outcome::Changed);
+        assert_eq!(it.status, ItemStatus::Healthy);
+        // A late ERROR webhook older than the check does not undo it.
+        assert_eq!(it.apply(&login_required(), at(25)), Outcome::Unchanged(Unchanged::Older));
+        // A newer one does.
+        assert_eq!(it.apply(&login_required(), at(35)), Outcome::Changed);
+        assert_eq!(it.status, ItemStatus::LoginRequired);
+    }
+
+    #[test]
+    fn a_check_flags_a_consent_expiration_only_within_the_notice_period() {
+        let mut it = item();
+        let far = at(0) + time::Duration::days(60);
+        it.apply(&checked(None, Some(far)), at(10));
+        assert_eq!((it.status, it.consent_expiration_time), (ItemStatus::Healthy, None));
+        let near = at(0) + time::Duration::days(5);
+        it.apply(&checked(None, Some(near)), at(20));
+        assert_eq!((it.status, it.consent_expiration_time), (ItemStatus::PendingExpiration, Some(near)));
+        // Renewed (Plaid reports no expiration any more).
+        it.apply(&checked(None, None), at(30));
+        assert_eq!(it.status, ItemStatus::Healthy);
+    }
+
+    #[test]
+    fn every_event_from_plaid_moves_the_check_time_forward_only() {
+        let mut it = item();
+        it.apply(&ItemEvent::NewAccountsAvailable, at(50));
+        assert_eq!(it.checked_at, Some(at(50)));
+        it.apply(&login_required(), at(40));
+        assert_eq!(it.checked_at, Some(at(50)), "an older event does not move it back");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod lifecycle;
 mod link;
 mod pseudonym;
 mod sealing;
+mod sweep;
 mod transaction;
 
 pub use churn::{
@@ -23,8 +24,12 @@ pub use ids::{
     UserId,
 };
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView, SyncProgress};
-pub use lifecycle::{ItemEvent, Outcome, Unchanged, observed_at};
+pub use lifecycle::{EXPIRATION_NOTICE, ItemEvent, Outcome, Unchanged, observed_at};
 pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
 pub use pseudonym::{UserPseudonyms, WeakPseudonymKey};
 pub use sealing::{FORMAT_V1, Field, ItemKey, SealError, SealedItem, WrappedKey};
+pub use sweep::{
+    DEFAULT_CHECKS_PER_MINUTE, DEFAULT_STALE_AFTER_HOURS, Finding, SWEEP_CONCURRENCY, SweepCheckpoint, SweepInput,
+    SweepPass,
+};
 pub use transaction::{Transaction, TransactionDetails};

@@ -8,7 +8,7 @@
 //! | [`ScriptedPlaid`] | [`PlaidApi`](crate::ports::PlaidApi) (every Plaid capability) | Plaid's sandbox over in-memory items, with a script of failures |
 //! | [`MemoryVault`] | [`KeyVault`](crate::ports::KeyVault) | KMS (per-item data keys bound to their item) |
 //! | [`RecordingQueue`] | [`SyncQueue`](crate::ports::SyncQueue) | SQS, keeping what it is given |
-//! | [`RecordingContinuation`] | [`ChurnContinuation`](crate::ports::ChurnContinuation) | Lambda self-invocation, keeping the inputs |
+//! | [`RecordingContinuation`] | [`Continuation`](crate::ports::Continuation) | Lambda self-invocation, keeping the inputs |
 //! | [`FixedClock`] | [`Clock`](crate::ports::Clock) | a clock that says what it is told |
 //! | [`LimitedPlaid`] | [`PlaidApi`](crate::ports::PlaidApi), around another | Plaid's per-client rate limits and answer time, on a virtual clock |
 //!

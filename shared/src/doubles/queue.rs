@@ -1,8 +1,8 @@
 //! [`RecordingQueue`] (a [`SyncQueue`] that keeps what it is given) and [`RecordingContinuation`] (a
-//! [`ChurnContinuation`] that keeps the inputs it is asked to continue with). Both can be told to fail.
+//! [`Continuation`] that keeps the inputs it is asked to continue with). Both can be told to fail.
 
-use crate::domain::ChurnInput;
-use crate::ports::{ChurnContinuation, ContinuationError, QueueError, SyncQueue, SyncRequest};
+use crate::domain::{ChurnInput, SweepInput};
+use crate::ports::{Continuation, ContinuationError, QueueError, SyncQueue, SyncRequest};
 use async_trait::async_trait;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -88,11 +88,12 @@ impl SyncQueue for RecordingQueue {
 #[derive(Default)]
 struct ContinuationState {
     continued: Vec<ChurnInput>,
+    sweeps: Vec<SweepInput>,
     failures: usize,
     not_configured: bool,
 }
 
-/// A churn continuation that records the inputs it is asked to continue with (and runs nothing).
+/// A continuation that records the inputs it is asked to continue with (and runs nothing).
 #[derive(Default)]
 pub struct RecordingContinuation {
     state: Mutex<ContinuationState>,
@@ -113,6 +114,11 @@ impl RecordingContinuation {
         std::mem::take(&mut lock(&self.state).continued)
     }
 
+    /// The sweep continuations asked for so far, leaving none.
+    pub fn take_sweeps(&self) -> Vec<SweepInput> {
+        std::mem::take(&mut lock(&self.state).sweeps)
+    }
+
     /// Makes the next `times` continuations fail ([`ContinuationError::Backend`]); they are not recorded.
     pub fn fail_next(&self, times: usize) {
         lock(&self.state).failures += times;
@@ -131,7 +137,7 @@ impl std::fmt::Debug for RecordingContinuation {
 }
 
 #[async_trait]
-impl ChurnContinuation for RecordingContinuation {
+impl Continuation for RecordingContinuation {
     async fn continue_churn(&self, next: &ChurnInput) -> Result<(), ContinuationError> {
         let mut s = lock(&self.state);
         if s.not_configured {
@@ -142,6 +148,19 @@ impl ChurnContinuation for RecordingContinuation {
             return Err(ContinuationError::Backend(Box::new(Refused("continue_churn"))));
         }
         s.continued.push(next.clone());
+        Ok(())
+    }
+
+    async fn continue_sweep(&self, next: &SweepInput) -> Result<(), ContinuationError> {
+        let mut s = lock(&self.state);
+        if s.not_configured {
+            return Err(ContinuationError::NotConfigured);
+        }
+        if s.failures > 0 {
+            s.failures -= 1;
+            return Err(ContinuationError::Backend(Box::new(Refused("continue_sweep"))));
+        }
+        s.sweeps.push(next.clone());
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
-//! Continuing a long job in a new invocation: the churn remover stops a margin before its deadline and
-//! asks to be run again with its run id, so a run of any size completes invocation after invocation.
+//! Continuing a long job in a new invocation: the churn remover and the reconciliation sweep stop a margin
+//! before their deadline and ask to be run again with their run id, so a run of any size completes
+//! invocation after invocation.
 //!
 //! Adapter: [`crate::adapters::lambda::SelfInvoke`] (asynchronous Lambda invocation of the function itself).
 
-use crate::domain::ChurnInput;
+use crate::domain::{ChurnInput, SweepInput};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,10 @@ pub enum ContinuationError {
 }
 
 #[async_trait]
-pub trait ChurnContinuation: Send + Sync {
+pub trait Continuation: Send + Sync {
     /// Runs the churn remover again, later, with `next` (the same run id).
     async fn continue_churn(&self, next: &ChurnInput) -> Result<(), ContinuationError>;
+
+    /// Runs the reconciliation sweep again, later, with `next` (the same run id).
+    async fn continue_sweep(&self, next: &SweepInput) -> Result<(), ContinuationError>;
 }

@@ -13,7 +13,7 @@ mod vault;
 
 pub use audit::{Actor, AuditAction, AuditLog, AuditOutcome, AuditRecord};
 pub use clock::{Clock, SystemClock};
-pub use continuation::{ChurnContinuation, ContinuationError};
+pub use continuation::{Continuation, ContinuationError};
 pub use identity::{Jwk, JwksError, JwksSource};
 pub use plaid::{
     CredentialError, CredentialSource, PlaidApi, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions,
@@ -22,7 +22,8 @@ pub use plaid::{
 pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
     ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, ItemScanPage, ItemStore,
-    LeaseError, LimitStore, LimitWindow, LinkStore, RotationCheckpoint, RotationStore, Store, StoreError, SyncStore,
-    TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords, UserStore, WebhookDedup,
+    LeaseError, LimitStore, LimitWindow, LinkStore, QuietPage, RotationCheckpoint, RotationStore, Store, StoreError,
+    SweepStore, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords, UserStore,
+    WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

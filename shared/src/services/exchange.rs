@@ -211,6 +211,8 @@ async fn exchange_claimed(
         updated_at: now,
         event_times: Default::default(),
         transactions_sync: Default::default(),
+        // The exchange just read the item from Plaid (`/item/get`, `/accounts/get`).
+        checked_at: Some(now),
         version: 0,
     };
 

@@ -15,6 +15,7 @@
 //! | [`erasure`] | the right to erasure: a user's items at Plaid and every record of them, resumably |
 //! | [`audit`] | the audit trail of material interactions |
 //! | [`rotation`] | access-token rotation (incident response): one item or every item, resumable, paced |
+//! | [`sweep`] | the reconciliation sweep: `/item/get` for items not heard from in a while, resumable, paced |
 //! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
 pub mod audit;
@@ -29,7 +30,9 @@ pub mod items;
 pub mod limits;
 pub mod link;
 pub mod link_events;
+mod pacer;
 pub mod rotation;
+pub mod sweep;
 pub mod sync;
 pub mod webhook;
 
@@ -38,7 +41,7 @@ pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem, UserPseudonyms};
-use crate::ports::{AuditLog, ChurnContinuation, Clock, KeyVault, PlaidApi, Store, SyncQueue};
+use crate::ports::{AuditLog, Clock, Continuation, KeyVault, PlaidApi, Store, SyncQueue};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -49,7 +52,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub vault: Arc<dyn KeyVault>,
     pub queue: Arc<dyn SyncQueue>,
-    pub continuation: Arc<dyn ChurnContinuation>,
+    pub continuation: Arc<dyn Continuation>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditLog>,
     /// The users as Plaid sees them (`client_user_id`).
@@ -63,7 +66,7 @@ pub struct Ports {
     pub store: Arc<dyn Store>,
     pub vault: Arc<dyn KeyVault>,
     pub queue: Arc<dyn SyncQueue>,
-    pub continuation: Arc<dyn ChurnContinuation>,
+    pub continuation: Arc<dyn Continuation>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditLog>,
 }

@@ -263,6 +263,7 @@ pub fn item_record(user_id: &str, item: &str) -> ItemRecord {
         updated_at: t0,
         event_times: Default::default(),
         transactions_sync: Default::default(),
+        checked_at: None,
         version: 0,
     }
 }

@@ -215,6 +215,7 @@ async fn seed(
                 updated_at: error_since.unwrap_or(created),
                 event_times: weft::domain::EventTimes { error: error_since, ..Default::default() },
                 transactions_sync: Default::default(),
+                checked_at: None,
                 version: 0,
             };
             let (key, wrapped_key) = t.vault.new_item_key(&item_id).await.map_err(err)?;

@@ -72,7 +72,8 @@ pub(crate) fn churn_error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
 }
 
 /// The item record's attributes (without its secrets, cursor and lease): every domain field at the top
-/// level, `version` as `v`, the keys, and the churn index keys when it is in error.
+/// level, `version` as `v`, the keys, and its `GSI2` entry: in the churn error index while in error or
+/// waiting for update mode, else in the quiet index by when weft last heard of it.
 pub(crate) fn item_to_attrs(item: &ItemRecord) -> Result<Attrs, StoreError> {
     let mut attrs: Attrs = serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(conversion)?;
     attrs.remove("version");
@@ -82,9 +83,13 @@ pub(crate) fn item_to_attrs(item: &ItemRecord) -> Result<Attrs, StoreError> {
     attrs.insert(GSI1PK.to_owned(), s(item_gsi1pk(&item.item_id)));
     attrs.insert(GSI1SK.to_owned(), s(ITEM_GSI1SK));
     attrs.insert(TYPE.to_owned(), s("ITEM"));
+    let shard = churn_shard(item.item_id.as_str());
     if let Some(since) = churn_error_since(item) {
-        attrs.insert(GSI2PK.to_owned(), s(churn_error_pk(churn_shard(item.item_id.as_str()))));
+        attrs.insert(GSI2PK.to_owned(), s(churn_error_pk(shard)));
         attrs.insert(GSI2SK.to_owned(), s(sort_time(since)));
+    } else if item.status != ItemStatus::Revoked {
+        attrs.insert(GSI2PK.to_owned(), s(quiet_pk(shard)));
+        attrs.insert(GSI2SK.to_owned(), s(sort_time(item.checked_at.unwrap_or(item.created_at))));
     }
     Ok(attrs)
 }
@@ -132,6 +137,7 @@ mod tests {
             updated_at: t0,
             event_times: Default::default(),
             transactions_sync: Default::default(),
+            checked_at: None,
             version: 7,
         }
     }
@@ -144,7 +150,17 @@ mod tests {
         assert!(!attrs.contains_key("version"));
         assert_eq!(get_s(&attrs, PK), Some("USER#u1"));
         assert_eq!(get_s(&attrs, GSI1PK), Some("ITEM#item1"));
-        assert!(!attrs.contains_key(GSI2PK), "a healthy item is not in the churn index");
+        let quiet = quiet_pk(churn_shard("item1"));
+        assert_eq!(
+            get_s(&attrs, GSI2PK),
+            Some(quiet.as_str()),
+            "a healthy item is in the quiet index, not the churn index"
+        );
+        assert_eq!(
+            get_s(&attrs, GSI2SK).map(str::to_owned),
+            Some(sort_time(item.created_at)),
+            "never checked: since stored"
+        );
         let mut with_secrets = attrs.clone();
         with_secrets.insert(DEK.into(), b(vec![1, 2]));
         with_secrets.insert(LEASE_OWNER.into(), s("w"));
@@ -164,5 +180,15 @@ mod tests {
         assert_eq!(get_s(&attrs, GSI2SK), Some("2026-02-03T04:05:06.000Z"));
         item.status = ItemStatus::Revoked;
         assert!(churn_error_since(&item).is_none());
+        assert!(!item_to_attrs(&item).unwrap().contains_key(GSI2PK), "a revoked item is in neither index");
+    }
+
+    #[test]
+    fn quiet_items_are_indexed_by_when_weft_last_heard_of_them() {
+        let mut item = sample_item();
+        let heard = datetime!(2026-03-04 05:06:07 UTC);
+        item.checked_at = Some(heard);
+        let attrs = item_to_attrs(&item).unwrap();
+        assert_eq!(get_s(&attrs, GSI2SK), Some("2026-03-04T05:06:07.000Z"));
     }
 }

@@ -100,6 +100,14 @@ pub(crate) fn churn_error_pk(shard: u8) -> String {
     format!("CHURN#ERROR#{shard:02}")
 }
 
+/// The quiet index (every item not in the churn error index, by when weft last heard of it): the sweep's.
+pub(crate) fn quiet_pk(shard: u8) -> String {
+    format!("QUIET#{shard:02}")
+}
+pub(crate) fn sweep_run_pk(run_id: &str) -> String {
+    format!("SWEEP#RUN#{run_id}")
+}
+
 /// The churn shard (`0..16`) of a user or item id: the first byte of its SHA-256, mod 16.
 pub fn churn_shard(id: &str) -> u8 {
     Sha256::digest(id.as_bytes())[0] % crate::domain::CHURN_SHARDS

@@ -23,6 +23,7 @@ mod keys;
 mod limits;
 mod records;
 mod rotation;
+mod sweep;
 mod transactions;
 
 pub use keys::churn_shard;

@@ -27,7 +27,7 @@ fn wire_item(item: &FakeItem) -> Item {
         billed_products: vec!["transactions".to_owned()],
         products: vec!["transactions".to_owned()],
         consented_products: vec!["transactions".to_owned()],
-        consent_expiration_time: None,
+        consent_expiration_time: item.consent_expiration_time,
         update_type: Some("background".to_owned()),
         auth_method: None,
         created_at: None,

@@ -76,6 +76,7 @@ struct FakeItem {
     accounts: Vec<wire::Account>,
     webhook: Option<String>,
     error: Option<PlaidError>,
+    consent_expiration_time: Option<time::OffsetDateTime>,
     removed: bool,
     history_ready: bool,
     /// Every change to its transactions, in order.
@@ -194,6 +195,25 @@ impl ScriptedPlaid {
         if let Some(item) = self.lock().items.get_mut(item_id) {
             item.error = error;
         }
+    }
+
+    /// When the item's consent expires (`/item/get` shows it).
+    pub fn set_consent_expiration(&self, item_id: &ItemId, at: Option<time::OffsetDateTime>) {
+        if let Some(item) = self.lock().items.get_mut(item_id) {
+            item.consent_expiration_time = at;
+        }
+    }
+
+    /// The item's webhook URL at Plaid, as `/item/get` shows it (`/item/webhook/update` sets it too).
+    pub fn set_webhook(&self, item_id: &ItemId, url: Option<&str>) {
+        if let Some(item) = self.lock().items.get_mut(item_id) {
+            item.webhook = url.map(str::to_owned);
+        }
+    }
+
+    /// The item's webhook URL at Plaid.
+    pub fn webhook(&self, item_id: &ItemId) -> Option<String> {
+        self.lock().items.get(item_id).and_then(|i| i.webhook.clone())
     }
 
     /// The user shares one more account of the item (e.g. through update mode with account selection).
@@ -443,6 +463,7 @@ fn new_item(s: &mut State, institution: domain::Institution, accounts: Vec<wire:
             accounts,
             webhook: None,
             error: None,
+            consent_expiration_time: None,
             removed: false,
             history_ready: true,
             log: Vec::new(),

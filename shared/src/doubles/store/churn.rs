@@ -14,7 +14,7 @@ const CHECKPOINT_TTL: time::Duration = time::Duration::days(30);
 
 /// Since when an item belongs in the error index, if it does (the adapter's rule): while in error (since the
 /// error began) or waiting for the user to go through update mode. Revoked items are on their way out.
-fn error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
+pub(super) fn error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
     if item.status == ItemStatus::Revoked {
         return None;
     }

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 46] = [
+pub const OPERATIONS: [&str; 49] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -63,6 +63,10 @@ pub const OPERATIONS: [&str; 46] = [
     "replace_sealed",
     "get_rotation_checkpoint",
     "put_rotation_checkpoint",
+    // SweepStore
+    "quiet_items",
+    "get_sweep_checkpoint",
+    "put_sweep_checkpoint",
     // AuditLog
     "record",
     "records_of",

@@ -35,6 +35,7 @@ mod items;
 mod limits;
 mod records;
 mod rotation;
+mod sweep;
 
 pub use faults::{Gate, InjectedFault, OPERATIONS};
 
@@ -121,6 +122,7 @@ struct State {
     webhooks: HashMap<String, Expiring<()>>,
     checkpoints: HashMap<String, Expiring<ChurnCheckpoint>>,
     rotation_checkpoints: HashMap<String, Expiring<RotationCheckpoint>>,
+    sweep_checkpoints: HashMap<String, Expiring<crate::domain::SweepCheckpoint>>,
     /// Abuse-limit counters by (user, name, window start in epoch seconds).
     limits: HashMap<(UserId, String, i64), limits::Counter>,
     /// Blocks by (user, name): until, in epoch seconds.

@@ -13,6 +13,7 @@
 //! | [`LimitStore`] | abuse limits: per-user counters and blocks |
 //! | [`RotationStore`] | access-token rotation: every item page by page, sealed secrets replaced, run checkpoints |
 //! | [`UserRecords`] | erasing a user's own records (everything but their items) |
+//! | [`SweepStore`] | the reconciliation sweep: items not heard of since a cutoff, oldest first; run checkpoints |
 //!
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::adapters::dynamodb`]; double:
 //! `crate::doubles::MemoryStore`.
@@ -23,6 +24,7 @@ mod items;
 mod limits;
 mod link;
 mod rotation;
+mod sweep;
 mod sync;
 mod transactions;
 mod users;
@@ -34,6 +36,7 @@ pub use items::{ExchangeClaim, ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
 pub use rotation::{ItemScanPage, RotationCheckpoint, RotationStore};
+pub use sweep::{QuietPage, SweepStore};
 pub use sync::{LeaseError, SyncStore};
 pub use transactions::{TransactionChange, TransactionPage, TransactionStore};
 pub use users::{UserProfile, UserStore};
@@ -99,6 +102,7 @@ pub trait Store:
     + LimitStore
     + UserRecords
     + RotationStore
+    + SweepStore
 {
 }
 
@@ -114,6 +118,7 @@ impl<T> Store for T where
         + LimitStore
         + UserRecords
         + RotationStore
+        + SweepStore
         + ?Sized
 {
 }

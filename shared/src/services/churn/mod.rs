@@ -23,11 +23,11 @@
 //! nothing twice. The summary is one structured log line (`event = churn_summary`); [`metric_lines`] turns
 //! it into CloudWatch Embedded Metric Format lines.
 
-mod pacer;
 mod report;
 
 pub use report::{ChurnSummary, Counts, ItemOutcome, ListedItem, PauseReason, ReasonCounts, RunStatus, metric_lines};
 
+use super::pacer::{Pacer, backoff};
 use super::{ServiceError, Services};
 use crate::config::PlaidEnv;
 use crate::domain::{
@@ -38,7 +38,6 @@ use crate::ports::{ChurnCandidate, ContinuationError, IdleUser};
 use backon::BackoffBuilder;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use pacer::{Pacer, backoff};
 use report::log_summary;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,14 +45,14 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// The most an invocation keeps in reserve before its deadline (in-flight removals finish within it).
-const MAX_MARGIN: Duration = Duration::from_secs(60);
+pub(super) const MAX_MARGIN: Duration = Duration::from_secs(60);
 /// Lambda's longest timeout: assumed when the runtime gives no deadline.
-const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
+pub(super) const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// One invocation of the remover: runs (or continues) the run `input` names until it is done, `max_items`
 /// is reached, or the invocation's time (`remaining`, from the runtime's deadline) is nearly up; emits the
 /// invocation's metrics; and, when the deadline stopped it, continues the run in a new invocation
-/// ([`crate::ports::ChurnContinuation`]).
+/// ([`crate::ports::Continuation`]).
 pub async fn invoke(
     app: &Services,
     mut input: ChurnInput,
@@ -98,7 +97,7 @@ pub async fn invoke(
 
 /// When to stop starting new work: a margin before the deadline (a tenth of the time left, at most a
 /// minute), or sooner if the input set a time budget.
-fn stop_at(now: Instant, remaining: Duration, time_budget_secs: Option<u64>) -> Instant {
+pub(super) fn stop_at(now: Instant, remaining: Duration, time_budget_secs: Option<u64>) -> Instant {
     let margin = (remaining / 10).min(MAX_MARGIN);
     let by_deadline = now + remaining.saturating_sub(margin);
     match time_budget_secs {
@@ -255,7 +254,7 @@ pub async fn run(app: &Services, input: ChurnInput, deadline: Instant) -> Result
 }
 
 /// Whether `id` can be a run id (the store keys checkpoints with it).
-fn valid_run_id(id: &str) -> bool {
+pub(super) fn valid_run_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 100
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))

@@ -1,10 +1,11 @@
-//! Pacing and backing off `/item/remove` under Plaid's per-client rate limit.
+//! Pacing and backing off one Plaid endpoint's calls under its per-client rate limit (the churn remover's
+//! `/item/remove`, the sweep's `/item/get`).
 
 use backon::ExponentialBuilder;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The waits between one item's `/item/remove` attempts ([`backon`]'s exponential backoff with jitter,
+/// The waits between one item's attempts ([`backon`]'s exponential backoff with jitter,
 /// used as a plain iterator: the pacer and the invocation's deadline decide how each wait is spent). Each
 /// wait is half fixed, half random: 0.25..0.5 s first, then doubling up to 4..8 s. `retries` waits at most.
 pub(super) fn backoff(retries: u32) -> ExponentialBuilder {
@@ -16,7 +17,7 @@ pub(super) fn backoff(retries: u32) -> ExponentialBuilder {
         .with_max_times(retries as usize)
 }
 
-/// Paces `/item/remove` calls under Plaid's per-client limit: call slots `60 s / per_minute` apart, shared by
+/// Paces calls under Plaid's per-client limit: call slots `60 s / per_minute` apart, shared by
 /// every worker. A 429 holds every worker for the backoff and widens the spacing (by half, up to 8× the
 /// base); each run of 20 successes narrows it again by a tenth, back to the base.
 pub(super) struct Pacer {

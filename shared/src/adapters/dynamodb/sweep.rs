@@ -1,0 +1,87 @@
+//! The reconciliation sweep's records: the quiet index (`GSI2`, `QUIET#<shard>`, by when weft last heard of
+//! each item; written with every item, see [`super::convert::item_to_attrs`]) and sweep run checkpoints
+//! (`SWEEP#RUN#<run_id>` / `CHECKPOINT`).
+
+use super::convert::{Attrs, attrs_from_strings, expired, item_from_attrs, key, n, s, string_key};
+use super::keys::*;
+use super::records::now;
+use super::{DynamoStore, conversion, corrupt};
+use crate::domain::{CHURN_SHARDS, SweepCheckpoint};
+use crate::ports::{QuietPage, StoreError, SweepStore};
+use async_trait::async_trait;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use time::OffsetDateTime;
+
+/// How long a sweep run's checkpoint is kept.
+const CHECKPOINT_TTL: time::Duration = time::Duration::days(30);
+/// Items per page of the quiet index.
+const QUIET_PAGE: i32 = 100;
+const CURSOR_KEYS: [&str; 4] = [PK, SK, GSI2PK, GSI2SK];
+
+fn check_run_id(run_id: &str) -> Result<(), StoreError> {
+    if valid_key_part(run_id) { Ok(()) } else { Err(StoreError::Invalid("sweep run id")) }
+}
+
+#[async_trait]
+impl SweepStore for DynamoStore {
+    async fn quiet_items(
+        &self,
+        shard: u8,
+        cutoff: OffsetDateTime,
+        page_token: Option<&str>,
+    ) -> Result<QuietPage, StoreError> {
+        if shard >= CHURN_SHARDS {
+            return Err(StoreError::Invalid("quiet index shard"));
+        }
+        let partition = quiet_pk(shard);
+        let start = match page_token {
+            None => None,
+            Some(token) => {
+                let k = decode_cursor(token, &CURSOR_KEYS).ok_or(StoreError::InvalidCursor)?;
+                if k.get(GSI2PK) != Some(&partition) {
+                    return Err(StoreError::InvalidCursor);
+                }
+                Some(attrs_from_strings(k))
+            }
+        };
+        let query = self
+            .query()
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :cutoff")
+            .expression_attribute_values(":pk", s(&partition))
+            .expression_attribute_values(":cutoff", s(sort_time(cutoff)))
+            .limit(QUIET_PAGE);
+        let (rows, next) = self.query_page(query, start).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            match item_from_attrs(row) {
+                Ok(item) => items.push(item),
+                // One bad record must not stop the sweep of every later item.
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::chain(&e), "malformed item record skipped by the sweep")
+                }
+            }
+        }
+        let next_page = next.and_then(|k| string_key(&k, &CURSOR_KEYS)).map(|k| encode_cursor(&k));
+        Ok(QuietPage { items, next_page })
+    }
+
+    async fn get_sweep_checkpoint(&self, run_id: &str) -> Result<Option<SweepCheckpoint>, StoreError> {
+        check_run_id(run_id)?;
+        let Some(attrs) = self.get(key(sweep_run_pk(run_id), CHECKPOINT_SK), true).await? else { return Ok(None) };
+        if expired(&attrs, now()) {
+            return Ok(None);
+        }
+        from_item(attrs).map(Some).map_err(|e| corrupt("sweep checkpoint", Some(Box::new(e))))
+    }
+
+    async fn put_sweep_checkpoint(&self, run_id: &str, checkpoint: &SweepCheckpoint) -> Result<(), StoreError> {
+        check_run_id(run_id)?;
+        let mut attrs: Attrs = to_item(checkpoint).map_err(conversion)?;
+        attrs.insert(PK.to_owned(), s(sweep_run_pk(run_id)));
+        attrs.insert(SK.to_owned(), s(CHECKPOINT_SK));
+        attrs.insert(TYPE.to_owned(), s("SWEEP_CHECKPOINT"));
+        attrs.insert(TTL.to_owned(), n(epoch(now() + CHECKPOINT_TTL)));
+        self.put(attrs).await
+    }
+}
