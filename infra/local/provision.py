@@ -20,7 +20,7 @@ silent omission.
     provision.py --print-function-env link-token
         -> the environment variable names the template sets for that function (Globals merged),
            one per line, sorted. NAME is the cargo binary (link-token, exchange, webhook,
-           sync-worker, items, churn-remover) or the logical id (LinkTokenFunction).
+           sync-worker, items, churn-remover, sweep) or the logical id (LinkTokenFunction).
 
 Credentials and region come from the usual AWS_* variables; when none are set, the moto
 defaults (testing / testing, us-east-1) are used.

@@ -299,6 +299,14 @@ EXTRA_ENV = {
         "WEFT_CHURN_FUNCTION_NAME",
         "WEFT_METRICS_NAMESPACE",
     },
+    # sweep queues a catch-up sync for an item it finds repaired.
+    "sweep": {
+        "WEFT_SWEEP_STALE_AFTER_HOURS",
+        "WEFT_SWEEP_CHECKS_PER_MINUTE",
+        "WEFT_SWEEP_FUNCTION_NAME",
+        "WEFT_SYNC_QUEUE_URL",
+        "WEFT_METRICS_NAMESPACE",
+    },
 }
 
 
