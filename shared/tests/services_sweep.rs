@@ -175,6 +175,16 @@ async fn max_items_stops_with_a_checkpoint_and_the_run_continues_asking_nothing_
 }
 
 #[tokio::test(start_paused = true)]
+async fn with_no_window_every_item_is_asked_about_once() {
+    let t = TestServices::new();
+    quiet_items(&t, 8).await;
+    let input = SweepInput { stale_after_hours: Some(0), ..Default::default() };
+    let summary = run(&t.services, input, far_deadline()).await.unwrap();
+    assert_eq!((summary.status, summary.invocation.checked), (RunStatus::Complete, 8));
+    assert_eq!(t.plaid.calls(endpoints::ITEM_GET), 8, "an item checked moves in the index, and is not listed again");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_deadline_stops_a_run_which_continues_in_a_new_invocation() {
     let t = TestServices::new();
     quiet_items(&t, 2).await;

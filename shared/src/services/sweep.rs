@@ -163,7 +163,10 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
         }
     };
     let run_started = *checkpoint.started_at.get_or_insert(now);
-    let cutoff = run_started - time::Duration::hours(i64::from(checkpoint.stale_after_hours));
+    // At least a second: an item this run checks is heard of at `observed_at` (a second before the call),
+    // which must fall after the cutoff, or a later page of the quiet index would list it again.
+    let window = time::Duration::hours(i64::from(checkpoint.stale_after_hours)).max(time::Duration::SECOND);
+    let cutoff = run_started - window;
     let ctx =
         Ctx { app, dry_run: input.dry_run, deadline, pacer: Pacer::new(per_minute), plaid_calls: AtomicU64::new(0) };
     let mut invocation = SweepCounts::default();
