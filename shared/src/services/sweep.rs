@@ -40,8 +40,11 @@ use std::time::{Duration, Instant};
 
 /// Items listed in one invocation's answer (those with a finding; every one is also logged).
 pub const MAX_LISTED: usize = 1000;
-/// Attempts at one item's `/item/get` when Plaid answers 429.
-const CHECK_ATTEMPTS: u32 = 4;
+/// Attempts at one item's `/item/get` when Plaid answers 429 (a refused call did nothing, so it is safe to
+/// repeat). Plaid counts its limit over a sliding minute, which stays full for tens of seconds once reached: the
+/// nine waits between attempts (half fixed, half random, 0.25 s doubling to at most 8 s) add up to about half a
+/// minute, and every 429 also holds every worker and slows the pace.
+const CHECK_ATTEMPTS: u32 = 10;
 /// Run ids start with this.
 pub const RUN_PREFIX: &str = "sweep-";
 
