@@ -110,15 +110,12 @@ impl Webhooks {
         lock(&self.log).clear();
     }
 
-    /// The HTTP client for webhook delivery, built on first use (keeps start-up fast). It keeps no idle
-    /// connection: a receiver that closes idle connections (as `cargo lambda watch` does) would otherwise race
-    /// a delivery sent on one as it closes, and the attempt would fail though the receiver is up.
+    /// The HTTP client for webhook delivery, built on first use (keeps start-up fast).
     fn http_client(&self) -> Option<&reqwest::Client> {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
                     .no_proxy()
-                    .pool_max_idle_per_host(0)
                     .build()
                     .map_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
                     .ok()
