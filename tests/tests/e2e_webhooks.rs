@@ -35,7 +35,16 @@ async fn wait_for_item(app: &AppClient, item_id: &str, what: &str, check: impl F
         if let Some(item) = item.as_ref().filter(|i| check(i)) {
             return item.clone();
         }
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}; GET /items last showed {item:?}");
+        if started.elapsed() >= WAIT {
+            // What Plaid (the emulator) sent for the item, and how each delivery went.
+            let sent: Vec<String> = flows::deliveries(stack().await, item_id, None)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .map(|d| format!("{} {} {}", d["webhook_code"], d["status"], d["attempts"]))
+                .collect();
+            panic!("timed out waiting for {what}; GET /items last showed {item:?}; deliveries: {sent:#?}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
