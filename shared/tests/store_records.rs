@@ -1,5 +1,5 @@
 //! The other records against moto's DynamoDB: webhook dedup, exchange idempotency, Link tokens and events,
-//! user activity and prompts, the churn indexes and checkpoints.
+//! user activity and prompts, the churn indexes and checkpoints, the sweep's quiet index and checkpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod store_support;
@@ -10,8 +10,10 @@ use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 use weft::adapters::dynamodb::{DynamoStore, churn_shard};
 use weft::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, LinkEventKind, LinkEventRecord, LinkTokenRecord};
-use weft::domain::{ItemError, ItemStatus, LinkSessionId, LinkToken};
-use weft::ports::{ChurnStore, ExchangeRecords, IdleUser, ItemStore, LinkStore, StoreError, UserStore, WebhookDedup};
+use weft::domain::{ItemError, ItemStatus, LinkSessionId, LinkToken, SweepCheckpoint, SweepPass};
+use weft::ports::{
+    ChurnStore, ExchangeRecords, IdleUser, ItemStore, LinkStore, StoreError, SweepStore, UserStore, WebhookDedup,
+};
 
 #[tokio::test]
 async fn webhook_dedup() {
@@ -361,4 +363,80 @@ async fn limit_counters_blocks_and_the_audit_trail() {
     store.record(&record).await.unwrap();
     store.record(&AuditRecord { at: start + Duration::days(1), ..record.clone() }).await.unwrap();
     assert_eq!(store.records_of(start.date()).await.unwrap(), vec![record]);
+}
+
+/// Every item of the quiet index before `cutoff` in `shard`, in the order listed.
+async fn quiet_items_of(store: &DynamoStore, shard: u8, cutoff: OffsetDateTime) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = store.quiet_items(shard, cutoff, token.as_deref()).await.unwrap();
+        found.extend(page.items.into_iter().map(|i| i.item_id.to_string()));
+        match page.next_page {
+            Some(t) => token = Some(t),
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_quiet_index_lists_items_not_heard_of_oldest_first() {
+    let (sdk, _, store) = store().await;
+    let vault = vault(&sdk).await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    // Four items of one shard: heard of 5, 3 and 1 days ago, and one in error (the churn index's, not here).
+    let shard = churn_shard("quiet-0");
+    let ids: Vec<String> = (0..).map(|n| format!("quiet-{n}")).filter(|i| churn_shard(i) == shard).take(4).collect();
+    for (id, days) in ids.iter().zip([3, 5, 1, 9]) {
+        let mut record = put_item(&store, &vault, "sweeper", id).await;
+        record.checked_at = Some(now - Duration::days(days));
+        if days == 9 {
+            record.status = ItemStatus::LoginRequired;
+            record.error = Some(ItemError {
+                error_type: "ITEM_ERROR".into(),
+                error_code: "ITEM_LOGIN_REQUIRED".into(),
+                since: now - Duration::days(9),
+            });
+        }
+        store.update_item(&mut record).await.unwrap();
+    }
+    let listed = quiet_items_of(&store, shard, now).await;
+    assert_eq!(listed, [ids[1].clone(), ids[0].clone(), ids[2].clone()], "oldest first");
+    let listed = quiet_items_of(&store, shard, now - Duration::days(2)).await;
+    assert_eq!(listed, [ids[1].clone(), ids[0].clone()], "before the cutoff");
+    let other = (shard + 1) % CHURN_SHARDS;
+    assert!(quiet_items_of(&store, other, now).await.iter().all(|i| !ids.contains(i)));
+    // Heard of now: out of the listing; revoked: out of the index.
+    let mut heard = store.get_item(&user("sweeper"), &item_id(&ids[1])).await.unwrap().unwrap();
+    heard.checked_at = Some(now);
+    store.update_item(&mut heard).await.unwrap();
+    let mut revoked = store.get_item(&user("sweeper"), &item_id(&ids[0])).await.unwrap().unwrap();
+    revoked.status = ItemStatus::Revoked;
+    store.update_item(&mut revoked).await.unwrap();
+    assert_eq!(quiet_items_of(&store, shard, now).await, [ids[2].clone()]);
+    // A shard past the last, and a token this store did not issue, are refused.
+    assert!(matches!(store.quiet_items(CHURN_SHARDS, now, None).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.quiet_items(shard, now, Some("not-a-token")).await, Err(StoreError::InvalidCursor)));
+}
+
+#[tokio::test]
+async fn sweep_checkpoints() {
+    let (_, _, store) = store().await;
+    assert_eq!(store.get_sweep_checkpoint("sweep-1").await.unwrap(), None);
+    let checkpoint = SweepCheckpoint {
+        pass: SweepPass::Quiet,
+        shard: 5,
+        started_at: Some(datetime!(2026-11-30 05:00 UTC)),
+        dry_run: true,
+        stale_after_hours: 72,
+        page_token: Some("opaque".into()),
+        page_done: vec!["item-1".into()],
+        complete: false,
+        scanned: 40,
+        checked: 12,
+        findings: BTreeMap::from([("error_found".to_owned(), 2), ("unchanged".to_owned(), 10)]),
+    };
+    store.put_sweep_checkpoint("sweep-1", &checkpoint).await.unwrap();
+    assert_eq!(store.get_sweep_checkpoint("sweep-1").await.unwrap(), Some(checkpoint));
+    assert!(matches!(store.get_sweep_checkpoint("SWEEP#x").await, Err(StoreError::Invalid(_))));
 }

@@ -186,6 +186,39 @@ impl DynamoStore {
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
 
+    /// One page of a `GSI2` partition's entries sorted before `cutoff` (the churn error index, the inactive
+    /// users, the quiet index), from `page_token`: a cursor this method issued for the same partition, else
+    /// [`StoreError::InvalidCursor`]. The rows, and the next page's cursor (`None` when the partition is done).
+    pub(super) async fn gsi2_page_before(
+        &self,
+        partition: &str,
+        cutoff: time::OffsetDateTime,
+        page_token: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<Attrs>, Option<String>), StoreError> {
+        const CURSOR_KEYS: [&str; 4] = [keys::PK, keys::SK, keys::GSI2PK, keys::GSI2SK];
+        let start = match page_token {
+            None => None,
+            Some(token) => {
+                let k = keys::decode_cursor(token, &CURSOR_KEYS).ok_or(StoreError::InvalidCursor)?;
+                if k.get(keys::GSI2PK).map(String::as_str) != Some(partition) {
+                    return Err(StoreError::InvalidCursor);
+                }
+                Some(convert::attrs_from_strings(k))
+            }
+        };
+        let query = self
+            .query()
+            .index_name(keys::GSI2)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :cutoff")
+            .expression_attribute_values(":pk", convert::s(partition))
+            .expression_attribute_values(":cutoff", convert::s(keys::sort_time(cutoff)))
+            .limit(limit);
+        let (rows, next) = self.query_page(query, start).await?;
+        let next_page = next.and_then(|k| convert::string_key(&k, &CURSOR_KEYS)).map(|k| keys::encode_cursor(&k));
+        Ok((rows, next_page))
+    }
+
     /// Every page of a query.
     pub(super) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Attrs>, StoreError> {
         let mut all = Vec::new();

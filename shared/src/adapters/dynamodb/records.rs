@@ -1,9 +1,7 @@
 //! The other records: user profiles, Link tokens and events, exchange idempotency, webhook dedup, the
 //! churn index and churn checkpoints.
 
-use super::convert::{
-    Attrs, attrs_from_strings, expired, get_n, get_s, item_from_attrs, key, n, profile_user, s, string_key,
-};
+use super::convert::{Attrs, expired, get_n, get_s, item_from_attrs, key, n, profile_user, s};
 use super::keys::*;
 use super::{DynamoStore, is_conditional_failure, put_request, sdk_error};
 use super::{conversion, corrupt};
@@ -30,8 +28,6 @@ const INACTIVE_PAGE: i32 = 25;
 const ERROR_PAGE: i32 = 100;
 /// Users remembered by the activity throttle before it starts over.
 const MAX_RECENT_TOUCHES: usize = 10_000;
-
-const CHURN_CURSOR_KEYS: [&str; 4] = [PK, SK, GSI2PK, GSI2SK];
 
 pub(super) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -330,24 +326,7 @@ impl ChurnStore for DynamoStore {
             ChurnIndex::Inactive => (churn_active_pk(shard), INACTIVE_PAGE),
             ChurnIndex::InError => (churn_error_pk(shard), ERROR_PAGE),
         };
-        let start = match page_token {
-            None => None,
-            Some(token) => {
-                let k = decode_cursor(token, &CHURN_CURSOR_KEYS).ok_or(StoreError::InvalidCursor)?;
-                if k.get(GSI2PK) != Some(&partition) {
-                    return Err(StoreError::InvalidCursor);
-                }
-                Some(attrs_from_strings(k))
-            }
-        };
-        let query = self
-            .query()
-            .index_name(GSI2)
-            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :cutoff")
-            .expression_attribute_values(":pk", s(&partition))
-            .expression_attribute_values(":cutoff", s(sort_time(cutoff)))
-            .limit(page_size);
-        let (rows, next) = self.query_page(query, start).await?;
+        let (rows, next_page) = self.gsi2_page_before(&partition, cutoff, page_token, page_size).await?;
         let mut candidates = Vec::new();
         let mut idle_users = Vec::new();
         for row in rows {
@@ -377,7 +356,6 @@ impl ChurnStore for DynamoStore {
                 }
             }
         }
-        let next_page = next.and_then(|k| string_key(&k, &CHURN_CURSOR_KEYS)).map(|k| encode_cursor(&k));
         Ok(ChurnPage { candidates, idle_users, next_page })
     }
 

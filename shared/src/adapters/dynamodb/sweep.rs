@@ -2,7 +2,7 @@
 //! each item; written with every item, see [`super::convert::item_to_attrs`]) and sweep run checkpoints
 //! (`SWEEP#RUN#<run_id>` / `CHECKPOINT`).
 
-use super::convert::{Attrs, attrs_from_strings, expired, item_from_attrs, key, n, s, string_key};
+use super::convert::{Attrs, expired, item_from_attrs, key, n, s};
 use super::keys::*;
 use super::records::now;
 use super::{DynamoStore, conversion, corrupt};
@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 const CHECKPOINT_TTL: time::Duration = time::Duration::days(30);
 /// Items per page of the quiet index.
 const QUIET_PAGE: i32 = 100;
-const CURSOR_KEYS: [&str; 4] = [PK, SK, GSI2PK, GSI2SK];
 
 fn check_run_id(run_id: &str) -> Result<(), StoreError> {
     if valid_key_part(run_id) { Ok(()) } else { Err(StoreError::Invalid("sweep run id")) }
@@ -33,25 +32,7 @@ impl SweepStore for DynamoStore {
         if shard >= CHURN_SHARDS {
             return Err(StoreError::Invalid("quiet index shard"));
         }
-        let partition = quiet_pk(shard);
-        let start = match page_token {
-            None => None,
-            Some(token) => {
-                let k = decode_cursor(token, &CURSOR_KEYS).ok_or(StoreError::InvalidCursor)?;
-                if k.get(GSI2PK) != Some(&partition) {
-                    return Err(StoreError::InvalidCursor);
-                }
-                Some(attrs_from_strings(k))
-            }
-        };
-        let query = self
-            .query()
-            .index_name(GSI2)
-            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :cutoff")
-            .expression_attribute_values(":pk", s(&partition))
-            .expression_attribute_values(":cutoff", s(sort_time(cutoff)))
-            .limit(QUIET_PAGE);
-        let (rows, next) = self.query_page(query, start).await?;
+        let (rows, next_page) = self.gsi2_page_before(&quiet_pk(shard), cutoff, page_token, QUIET_PAGE).await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             match item_from_attrs(row) {
@@ -62,7 +43,6 @@ impl SweepStore for DynamoStore {
                 }
             }
         }
-        let next_page = next.and_then(|k| string_key(&k, &CURSOR_KEYS)).map(|k| encode_cursor(&k));
         Ok(QuietPage { items, next_page })
     }
 
