@@ -26,6 +26,8 @@ pub struct CallCounts {
     pub total: BTreeMap<String, u64>,
     /// Calls per Item id, then per endpoint path (calls that named an Item's access token).
     pub by_item: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Calls per institution id, then per endpoint path (calls that named an `institution_id`).
+    pub by_institution: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// The emulator.
@@ -102,6 +104,12 @@ impl App {
     pub fn count_item_call(&self, path: &str, item_id: &str) {
         let mut calls = self.lock_calls();
         *calls.by_item.entry(item_id.to_owned()).or_default().entry(path.to_owned()).or_default() += 1;
+    }
+
+    /// Counts a call to `path` that named an institution.
+    pub fn count_institution_call(&self, path: &str, institution_id: &str) {
+        let mut calls = self.lock_calls();
+        *calls.by_institution.entry(institution_id.to_owned()).or_default().entry(path.to_owned()).or_default() += 1;
     }
 
     /// The seed of everything generated.

@@ -92,6 +92,9 @@ async fn api_pipeline(app: &Arc<App>, req: Request, request_id: &str) -> Result<
     if let Some(id) = &item_id {
         app.count_item_call(path, id);
     }
+    if let Some(institution) = body.get("institution_id").and_then(Value::as_str) {
+        app.count_institution_call(path, institution);
+    }
     let fault = app.lock_faults().take(path, token, item_id.as_deref());
     let late = match fault {
         Some(FaultAction::Fail(e)) => return Err(e),

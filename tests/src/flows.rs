@@ -368,6 +368,12 @@ pub async fn plaid_calls(stack: &LocalStack, endpoint: &str, item_id: Option<&st
     })
 }
 
+/// Calls of one Plaid endpoint so far that named `institution_id` (e.g. `/institutions/get_by_id`).
+pub async fn plaid_institution_calls(stack: &LocalStack, endpoint: &str, institution_id: &str) -> Result<u64, String> {
+    let calls = stack.emulator().calls().await?;
+    Ok(calls["by_institution"][institution_id][endpoint].as_u64().unwrap_or(0))
+}
+
 /// The lambda log so far (every function's output).
 pub fn lambda_log(stack: &LocalStack) -> String {
     std::fs::read_to_string(stack.log_dir.join("lambda.log")).unwrap_or_default()

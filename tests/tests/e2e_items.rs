@@ -227,20 +227,21 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
 async fn institution_health_comes_from_plaid_then_from_the_cache() {
     let stack = stack().await;
     let app = AppClient::new(stack, &unique_user("health"));
-    let before = flows::plaid_calls(stack, "/institutions/get_by_id", None).await.unwrap();
+    // Counted for this institution only: the suite's other tests ask Plaid about theirs meanwhile.
+    let before = flows::plaid_institution_calls(stack, "/institutions/get_by_id", "ins_132361").await.unwrap();
     let first = app.get("items", "/institutions/ins_132361/health").await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.body["institution_id"], "ins_132361");
     assert_eq!(first.body["status"]["item_logins"]["status"], "DOWN", "{}", first.text);
     assert_eq!(first.body["status"]["transactions_updates"]["status"], "DOWN", "{}", first.text);
-    let after_first = flows::plaid_calls(stack, "/institutions/get_by_id", None).await.unwrap();
+    let after_first = flows::plaid_institution_calls(stack, "/institutions/get_by_id", "ins_132361").await.unwrap();
     assert_eq!(after_first, before + 1, "asked Plaid once");
 
     let second = app.get("items", "/institutions/ins_132361/health").await;
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.body, first.body);
     assert_eq!(
-        flows::plaid_calls(stack, "/institutions/get_by_id", None).await.unwrap(),
+        flows::plaid_institution_calls(stack, "/institutions/get_by_id", "ins_132361").await.unwrap(),
         after_first,
         "from the cache"
     );
