@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use weft::domain::{Finding, ItemRecord, ItemStatus, SweepInput};
 use weft::doubles::TestServices;
 use weft::doubles::plaid::{endpoints, errors};
-use weft::ports::PlaidItems;
-use weft::services::churn::{PauseReason, RunStatus};
-use weft::services::sweep::{SweepSummary, invoke, run};
+use weft::ports::{PlaidItems, SweepStore};
+use weft::services::churn::PauseReason;
+use weft::services::sweep::{SweepStatus, SweepSummary, invoke, run};
 
 fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(3600)
@@ -45,7 +45,7 @@ async fn a_lost_error_and_a_lost_repair_are_found_and_applied() {
     set_state(&t, lost_repair, login_required_event(), at).await;
 
     let summary = run(&t.services, SweepInput::default(), far_deadline()).await.unwrap();
-    assert_eq!(summary.status, RunStatus::Complete);
+    assert_eq!(summary.status, SweepStatus::Complete);
     assert_eq!((summary.invocation.scanned, summary.invocation.checked), (3, 3));
     assert_eq!((found(&summary, Finding::ErrorFound), found(&summary, Finding::Repaired)), (1, 1));
     assert_eq!(found(&summary, Finding::Unchanged), 1);
@@ -156,11 +156,11 @@ async fn max_items_stops_with_a_checkpoint_and_the_run_continues_asking_nothing_
         run(&t.services, SweepInput { max_items: Some(3), ..Default::default() }, far_deadline()).await.unwrap();
     assert_eq!(
         (first.status, first.paused_by, first.invocation.checked),
-        (RunStatus::Paused, Some(PauseReason::MaxItems), 3)
+        (SweepStatus::Paused, Some(PauseReason::MaxItems), 3)
     );
     let mut total = first.invocation.checked;
     let mut last = first.clone();
-    while last.status == RunStatus::Paused {
+    while last.status == SweepStatus::Paused {
         let input = SweepInput { run_id: Some(first.run_id.clone()), max_items: Some(3), ..Default::default() };
         last = run(&t.services, input, far_deadline()).await.unwrap();
         total += last.invocation.checked;
@@ -180,7 +180,7 @@ async fn with_no_window_every_item_is_asked_about_once() {
     quiet_items(&t, 8).await;
     let input = SweepInput { stale_after_hours: Some(0), ..Default::default() };
     let summary = run(&t.services, input, far_deadline()).await.unwrap();
-    assert_eq!((summary.status, summary.invocation.checked), (RunStatus::Complete, 8));
+    assert_eq!((summary.status, summary.invocation.checked), (SweepStatus::Complete, 8));
     assert_eq!(t.plaid.calls(endpoints::ITEM_GET), 8, "an item checked moves in the index, and is not listed again");
 }
 
@@ -190,7 +190,7 @@ async fn the_deadline_stops_a_run_which_continues_in_a_new_invocation() {
     quiet_items(&t, 2).await;
     let input = SweepInput { time_budget_secs: Some(0), ..Default::default() };
     let summary = invoke(&t.services, input, Some(Duration::from_secs(900))).await.unwrap();
-    assert_eq!((summary.status, summary.paused_by), (RunStatus::Paused, Some(PauseReason::Deadline)));
+    assert_eq!((summary.status, summary.paused_by), (SweepStatus::Paused, Some(PauseReason::Deadline)));
     let next = t.continuation.take_sweeps();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].run_id.as_deref(), Some(summary.run_id.as_str()));
@@ -198,6 +198,31 @@ async fn the_deadline_stops_a_run_which_continues_in_a_new_invocation() {
         invoke(&t.services, SweepInput { time_budget_secs: None, ..next[0].clone() }, Some(Duration::from_secs(900)))
             .await
             .unwrap();
-    assert_eq!((done.status, done.run.checked), (RunStatus::Complete, 2));
+    assert_eq!((done.status, done.run.checked), (SweepStatus::Complete, 2));
     assert!(t.continuation.take_sweeps().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_run_sweeps_at_a_time() {
+    let t = TestServices::new();
+    quiet_items(&t, 4).await;
+    // A run paused by max_items holds the sweep: a second run is refused, naming it, and does nothing.
+    let first =
+        run(&t.services, SweepInput { max_items: Some(2), ..Default::default() }, far_deadline()).await.unwrap();
+    assert_eq!(first.status, SweepStatus::Paused);
+    let second = run(&t.services, SweepInput::default(), far_deadline()).await.unwrap();
+    assert_eq!((second.status, second.held_by.as_deref()), (SweepStatus::AlreadyRunning, Some(first.run_id.as_str())));
+    assert_eq!((second.invocation.checked, t.plaid.calls(endpoints::ITEM_GET)), (0, 2));
+    assert_eq!(t.store.get_sweep_checkpoint(&second.run_id).await.unwrap(), None, "the refused run left nothing");
+    // The holder continues and completes, giving the sweep up.
+    let input = SweepInput { run_id: Some(first.run_id.clone()), ..Default::default() };
+    assert_eq!(run(&t.services, input, far_deadline()).await.unwrap().status, SweepStatus::Complete);
+    t.clock.advance(time::Duration::days(4));
+    let third =
+        run(&t.services, SweepInput { max_items: Some(1), ..Default::default() }, far_deadline()).await.unwrap();
+    assert_eq!(third.status, SweepStatus::Paused, "a new run may start");
+    // A holder that stopped without continuing loses the sweep once its lease runs out (20 minutes).
+    t.clock.advance(time::Duration::minutes(21));
+    let fourth = run(&t.services, SweepInput::default(), far_deadline()).await.unwrap();
+    assert_eq!(fourth.status, SweepStatus::Complete);
 }

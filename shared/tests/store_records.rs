@@ -12,7 +12,8 @@ use weft::adapters::dynamodb::{DynamoStore, churn_shard};
 use weft::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, LinkEventKind, LinkEventRecord, LinkTokenRecord};
 use weft::domain::{ItemError, ItemStatus, LinkSessionId, LinkToken, SweepCheckpoint, SweepPass};
 use weft::ports::{
-    ChurnStore, ExchangeRecords, IdleUser, ItemStore, LinkStore, StoreError, SweepStore, UserStore, WebhookDedup,
+    ChurnStore, ExchangeRecords, IdleUser, ItemStore, LinkStore, StoreError, SweepClaim, SweepStore, UserStore,
+    WebhookDedup,
 };
 
 #[tokio::test]
@@ -439,4 +440,22 @@ async fn sweep_checkpoints() {
     store.put_sweep_checkpoint("sweep-1", &checkpoint).await.unwrap();
     assert_eq!(store.get_sweep_checkpoint("sweep-1").await.unwrap(), Some(checkpoint));
     assert!(matches!(store.get_sweep_checkpoint("SWEEP#x").await, Err(StoreError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn one_sweep_holds_the_lease_at_a_time() {
+    let (_, _, store) = store().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let until = now + Duration::minutes(20);
+    assert_eq!(store.claim_sweep("sweep-a", now, until).await.unwrap(), SweepClaim::Claimed);
+    assert_eq!(store.claim_sweep("sweep-b", now, until).await.unwrap(), SweepClaim::HeldBy("sweep-a".into()));
+    assert_eq!(store.claim_sweep("sweep-a", now, until).await.unwrap(), SweepClaim::Claimed, "renewed");
+    store.release_sweep("sweep-b").await.unwrap();
+    assert!(matches!(store.claim_sweep("sweep-b", now, until).await.unwrap(), SweepClaim::HeldBy(_)), "not b's");
+    // Expired: taken over.
+    let later = until + Duration::seconds(1);
+    assert_eq!(store.claim_sweep("sweep-b", later, later + Duration::minutes(20)).await.unwrap(), SweepClaim::Claimed);
+    store.release_sweep("sweep-b").await.unwrap();
+    assert_eq!(store.claim_sweep("sweep-c", now, until).await.unwrap(), SweepClaim::Claimed, "given up");
+    assert!(matches!(store.claim_sweep("SWEEP#x", now, until).await, Err(StoreError::Invalid(_))));
 }

@@ -23,7 +23,7 @@ pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
     ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, ItemScanPage, ItemStore,
     LeaseError, LimitStore, LimitWindow, LinkStore, QuietPage, RotationCheckpoint, RotationStore, Store, StoreError,
-    SweepStore, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords, UserStore,
-    WebhookDedup,
+    SweepClaim, SweepStore, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords,
+    UserStore, WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

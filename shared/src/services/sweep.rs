@@ -23,14 +23,14 @@
 //! asks Plaid and reports, changing nothing. The summary is one log line (`event = sweep_summary`) and
 //! CloudWatch Embedded Metric Format lines ([`metric_lines`]).
 
-use super::churn::{LAMBDA_MAX_TIMEOUT, PauseReason, RunStatus, stop_at, valid_run_id};
+use super::churn::{LAMBDA_MAX_TIMEOUT, PauseReason, stop_at, valid_run_id};
 use super::pacer::{Pacer, backoff};
 use super::{ServiceError, Services, item_state};
 use crate::domain::{
     CHURN_SHARDS, ChurnIndex, Finding, ItemEvent, ItemRecord, SWEEP_CONCURRENCY, SweepCheckpoint, SweepInput,
     SweepPass, observed_at,
 };
-use crate::ports::ContinuationError;
+use crate::ports::{ContinuationError, SweepClaim};
 use backon::BackoffBuilder;
 use futures::StreamExt;
 use serde::Serialize;
@@ -47,6 +47,21 @@ pub const MAX_LISTED: usize = 1000;
 const CHECK_ATTEMPTS: u32 = 10;
 /// Run ids start with this.
 pub const RUN_PREFIX: &str = "sweep-";
+/// How long an invocation's claim on the sweep lasts: Lambda's longest invocation and five minutes for its
+/// continuation to start (which renews it). One run sweeps at a time.
+const LEASE: time::Duration = time::Duration::minutes(20);
+
+/// Where a sweep run stands after an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepStatus {
+    /// Every candidate was handled.
+    Complete,
+    /// Stopped early ([`PauseReason`]); continue with the same `run_id`.
+    Paused,
+    /// Another run holds the sweep (`held_by`): this one did nothing (no checkpoint; start it again later).
+    AlreadyRunning,
+}
 
 /// What the sweep found of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,9 +86,12 @@ pub struct SweepCounts {
 pub struct SweepSummary {
     pub run_id: String,
     pub dry_run: bool,
-    pub status: RunStatus,
+    pub status: SweepStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_by: Option<PauseReason>,
+    /// The run holding the sweep, when [`SweepStatus::AlreadyRunning`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
     pub stale_after_hours: u32,
     /// This invocation.
     pub invocation: SweepCounts,
@@ -165,6 +183,22 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
             (id, SweepCheckpoint { dry_run: input.dry_run, stale_after_hours, ..Default::default() })
         }
     };
+    if let SweepClaim::HeldBy(other) = app.store.claim_sweep(&run_id, now, now + LEASE).await? {
+        tracing::warn!(event = "sweep_already_running", run_id = %run_id, held_by = %other, "another sweep run is going; this one does nothing");
+        return Ok(SweepSummary {
+            run_id,
+            dry_run: input.dry_run,
+            status: SweepStatus::AlreadyRunning,
+            paused_by: None,
+            held_by: Some(other),
+            stale_after_hours: checkpoint.stale_after_hours,
+            invocation: SweepCounts::default(),
+            run: SweepCounts::default(),
+            plaid_calls: 0,
+            items: Vec::new(),
+            duration_ms: 0,
+        });
+    }
     let run_started = *checkpoint.started_at.get_or_insert(now);
     // At least a second: an item this run checks is heard of at `observed_at` (a second before the call),
     // which must fall after the cutoff, or a later page of the quiet index would list it again.
@@ -257,11 +291,18 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
     checkpoint.scanned += invocation.scanned;
     checkpoint.checked += invocation.checked;
     app.store.put_sweep_checkpoint(&run_id, &checkpoint).await?;
+    if checkpoint.complete
+        && let Err(e) = app.store.release_sweep(&run_id).await
+    {
+        // The lease expires by itself; the next run waits until then at most.
+        tracing::warn!(run_id = %run_id, error = %crate::telemetry::chain(&e), "could not give up the sweep's lease");
+    }
     let summary = SweepSummary {
         run_id,
         dry_run: input.dry_run,
-        status: if checkpoint.complete { RunStatus::Complete } else { RunStatus::Paused },
+        status: if checkpoint.complete { SweepStatus::Complete } else { SweepStatus::Paused },
         paused_by,
+        held_by: None,
         stale_after_hours: checkpoint.stale_after_hours,
         invocation,
         run: SweepCounts {

@@ -35,8 +35,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use weft::domain::{AccessToken, ItemRecord, SWEEP_CONCURRENCY, SweepInput, UserId};
 use weft::services::Services;
-use weft::services::churn::RunStatus;
-use weft::services::sweep::{self, SweepSummary};
+use weft::services::sweep::{self, SweepStatus, SweepSummary};
 use weft_tests::bench::aws_counter::AwsCounter;
 use weft_tests::moto::Moto;
 use weft_tests::seed::{INSTITUTIONS, Seeder};
@@ -182,7 +181,7 @@ impl Measured {
     fn checks(&self, items: usize) -> Vec<(String, bool)> {
         let s = &self.summary;
         vec![
-            (format!("{}: status {:?}, complete", self.label, s.status), s.status == RunStatus::Complete),
+            (format!("{}: status {:?}, complete", self.label, s.status), s.status == SweepStatus::Complete),
             (
                 format!("{}: checked {} of {items} items", self.label, s.invocation.checked),
                 s.invocation.checked == items as u64,

@@ -1,14 +1,17 @@
 //! The reconciliation sweep's records: the quiet index (`GSI2`, `QUIET#<shard>`, by when weft last heard of
-//! each item; written with every item, see [`super::convert::item_to_attrs`]) and sweep run checkpoints
-//! (`SWEEP#RUN#<run_id>` / `CHECKPOINT`).
+//! each item; written with every item, see [`super::convert::item_to_attrs`]), sweep run checkpoints
+//! (`SWEEP#RUN#<run_id>` / `CHECKPOINT`) and the sweep's lease (`SWEEP#LEASE` / `LEASE`: `owner`, `until` in
+//! epoch seconds; one conditional `PutItem` takes it).
 
 use super::convert::{Attrs, expired, item_from_attrs, key, n, s};
 use super::keys::*;
 use super::records::now;
-use super::{DynamoStore, conversion, corrupt};
+use super::{DynamoStore, conversion, corrupt, is_conditional_failure, sdk_error};
 use crate::domain::{CHURN_SHARDS, SweepCheckpoint};
-use crate::ports::{QuietPage, StoreError, SweepStore};
+use crate::ports::{QuietPage, StoreError, SweepClaim, SweepStore};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use time::OffsetDateTime;
 
@@ -21,8 +24,73 @@ fn check_run_id(run_id: &str) -> Result<(), StoreError> {
     if valid_key_part(run_id) { Ok(()) } else { Err(StoreError::Invalid("sweep run id")) }
 }
 
+const LEASE_PK: &str = "SWEEP#LEASE";
+const LEASE_SK: &str = "LEASE";
+
 #[async_trait]
 impl SweepStore for DynamoStore {
+    async fn claim_sweep(
+        &self,
+        run_id: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<SweepClaim, StoreError> {
+        check_run_id(run_id)?;
+        let mut attrs = key(LEASE_PK.to_owned(), LEASE_SK);
+        attrs.insert("owner".to_owned(), s(run_id));
+        attrs.insert("until".to_owned(), n(epoch(until)));
+        attrs.insert(TYPE.to_owned(), s("SWEEP_LEASE"));
+        attrs.insert(TTL.to_owned(), n(epoch(until + time::Duration::days(1))));
+        self.count();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attrs))
+            .condition_expression("attribute_not_exists(PK) OR #until < :now OR #owner = :run")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", n(epoch(now)))
+            .expression_attribute_values(":run", s(run_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SweepClaim::Claimed),
+            Err(e) if is_conditional_failure(&e) => {
+                let holder = match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                        c.item().and_then(|i| i.get("owner")).and_then(|v| v.as_s().ok()).cloned()
+                    }
+                    _ => None,
+                };
+                Ok(SweepClaim::HeldBy(holder.unwrap_or_default()))
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    async fn release_sweep(&self, run_id: &str) -> Result<(), StoreError> {
+        check_run_id(run_id)?;
+        self.count();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(LEASE_PK.to_owned(), LEASE_SK)))
+            .condition_expression("#owner = :run")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":run", s(run_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another run's, or none: not ours to give up.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
+    }
+
     async fn quiet_items(
         &self,
         shard: u8,

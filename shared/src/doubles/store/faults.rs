@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 49] = [
+pub const OPERATIONS: [&str; 51] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -64,6 +64,8 @@ pub const OPERATIONS: [&str; 49] = [
     "get_rotation_checkpoint",
     "put_rotation_checkpoint",
     // SweepStore
+    "claim_sweep",
+    "release_sweep",
     "quiet_items",
     "get_sweep_checkpoint",
     "put_sweep_checkpoint",

@@ -123,6 +123,8 @@ struct State {
     checkpoints: HashMap<String, Expiring<ChurnCheckpoint>>,
     rotation_checkpoints: HashMap<String, Expiring<RotationCheckpoint>>,
     sweep_checkpoints: HashMap<String, Expiring<crate::domain::SweepCheckpoint>>,
+    /// The sweep's lease: the run holding it and until when (epoch seconds).
+    sweep_lease: Option<(String, i64)>,
     /// Abuse-limit counters by (user, name, window start in epoch seconds).
     limits: HashMap<(UserId, String, i64), limits::Counter>,
     /// Blocks by (user, name): until, in epoch seconds.

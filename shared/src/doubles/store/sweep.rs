@@ -5,7 +5,7 @@ use super::churn::error_since;
 use super::{Expiring, MemoryStore, check_key_part, cursor, millis};
 use crate::adapters::dynamodb::churn_shard;
 use crate::domain::{CHURN_SHARDS, ItemRecord, ItemStatus, SweepCheckpoint};
-use crate::ports::{QuietPage, StoreError, SweepStore};
+use crate::ports::{QuietPage, StoreError, SweepClaim, SweepStore};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -34,6 +34,36 @@ fn quiet_since(item: &ItemRecord) -> Option<OffsetDateTime> {
 
 #[async_trait]
 impl SweepStore for MemoryStore {
+    async fn claim_sweep(
+        &self,
+        run_id: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<SweepClaim, StoreError> {
+        self.faults.enter("claim_sweep").await?;
+        check_key_part(run_id, "sweep run id")?;
+        let mut s = self.lock();
+        // To the second, as the adapter keeps it.
+        let (now, until) = (now.unix_timestamp(), until.unix_timestamp());
+        match &s.sweep_lease {
+            Some((owner, held_until)) if owner != run_id && *held_until >= now => Ok(SweepClaim::HeldBy(owner.clone())),
+            _ => {
+                s.sweep_lease = Some((run_id.to_owned(), until));
+                Ok(SweepClaim::Claimed)
+            }
+        }
+    }
+
+    async fn release_sweep(&self, run_id: &str) -> Result<(), StoreError> {
+        self.faults.enter("release_sweep").await?;
+        check_key_part(run_id, "sweep run id")?;
+        let mut s = self.lock();
+        if s.sweep_lease.as_ref().is_some_and(|(owner, _)| owner == run_id) {
+            s.sweep_lease = None;
+        }
+        Ok(())
+    }
+
     async fn quiet_items(
         &self,
         shard: u8,

@@ -36,7 +36,7 @@ pub use items::{ExchangeClaim, ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
 pub use rotation::{ItemScanPage, RotationCheckpoint, RotationStore};
-pub use sweep::{QuietPage, SweepStore};
+pub use sweep::{QuietPage, SweepClaim, SweepStore};
 pub use sync::{LeaseError, SyncStore};
 pub use transactions::{TransactionChange, TransactionPage, TransactionStore};
 pub use users::{UserProfile, UserStore};

@@ -3,7 +3,8 @@
 //!
 //! Items in error or waiting for update mode are listed by [`super::ChurnStore::churn_candidates`]
 //! (`ChurnIndex::InError`); every other item is in the *quiet index* this trait reads, by the time weft last
-//! heard of it ([`ItemRecord::checked_at`], or when it was stored).
+//! heard of it ([`ItemRecord::checked_at`], or when it was stored). A lease keeps two runs from sweeping at
+//! once.
 
 use super::StoreError;
 use crate::domain::{ItemRecord, SweepCheckpoint};
@@ -18,8 +19,29 @@ pub struct QuietPage {
     pub next_page: Option<String>,
 }
 
+/// The answer to [`SweepStore::claim_sweep`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepClaim {
+    /// The run holds the sweep's lease (newly, or renewed).
+    Claimed,
+    /// Another run holds an unexpired lease: its run id.
+    HeldBy(String),
+}
+
 #[async_trait]
 pub trait SweepStore: Send + Sync {
+    /// Takes the sweep's lease for `run_id` until `until`, unless another run holds one that has not expired
+    /// at `now` (the same run renews its own): one sweep at a time, so Plaid never sees two paces at once.
+    async fn claim_sweep(
+        &self,
+        run_id: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<SweepClaim, StoreError>;
+
+    /// Gives the lease up if `run_id` holds it (else does nothing).
+    async fn release_sweep(&self, run_id: &str) -> Result<(), StoreError>;
+
     /// One page of a quiet-index shard (`shard < CHURN_SHARDS`): items not in error, last heard of before
     /// `cutoff`, oldest first. [`StoreError::InvalidCursor`] for a page token of another shard or store.
     async fn quiet_items(
