@@ -34,6 +34,11 @@ pub async fn load_sdk_config() -> SdkConfig {
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some() {
         loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
     }
+    // Likewise the region: Lambda sets `AWS_REGION`; naming it skips building the default region chain (profile
+    // files, instance metadata client), about 3% of init's instructions (callgrind). Without it, the chain.
+    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.trim().is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
     let loader = match crate::adapters::tls::client_config(crate::adapters::tls::ALPN_HTTP1) {
         Ok(tls) => loader.http_client(crate::adapters::aws_http::client(Arc::new(tls))),
         // Cannot happen with aws-lc-rs's provider (it supports the default protocol versions); the SDK's own

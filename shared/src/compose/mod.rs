@@ -61,7 +61,10 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let plaid_config = PlaidClientConfig::new(config.plaid.base_url.clone());
     let http = plaid_config.http_client().map_err(|e| InitError::Http(Box::new(e)))?;
     let sdk = load_sdk_config().await;
-    let secrets = Arc::new(SecretCache::from_sdk_config(&sdk, config.plaid_secret_id.clone()));
+    // One Secrets Manager client for both secrets: building a client parses the SDK's partition table (about a
+    // sixth of a function's init instructions, measured with callgrind).
+    let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secrets = Arc::new(SecretCache::new(secrets_client.clone(), config.plaid_secret_id.clone()));
     let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
     // Functions serving app users make Link tokens for them: they need the pseudonym key (init fails
     // without it); the others never name a user to Plaid.
@@ -73,8 +76,7 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let fetch_pseudonyms = async {
         match &pseudonym_secret {
             Some(id) => {
-                let client = aws_sdk_secretsmanager::Client::new(&sdk);
-                secrets_manager::pseudonym_key(&client, id).await.map(Some).map_err(InitError::PseudonymKey)
+                secrets_manager::pseudonym_key(&secrets_client, id).await.map(Some).map_err(InitError::PseudonymKey)
             }
             None => Ok(None),
         }
