@@ -161,6 +161,35 @@ pub enum ItemView {
 }
 
 impl ItemRecord {
+    /// Since when the item belongs in the churn error index, if it does: while in error (since the error
+    /// began) or waiting for the user to go through update mode. Revoked items are on their way out.
+    pub fn churn_error_since(&self) -> Option<OffsetDateTime> {
+        if self.status == ItemStatus::Revoked {
+            return None;
+        }
+        if let Some(error) = &self.error {
+            return Some(error.since);
+        }
+        match self.status {
+            ItemStatus::PendingDisconnect => Some(self.event_times.disconnect.unwrap_or(self.updated_at)),
+            ItemStatus::PendingExpiration => Some(self.event_times.expiration.unwrap_or(self.updated_at)),
+            s if s.needs_update_mode() || s == ItemStatus::Error => Some(self.updated_at),
+            _ => None,
+        }
+    }
+
+    /// When weft last heard of the item from Plaid: its last check ([`ItemRecord::checked_at`]), else when it
+    /// was stored.
+    pub fn last_heard_of(&self) -> OffsetDateTime {
+        self.checked_at.unwrap_or(self.created_at)
+    }
+
+    /// Where the item stands in the sweep's quiet index, if it is in it: every item neither revoked nor in the
+    /// churn error index, by [`ItemRecord::last_heard_of`].
+    pub fn quiet_since(&self) -> Option<OffsetDateTime> {
+        (self.status != ItemStatus::Revoked && self.churn_error_since().is_none()).then(|| self.last_heard_of())
+    }
+
     /// What the app should show, most urgent first.
     pub fn view(&self) -> ItemView {
         match self.status {

@@ -247,7 +247,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
         invocation.scanned += fresh.len() as u64;
         // The error index lists items by when their error began; one heard of since the cutoff is not stale.
         let (stale, recent): (Vec<ItemRecord>, Vec<ItemRecord>) =
-            fresh.into_iter().partition(|i| i.checked_at.unwrap_or(i.created_at) < cutoff);
+            fresh.into_iter().partition(|i| i.last_heard_of() < cutoff);
         checkpoint.page_done.extend(recent.iter().map(|i| i.item_id.to_string()));
         let take = left.map_or(stale.len(), |l| usize::try_from(l).unwrap_or(usize::MAX).min(stale.len()));
         let whole_page = take == stale.len();

@@ -3,7 +3,7 @@
 
 use super::keys::*;
 use super::{conversion, corrupt};
-use crate::domain::{ItemRecord, ItemStatus, UserId};
+use crate::domain::{ItemRecord, UserId};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -54,23 +54,6 @@ pub(crate) fn expired(attrs: &Attrs, now: OffsetDateTime) -> bool {
     get_n::<i64>(attrs, TTL).is_some_and(|ttl| ttl <= epoch(now))
 }
 
-/// Since when an item belongs in the churn error index, if it does: while in error (since the error
-/// began) or waiting for the user to go through update mode. Revoked items are on their way out.
-pub(crate) fn churn_error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
-    if item.status == ItemStatus::Revoked {
-        return None;
-    }
-    if let Some(error) = &item.error {
-        return Some(error.since);
-    }
-    match item.status {
-        ItemStatus::PendingDisconnect => Some(item.event_times.disconnect.unwrap_or(item.updated_at)),
-        ItemStatus::PendingExpiration => Some(item.event_times.expiration.unwrap_or(item.updated_at)),
-        s if s.needs_update_mode() || s == ItemStatus::Error => Some(item.updated_at),
-        _ => None,
-    }
-}
-
 /// The item record's attributes (without its secrets, cursor and lease): every domain field at the top
 /// level, `version` as `v`, the keys, and its `GSI2` entry: in the churn error index while in error or
 /// waiting for update mode, else in the quiet index by when weft last heard of it.
@@ -84,12 +67,14 @@ pub(crate) fn item_to_attrs(item: &ItemRecord) -> Result<Attrs, StoreError> {
     attrs.insert(GSI1SK.to_owned(), s(ITEM_GSI1SK));
     attrs.insert(TYPE.to_owned(), s("ITEM"));
     let shard = churn_shard(item.item_id.as_str());
-    if let Some(since) = churn_error_since(item) {
-        attrs.insert(GSI2PK.to_owned(), s(churn_error_pk(shard)));
-        attrs.insert(GSI2SK.to_owned(), s(sort_time(since)));
-    } else if item.status != ItemStatus::Revoked {
-        attrs.insert(GSI2PK.to_owned(), s(quiet_pk(shard)));
-        attrs.insert(GSI2SK.to_owned(), s(sort_time(item.checked_at.unwrap_or(item.created_at))));
+    let entry = match (item.churn_error_since(), item.quiet_since()) {
+        (Some(since), _) => Some((churn_error_pk(shard), since)),
+        (None, Some(heard)) => Some((quiet_pk(shard), heard)),
+        (None, None) => None,
+    };
+    if let Some((partition, at)) = entry {
+        attrs.insert(GSI2PK.to_owned(), s(partition));
+        attrs.insert(GSI2SK.to_owned(), s(sort_time(at)));
     }
     Ok(attrs)
 }
@@ -116,7 +101,7 @@ pub(crate) fn profile_user(attrs: &Attrs) -> Result<UserId, StoreError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::domain::{Institution, InstitutionId, ItemError, ItemId};
+    use crate::domain::{Institution, InstitutionId, ItemError, ItemId, ItemStatus};
     use time::macros::datetime;
 
     pub(crate) fn sample_item() -> ItemRecord {
@@ -179,7 +164,7 @@ mod tests {
         assert_eq!(get_s(&attrs, GSI2PK), Some(churn_error_pk(shard).as_str()));
         assert_eq!(get_s(&attrs, GSI2SK), Some("2026-02-03T04:05:06.000Z"));
         item.status = ItemStatus::Revoked;
-        assert!(churn_error_since(&item).is_none());
+        assert!(item.churn_error_since().is_none());
         assert!(!item_to_attrs(&item).unwrap().contains_key(GSI2PK), "a revoked item is in neither index");
     }
 

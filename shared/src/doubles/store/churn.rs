@@ -2,7 +2,7 @@
 
 use super::{Expiring, MemoryStore, State, check_key_part, cursor, millis};
 use crate::adapters::dynamodb::churn_shard;
-use crate::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemRecord, ItemStatus};
+use crate::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemRecord};
 use crate::ports::{ChurnCandidate, ChurnPage, ChurnStore, IdleUser, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -11,23 +11,6 @@ use time::OffsetDateTime;
 
 /// How long a checkpoint is kept.
 const CHECKPOINT_TTL: time::Duration = time::Duration::days(30);
-
-/// Since when an item belongs in the error index, if it does (the adapter's rule): while in error (since the
-/// error began) or waiting for the user to go through update mode. Revoked items are on their way out.
-pub(super) fn error_since(item: &ItemRecord) -> Option<OffsetDateTime> {
-    if item.status == ItemStatus::Revoked {
-        return None;
-    }
-    if let Some(error) = &item.error {
-        return Some(error.since);
-    }
-    match item.status {
-        ItemStatus::PendingDisconnect => Some(item.event_times.disconnect.unwrap_or(item.updated_at)),
-        ItemStatus::PendingExpiration => Some(item.event_times.expiration.unwrap_or(item.updated_at)),
-        s if s.needs_update_mode() || s == ItemStatus::Error => Some(item.updated_at),
-        _ => None,
-    }
-}
 
 /// The last entry of a page: where the next page starts (exclusive), in one index shard.
 #[derive(Serialize, Deserialize)]
@@ -66,7 +49,7 @@ fn entries(s: &State, index: ChurnIndex, shard: u8, cutoff: OffsetDateTime) -> V
             .values()
             .filter(|i| churn_shard(i.record.item_id.as_str()) == shard)
             .filter_map(|i| {
-                let since = error_since(&i.record)?;
+                let since = i.record.churn_error_since()?;
                 let id = vec![i.record.user_id.to_string(), i.record.item_id.to_string()];
                 Some((epoch_millis(millis(since)), id, Entry::Item(Box::new(i.record.clone()))))
             })

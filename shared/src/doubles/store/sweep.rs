@@ -1,10 +1,9 @@
 //! The quiet index (items not in the churn error index, by when weft last heard of them) and sweep run
 //! checkpoints.
 
-use super::churn::error_since;
 use super::{Expiring, MemoryStore, check_key_part, cursor, millis};
 use crate::adapters::dynamodb::churn_shard;
-use crate::domain::{CHURN_SHARDS, ItemRecord, ItemStatus, SweepCheckpoint};
+use crate::domain::{CHURN_SHARDS, ItemRecord, SweepCheckpoint};
 use crate::ports::{QuietPage, StoreError, SweepClaim, SweepStore};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -24,12 +23,6 @@ struct PageToken {
 
 fn epoch_millis(t: OffsetDateTime) -> i128 {
     millis(t).unix_timestamp_nanos() / 1_000_000
-}
-
-/// When the item entered the quiet index, if it is in it (the adapter's rule).
-fn quiet_since(item: &ItemRecord) -> Option<OffsetDateTime> {
-    (item.status != ItemStatus::Revoked && error_since(item).is_none())
-        .then(|| item.checked_at.unwrap_or(item.created_at))
 }
 
 #[async_trait]
@@ -91,7 +84,7 @@ impl SweepStore for MemoryStore {
             .values()
             .filter(|i| churn_shard(i.record.item_id.as_str()) == shard)
             .filter_map(|i| {
-                let at = epoch_millis(quiet_since(&i.record)?);
+                let at = epoch_millis(i.record.quiet_since()?);
                 let id = vec![i.record.user_id.to_string(), i.record.item_id.to_string()];
                 Some((at, id, i.record.clone()))
             })
