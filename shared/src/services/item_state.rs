@@ -33,7 +33,30 @@ pub async fn apply_event(
     event: &ItemEvent,
     at: OffsetDateTime,
 ) -> Result<Applied, ServiceError> {
-    let applied = apply_to_item(services, item_id, event, at).await?;
+    apply(services, item_id, None, event, at).await
+}
+
+/// As [`apply_event`], starting from the item as the caller has just read it, with its sealed secrets (a use
+/// case that needed the access token first): the first attempt does not read it again; a concurrent change
+/// since is re-read as usual.
+pub async fn apply_event_to_read(
+    services: &Services,
+    read: (ItemRecord, SealedItem),
+    event: &ItemEvent,
+    at: OffsetDateTime,
+) -> Result<Applied, ServiceError> {
+    let item_id = read.0.item_id.clone();
+    apply(services, &item_id, Some(read), event, at).await
+}
+
+async fn apply(
+    services: &Services,
+    item_id: &ItemId,
+    read: Option<(ItemRecord, SealedItem)>,
+    event: &ItemEvent,
+    at: OffsetDateTime,
+) -> Result<Applied, ServiceError> {
+    let applied = apply_to_item(services, item_id, read, event, at).await?;
     if let (ItemEvent::AccountRevoked { account_id }, Applied::Changed | Applied::Unchanged) = (event, applied) {
         let deleted = services.store.delete_account_transactions(item_id, account_id).await?;
         tracing::info!(item_id = %item_id, account_id = %account_id, deleted, "revoked account's transactions deleted");
@@ -44,11 +67,16 @@ pub async fn apply_event(
 async fn apply_to_item(
     services: &Services,
     item_id: &ItemId,
+    mut read: Option<(ItemRecord, SealedItem)>,
     event: &ItemEvent,
     at: OffsetDateTime,
 ) -> Result<Applied, ServiceError> {
     for _ in 0..ATTEMPTS {
-        let Some((mut item, sealed)) = services.store.find_item_sealed(item_id).await? else {
+        let found = match read.take() {
+            Some(read) => Some(read),
+            None => services.store.find_item_sealed(item_id).await?,
+        };
+        let Some((mut item, sealed)) = found else {
             tracing::warn!(item_id = %item_id, item_event = event.kind(), "item event for an unknown item (removed?) ignored");
             return Ok(Applied::UnknownItem);
         };

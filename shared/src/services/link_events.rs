@@ -91,17 +91,17 @@ async fn complete_update_mode(
 ) -> Result<(), ServiceError> {
     let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
     let Some(item_id) = record.item_id else { return Ok(()) };
-    let Some((_, sealed)) = app.store.get_item_sealed(user, &item_id).await? else { return Ok(()) };
-    let (_, token) = app.unseal(&item_id, &sealed).await?;
+    let Some(read) = app.store.get_item_sealed(user, &item_id).await? else { return Ok(()) };
+    let (_, token) = app.unseal(&item_id, &read.1).await?;
     let at_plaid = app.plaid.item_get(&token).await?;
     match &at_plaid.item.error {
         Some(error) => {
             tracing::warn!(event = "update_mode_unconfirmed", item_id = %item_id, error_code = %error.error_code, "Link reported update mode done, but Plaid still reports the item's error");
             let event = ItemEvent::Error { error_type: error.error_type.clone(), error_code: error.error_code.clone() };
-            item_state::apply_event(app, &item_id, &event, observed_at(at)).await?;
+            item_state::apply_event_to_read(app, read, &event, observed_at(at)).await?;
         }
         None => {
-            item_state::apply_event(app, &item_id, &ItemEvent::UpdateModeCompleted, at).await?;
+            item_state::apply_event_to_read(app, read, &ItemEvent::UpdateModeCompleted, at).await?;
             let accounts = app.plaid.accounts_get(&token, None).await?;
             let accounts = accounts.accounts.into_iter().map(Account::from).collect();
             item_state::refresh_accounts(app, &item_id, accounts, app.now()).await?;

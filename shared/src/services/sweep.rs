@@ -328,8 +328,9 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
 async fn check_item(ctx: &Ctx<'_>, item: &ItemRecord) -> Option<Vec<Finding>> {
     let app = ctx.app;
     let item_id = &item.item_id;
-    let sealed = match app.store.get_item_sealed(&item.user_id, item_id).await {
-        Ok(Some((_, sealed))) => sealed,
+    // Read strongly consistent (the index's copy may lag): what Plaid's view is compared with and applied to.
+    let (current, sealed) = match app.store.get_item_sealed(&item.user_id, item_id).await {
+        Ok(Some(read)) => read,
         // Removed since it was listed: nothing to reconcile.
         Ok(None) => return Some(vec![Finding::Unchanged]),
         Err(e) => return Some(failed(item, "reading the item", &e)),
@@ -373,11 +374,11 @@ async fn check_item(ctx: &Ctx<'_>, item: &ItemRecord) -> Option<Vec<Finding>> {
         ),
         Err(e) => return Some(failed(item, "/item/get", &e)),
     };
-    let mut after = item.clone();
+    let mut after = current.clone();
     after.apply(&event, at);
-    let mut findings = vec![finding(item, &after)];
+    let mut findings = vec![finding(&current, &after)];
     if !ctx.dry_run
-        && let Err(e) = item_state::apply_event(app, item_id, &event, at).await
+        && let Err(e) = item_state::apply_event_to_read(app, (current, sealed), &event, at).await
     {
         return Some(failed(item, "applying Plaid's view", &e));
     }
