@@ -245,6 +245,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
         let fresh: Vec<ItemRecord> =
             items.into_iter().filter(|i| !checkpoint.page_done.iter().any(|d| d == i.item_id.as_str())).collect();
         invocation.scanned += fresh.len() as u64;
+        checkpoint.scanned += fresh.len() as u64;
         // The error index lists items by when their error began; one heard of since the cutoff is not stale.
         let (stale, recent): (Vec<ItemRecord>, Vec<ItemRecord>) =
             fresh.into_iter().partition(|i| i.last_heard_of() < cutoff);
@@ -266,6 +267,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
                 continue;
             };
             invocation.checked += 1;
+            checkpoint.checked += 1;
             for f in &findings {
                 *invocation.findings.entry(f.as_str().to_owned()).or_default() += 1;
                 checkpoint.count(*f);
@@ -288,8 +290,6 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
             break;
         }
     }
-    checkpoint.scanned += invocation.scanned;
-    checkpoint.checked += invocation.checked;
     app.store.put_sweep_checkpoint(&run_id, &checkpoint).await?;
     if checkpoint.complete
         && let Err(e) = app.store.release_sweep(&run_id).await
@@ -308,7 +308,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
         run: SweepCounts {
             scanned: checkpoint.scanned,
             checked: checkpoint.checked,
-            findings: checkpoint.findings.clone().into_iter().collect(),
+            findings: checkpoint.findings.clone(),
         },
         plaid_calls: ctx.plaid_calls.load(Ordering::Relaxed),
         items: listed,
