@@ -136,31 +136,29 @@ impl std::fmt::Debug for RecordingContinuation {
     }
 }
 
+impl RecordingContinuation {
+    /// Answers as configured (not configured, a scripted failure of `op`), else records with `keep`.
+    fn record(&self, op: &'static str, keep: impl FnOnce(&mut ContinuationState)) -> Result<(), ContinuationError> {
+        let mut s = lock(&self.state);
+        if s.not_configured {
+            return Err(ContinuationError::NotConfigured);
+        }
+        if s.failures > 0 {
+            s.failures -= 1;
+            return Err(ContinuationError::Backend(Box::new(Refused(op))));
+        }
+        keep(&mut s);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Continuation for RecordingContinuation {
     async fn continue_churn(&self, next: &ChurnInput) -> Result<(), ContinuationError> {
-        let mut s = lock(&self.state);
-        if s.not_configured {
-            return Err(ContinuationError::NotConfigured);
-        }
-        if s.failures > 0 {
-            s.failures -= 1;
-            return Err(ContinuationError::Backend(Box::new(Refused("continue_churn"))));
-        }
-        s.continued.push(next.clone());
-        Ok(())
+        self.record("continue_churn", |s| s.continued.push(next.clone()))
     }
 
     async fn continue_sweep(&self, next: &SweepInput) -> Result<(), ContinuationError> {
-        let mut s = lock(&self.state);
-        if s.not_configured {
-            return Err(ContinuationError::NotConfigured);
-        }
-        if s.failures > 0 {
-            s.failures -= 1;
-            return Err(ContinuationError::Backend(Box::new(Refused("continue_sweep"))));
-        }
-        s.sweeps.push(next.clone());
-        Ok(())
+        self.record("continue_sweep", |s| s.sweeps.push(next.clone()))
     }
 }
