@@ -6,6 +6,7 @@
 pub mod aws_counter;
 pub mod calls;
 pub mod events;
+pub mod host;
 pub mod process;
 pub mod runtime_api;
 pub mod stats;

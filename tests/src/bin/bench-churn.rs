@@ -29,6 +29,7 @@ use weft::domain::ChurnInput;
 use weft::domain::UserId;
 use weft::ports::ItemStore;
 use weft::services::churn::{self, RunStatus};
+use weft_tests::bench::host::{load_average, machine};
 use weft_tests::moto::Moto;
 use weft_tests::seed::{INSTITUTIONS, Seeder};
 
@@ -325,24 +326,4 @@ async fn seed_round(seeder: &Arc<Seeder>, args: &Args, round: usize, churned: us
         .await;
     results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(total)
-}
-
-/// CPU count and model, for the report.
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cores} cores, {model}, {}", std::env::consts::OS)
-}
-
-/// The 1-minute load average (other work sharing the machine skews every figure).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }

@@ -37,6 +37,7 @@ use weft::domain::{AccessToken, ItemRecord, SWEEP_CONCURRENCY, SweepInput, UserI
 use weft::services::Services;
 use weft::services::sweep::{self, SweepStatus, SweepSummary};
 use weft_tests::bench::aws_counter::AwsCounter;
+use weft_tests::bench::host::{load_average, machine};
 use weft_tests::moto::Moto;
 use weft_tests::seed::{INSTITUTIONS, Seeder};
 
@@ -467,24 +468,4 @@ async fn seed(seeder: &Seeder, args: &Args) -> Result<Vec<ItemRecord>, String> {
         .await
         .into_iter()
         .collect()
-}
-
-/// CPU count and model, for the report.
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cores} cores, {model}, {}", std::env::consts::OS)
-}
-
-/// The 1-minute load average (other work sharing the machine skews every figure).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
