@@ -1,11 +1,10 @@
-//! The harness's HTTP client, and errors told with their causes.
+//! The harness's HTTP client, with errors told with their causes ([`weft::telemetry::chain`]).
 //!
-//! `cargo lambda watch` closes a kept-alive connection that has been idle for a while; a client that reuses
-//! such a connection at the moment the server closes it gets "error sending request" for a request the server
-//! never read. That is a race of the harness, not of weft, so the harness never reuses an idle connection:
-//! every request opens its own loopback connection (cheap), and no test depends on timing of idle sockets.
-
-use std::error::Error;
+//! A client that reuses a kept-alive connection at the moment its server closes it gets "error sending
+//! request" for a request the server never read: a race of the harness, not of weft. The harness never reuses
+//! an idle connection (every request opens its own loopback connection, which is cheap), so no test depends on
+//! the timing of idle sockets. (`cargo lambda watch` was seen keeping an idle connection open for 100 s; this is
+//! a precaution, not the fix of an observed close.)
 
 /// A client that opens a fresh connection per request (no idle connection is ever kept).
 pub fn client() -> reqwest::Client {
@@ -23,43 +22,7 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Str
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            other => return other.map_err(|e| chain(&e)),
+            other => return other.map_err(|e| weft::telemetry::chain(&e)),
         }
-    }
-}
-
-/// `e` and every error that caused it, joined by ": " (reqwest's own message hides the cause).
-pub fn chain(e: &(dyn Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug)]
-    struct Outer(std::io::Error);
-    impl std::fmt::Display for Outer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("error sending request")
-        }
-    }
-    impl Error for Outer {
-        fn source(&self) -> Option<&(dyn Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn chain_tells_every_cause() {
-        let e = Outer(std::io::Error::other("connection closed before message completed"));
-        assert_eq!(chain(&e), "error sending request: connection closed before message completed");
     }
 }

@@ -474,7 +474,7 @@ async fn invoke_route(
         async move {
             let answer = match service.http.post(url).body(body).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
-                Err(e) => weft_tests::http::chain(&e),
+                Err(e) => weft::telemetry::chain(&e),
             };
             let value = serde_json::from_str(&answer).unwrap_or(Value::String(answer.clone()));
             service.answers.lock().unwrap().push(value);
