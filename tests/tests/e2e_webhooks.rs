@@ -385,3 +385,49 @@ async fn a_webhook_for_an_unknown_item_is_acknowledged_and_logged() {
     .await;
     assert!(logged.is_ok(), "no warning naming {item_id}");
 }
+
+/// Posts Link's onSuccess for `token` to the app with the client's own `timestamp`.
+async fn post_success(app: &AppClient, token: &str, session: &str, timestamp: &str) {
+    let answer = app
+        .post(
+            "items",
+            "/link/events",
+            &json!({ "events": [{ "kind": "SUCCESS", "link_session_id": session, "link_token": token, "timestamp": timestamp }] }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_client_success_is_a_hint_confirmed_with_plaid_and_its_timestamp_orders_nothing() {
+    let stack = stack().await;
+    let (app, item_id) = new_item(stack, "ins_109508").await;
+    stack.emulator().post(&format!("items/{item_id}/reset_login"), json!({})).await.unwrap();
+    wait_for_item(&app, &item_id, "login_required", |i| i["status"] == "login_required").await;
+    let far_future = "2099-01-01T00:00:00Z";
+
+    // The app says update mode succeeded, but the user never finished Link: Plaid still reports the error.
+    let token = update_mode_token(&app, &item_id).await;
+    post_success(&app, &token, "session-not-finished", far_future).await;
+    let item = app_item(&app, &item_id).await.unwrap().unwrap();
+    assert_eq!((item["status"].as_str(), item["action"].as_str()), (Some("login_required"), Some("needs_login")));
+
+    // The user does finish it (Plaid repairs the item): the same report, still dated 2099, makes it healthy...
+    let outcome = stack.emulator().post("link/complete", json!({ "link_token": token })).await.unwrap();
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    let session = outcome["metadata"]["link_session_id"].as_str().unwrap().to_owned();
+    post_success(&app, &token, &session, far_future).await;
+    let repaired_by = time::OffsetDateTime::now_utc().unix_timestamp();
+    wait_for_item(&app, &item_id, "healthy", |i| i["status"] == "healthy").await;
+    // ...and Plaid's next ERROR still applies: the client's 2099 does not outdate it. (Fired in a later second
+    // than the repair: webhook times are whole seconds, and weft's own repair outdates a Plaid event signed in
+    // the same second.)
+    eventually("the emulator clock to pass the repair's second", WAIT, || async {
+        (stack.emulator().get("clock").await.ok()?["unix"].as_i64()? > repaired_by).then_some(())
+    })
+    .await
+    .unwrap();
+    stack.emulator().post(&format!("items/{item_id}/reset_login"), json!({})).await.unwrap();
+    let item = wait_for_item(&app, &item_id, "login_required again", |i| i["status"] == "login_required").await;
+    assert_eq!(item["action"], "needs_login", "{item}");
+}
