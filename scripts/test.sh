@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit, adapter and end-to-end suites, the plaid-python contract suite against the
+# Runs every test: Rust unit, adapter and end-to-end suites, the OpenAPI fuzzing of the app API
+# (schemathesis), the plaid-python contract suite against the
 # Plaid emulator, and the infrastructure checks (cfn-lint, checkov, provisioning from the template).
 # Installs what it needs (scripts/bootstrap.sh) and starts the shared moto server itself.
 set -uo pipefail
@@ -35,6 +36,9 @@ failed=()
 
 echo "== rust tests"
 cargo test --workspace --no-fail-fast || failed+=("rust")
+
+echo "== app API fuzzing (schemathesis against the OpenAPI document, on a local stack of its own)"
+tests/api/fuzz.sh || failed+=("api-fuzz")
 
 echo "== plaid-python contract suite"
 tests/contract/run.sh || failed+=("contract")

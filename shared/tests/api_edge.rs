@@ -160,6 +160,25 @@ async fn json_routes_refuse_bodies_not_sent_as_json_and_do_nothing() {
 }
 
 #[tokio::test]
+async fn json_bodies_must_be_objects_and_a_non_object_does_nothing() {
+    let e = edge(&[]);
+    let token = e.token("erin", &[]);
+    let operator = e.token("olga", &["weft-operators"]);
+    // serde would take a struct from an array of its fields: `[null, null]` must not start a token rotation.
+    for body in ["[null, null]", "[]", "null", "1", "\"x\"", "true"] {
+        let link = request("POST", "/link/token", &token, Some("application/json"), body);
+        assert_error(&weft::api::link_token::handle(&e.app, link).await, 400, "INVALID_REQUEST");
+        let events = request("POST", "/link/events", &token, Some("application/json"), body);
+        assert_error(&weft::api::items::handle(&e.app, events).await, 400, "INVALID_REQUEST");
+        let rotation = request("POST", "/operator/token-rotations", &operator, Some("application/json"), body);
+        let answer = weft::api::items::handle(&e.app, rotation).await;
+        assert_error(&answer, 400, "INVALID_REQUEST");
+        assert_eq!(json_of(&answer)["error"]["message"], "the JSON body must be an object", "{body}");
+    }
+    assert_eq!(e.t.plaid.calls("/link/token/create"), 0);
+}
+
+#[tokio::test]
 async fn the_conversion_report_is_for_operators() {
     let e = edge(&[]);
     let path = "/link/conversion";

@@ -1,6 +1,8 @@
 //! The local API Gateway: one base URL that serves the HTTP API's routes as `infra/template.yaml` declares
-//! them (`POST $API/link/token`, `GET $API/items`, `POST $API/webhooks/plaid`, ...), each proxied to its
-//! function under `cargo lambda watch`, the way the deployed HTTP API invokes them. The route table is read
+//! them (`POST $API/link/token`, `GET $API/items`, `POST $API/webhooks/plaid`, ...), each invoked the way the
+//! deployed HTTP API invokes its Lambda integrations: an API Gateway payload-2.0 event (route key, path
+//! parameters, a body that is not UTF-8 in base64) sent to the function through the Lambda Invoke API of
+//! `cargo lambda watch`, its result turned back into the HTTP answer. The route table is read
 //! from the template itself (`HttpApi`'s `DefinitionBody.paths`, the function named by each integration's
 //! URI), so the local routes cannot drift from the deployed ones.
 //!
@@ -16,7 +18,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
@@ -208,18 +210,9 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let Some(route) = find_route(&shared.config.routes, method.as_str(), &path) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no route for {method} {path}"));
     };
-    let mut url = format!("{}/lambda-url/{}{}", shared.config.lambda_base_url, route.function, path);
-    if let Some(query) = req.uri().query() {
-        url.push('?');
-        url.push_str(query);
-    }
-    let mut headers = HeaderMap::new();
-    for (name, value) in req.headers() {
-        if !hop_by_hop(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
+    let route = route.clone();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {
             return error(
@@ -229,10 +222,18 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             );
         }
     };
-    let method = Method::from_bytes(method.as_str().as_bytes()).unwrap_or(Method::GET);
-    let answer = shared.http.request(method, &url).headers(headers).body(body).send().await;
+    let event = api_gateway_event(&route, &parts, &body);
+    let url = format!("{}/2015-03-31/functions/{}/invocations", shared.config.lambda_base_url, route.function);
+    let answer = shared.http.post(&url).json(&event).send().await;
     let answer = match answer {
-        Ok(answer) => answer,
+        Ok(answer) if answer.status().is_success() => answer,
+        Ok(answer) => {
+            // The function failed (a panic, a timeout): API Gateway answers 500 with its own body.
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            eprintln!("gateway: function {} failed ({status}): {text}", route.function);
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", format!("function {} failed", route.function));
+        }
         Err(e) => {
             return error(
                 StatusCode::BAD_GATEWAY,
@@ -241,26 +242,143 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             );
         }
     };
-    let status = answer.status();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in answer.headers() {
-        if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
-            out_headers.append(name.clone(), value.clone());
-        }
-    }
-    match answer.bytes().await {
-        Ok(bytes) => {
-            let mut response = Response::new(Body::from(bytes));
-            *response.status_mut() = status;
-            *response.headers_mut() = out_headers;
-            response
-        }
+    match answer.json::<serde_json::Value>().await {
+        Ok(result) => http_response(&result).unwrap_or_else(|why| {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", format!("function {}: {why}", route.function))
+        }),
         Err(e) => error(
             StatusCode::BAD_GATEWAY,
             "BAD_GATEWAY",
-            format!("function {} broke off its answer: {}", route.function, weft::telemetry::chain(&e)),
+            format!("function {} answered no JSON: {}", route.function, weft::telemetry::chain(&e)),
         ),
     }
+}
+
+/// The request as API Gateway's HTTP API hands it to a Lambda integration (payload format 2.0): the route
+/// key, path parameters, headers (names lowercased; repeated ones joined with commas), cookies apart, and the
+/// body as text, or base64 when it is not UTF-8 (`isBase64Encoded`).
+fn api_gateway_event(route: &Route, parts: &axum::http::request::Parts, body: &[u8]) -> serde_json::Value {
+    use base64::Engine as _;
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == header::COOKIE {
+            cookies.extend(value.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
+            continue;
+        }
+        match headers.get_mut(name.as_str()) {
+            Some(serde_json::Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), value.into());
+            }
+        }
+    }
+    let mut query_params = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match query_params.get_mut(k.as_ref()) {
+            Some(serde_json::Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query_params.insert(k.into_owned(), v.into_owned().into());
+            }
+        }
+    }
+    let mut path_params = serde_json::Map::new();
+    for (t, s) in route.path.trim_start_matches('/').split('/').zip(path.trim_start_matches('/').split('/')) {
+        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            let decoded = url::form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            path_params.insert(name.to_owned(), decoded.into());
+        }
+    }
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let route_key = format!("{} {}", route.method, route.path);
+    let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": route.method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": user_agent,
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+            "timeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+        },
+        "isBase64Encoded": is_base64,
+    });
+    if !body.is_empty() {
+        event["body"] = body.into();
+    }
+    if !cookies.is_empty() {
+        event["cookies"] = cookies.into();
+    }
+    if !query_params.is_empty() {
+        event["queryStringParameters"] = query_params.into();
+    }
+    if !path_params.is_empty() {
+        event["pathParameters"] = path_params.into();
+    }
+    event
+}
+
+/// The HTTP answer for a function's payload-2.0 result (`statusCode`, `headers`, `cookies`, `body`,
+/// `isBase64Encoded`).
+fn http_response(result: &serde_json::Value) -> Result<Response, String> {
+    use base64::Engine as _;
+    let status = result["statusCode"].as_u64().ok_or("its result has no statusCode")?;
+    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or("bad statusCode")?;
+    let text = result["body"].as_str().unwrap_or_default();
+    let body = if result["isBase64Encoded"].as_bool() == Some(true) {
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("its base64 body: {e}"))?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in result["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) =
+            (header::HeaderName::from_bytes(name.as_bytes()), value.as_str().map(HeaderValue::from_str))
+        {
+            if !hop_by_hop(&name) && name != header::CONTENT_LENGTH {
+                headers.append(name, value);
+            }
+        }
+    }
+    for cookie in result["cookies"].as_array().into_iter().flatten() {
+        if let Some(Ok(value)) = cookie.as_str().map(HeaderValue::from_str) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

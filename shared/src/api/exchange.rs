@@ -1,7 +1,7 @@
 //! `POST /items/exchange`: the public token and Link's onSuccess metadata in, the stored item out.
 
 use super::request::{deadline, json_body, path_segments};
-use super::views::ItemSummary;
+use super::views::{ItemEnvelope, ItemSummary};
 use super::{ApiError, App, authenticate, json_response, no_route, respond};
 use crate::domain::{Account, AccountId, Balances, Institution, InstitutionId, PublicToken};
 use crate::services::exchange::{self, ExchangeCommand};
@@ -20,37 +20,37 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let user = authenticate(app, req).await?.user;
             let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?.within(deadline(req));
             let item = exchange::exchange(&app.services, &user, command).await?;
-            Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))
+            Ok(json_response(200, &ItemEnvelope { item: ItemSummary::from(&item) }))
         }
         _ => Err(no_route(req)),
     }
 }
 
 /// The app's request: the public token and Link's `onSuccess` metadata.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExchangeBody {
+pub(super) struct ExchangeBody {
     public_token: String,
     metadata: LinkSuccessMetadata,
 }
 
 /// Link's `onSuccess` metadata (fields Link may add later are ignored).
-#[derive(Debug, Deserialize)]
-struct LinkSuccessMetadata {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct LinkSuccessMetadata {
     institution: Option<LinkInstitution>,
     #[serde(default)]
     accounts: Vec<LinkAccount>,
     link_session_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct LinkInstitution {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct LinkInstitution {
     institution_id: String,
     name: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct LinkAccount {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct LinkAccount {
     id: String,
     name: String,
     mask: Option<String>,

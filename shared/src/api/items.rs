@@ -2,7 +2,7 @@
 //! `POST /link/events`, `GET /institutions/{institution_id}/health`, and for operators `GET /link/conversion`.
 
 use super::request::{json_body, path_segments, query_param};
-use super::views::ItemSummary;
+use super::views::{ItemEnvelope, ItemList, ItemSummary, Recorded, Removed, TransactionPage};
 use super::{ApiError, App, authenticate, authenticate_operator, json_response, no_route, respond};
 use crate::domain::{InstitutionId, ItemId, LinkEventKind, LinkSessionId};
 use crate::ports::{Actor, AuditAction, AuditOutcome};
@@ -63,7 +63,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         ("GET", ["items"]) => {
             let list = items::list(services, &user).await?;
             let list: Vec<ItemSummary> = list.iter().map(ItemSummary::from).collect();
-            Ok(json_response(200, &serde_json::json!({ "items": list })))
+            Ok(json_response(200, &ItemList { items: list }))
         }
         ("GET", ["items", item_id, "transactions"]) => {
             let limit = match query_param(req, "limit") {
@@ -72,24 +72,21 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             };
             let cursor = query_param(req, "cursor");
             let page = items::transactions(services, &user, &item_path(item_id)?, cursor.as_deref(), limit).await?;
-            Ok(json_response(
-                200,
-                &serde_json::json!({ "transactions": page.transactions, "next_cursor": page.next_cursor }),
-            ))
+            Ok(json_response(200, &TransactionPage { transactions: page.transactions, next_cursor: page.next_cursor }))
         }
         ("POST", ["items", item_id, "balances", "refresh"]) => {
             let item = items::refresh_balances(services, &user, &item_path(item_id)?).await?;
-            Ok(json_response(200, &serde_json::json!({ "item": ItemSummary::from(&item) })))
+            Ok(json_response(200, &ItemEnvelope { item: ItemSummary::from(&item) }))
         }
         ("DELETE", ["items", item_id]) => {
             items::remove(services, &user, &item_path(item_id)?).await?;
-            Ok(json_response(200, &serde_json::json!({ "removed": item_id })))
+            Ok(json_response(200, &Removed { removed: (*item_id).to_owned() }))
         }
         ("POST", ["link", "events"]) => {
             let body: LinkEventsBody = json_body(req)?;
             let events = parse_events(body.events)?;
             let recorded = link_events::record(services, &user, events).await?;
-            Ok(json_response(200, &serde_json::json!({ "recorded": recorded })))
+            Ok(json_response(200, &Recorded { recorded }))
         }
         ("GET", ["institutions", id, "health"]) => {
             let id = InstitutionId::parse(*id).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -106,16 +103,16 @@ fn item_path(raw: &str) -> Result<ItemId, ApiError> {
     ItemId::parse(raw).map_err(|_| ApiError::not_found("no such item"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkEventsBody {
+pub(super) struct LinkEventsBody {
     events: Vec<LinkEventBody>,
 }
 
 /// A Link callback the app forwards: `onEvent`, `onExit` or `onSuccess`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkEventBody {
+pub(super) struct LinkEventBody {
     /// `EVENT` (onEvent), `EXIT` (onExit) or `SUCCESS` (onSuccess).
     kind: String,
     /// onEvent's eventName (OPEN, SELECT_INSTITUTION, SUBMIT_CREDENTIALS, HANDOFF, ERROR, EXIT, …).

@@ -32,9 +32,9 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 }
 
 /// The request body: what the app may choose per request, within what the deployment allows.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkTokenBody {
+pub(super) struct LinkTokenBody {
     /// A subset of the configured products (default: all of them).
     products: Option<Vec<String>>,
     /// A subset of the configured country codes (default: all of them).

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exchange;
 pub mod items;
 pub mod link_token;
+pub mod openapi;
 mod operator;
 mod request;
 mod response;

@@ -11,6 +11,7 @@
 //! own deadline); see [`crate::services::rotation`].
 
 use super::request::{body_bytes, json_body};
+use super::views::Rotated;
 use super::{ApiError, App, authenticate_operator, json_response};
 use crate::domain::ItemId;
 use crate::services::rotation::{self, RotateAllOptions, RunStatus};
@@ -43,12 +44,12 @@ async fn rotate_one(app: &App, req: &Request, item_id: &str) -> Result<Response<
     let operator = authenticate_operator(app, req).await?;
     let item_id = ItemId::parse(item_id).map_err(|_| ApiError::not_found("no such item"))?;
     rotation::rotate_item(&app.services, &operator.user, &item_id).await?;
-    Ok(json_response(200, &serde_json::json!({ "rotated": item_id.as_str() })))
+    Ok(json_response(200, &Rotated { rotated: item_id.as_str().to_owned() }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateAllBody {
+pub(super) struct RotateAllBody {
     run_id: Option<String>,
     per_minute: Option<u32>,
 }

@@ -47,7 +47,7 @@ fn declares_json(req: &Request) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses the JSON body into `T`; unknown fields are refused by `T`'s own serde attributes. A body the
+/// Parses the JSON body, an object, into `T`; unknown fields are refused by `T`'s own serde attributes. A body the
 /// request does not declare as JSON is refused (415) before it is read.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if !declares_json(req) {
@@ -60,8 +60,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::invalid(format!("body is larger than {MAX_BODY_BYTES} bytes")));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("a JSON body is required"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::invalid("a JSON body is required")),
+        // Every body is an object: serde would otherwise take a struct from an array of its fields in order.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::invalid("the JSON body must be an object")),
     }
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }

@@ -2,6 +2,7 @@
 //! `DELETE /users/{user_id}`. 200 `{"status":"erased"}` when nothing of the user is left, 202
 //! `{"status":"in_progress","items_left":n}` when the invocation's time ran short (call again to continue).
 
+use super::views::ErasureStatus;
 use super::{ApiError, App, authenticate, authenticate_operator, json_response};
 use crate::domain::UserId;
 use crate::ports::Actor;
@@ -36,10 +37,8 @@ pub(super) async fn route(app: &App, req: &Request, segs: &[&str]) -> Result<Res
     };
     let deadline = tokio::time::Instant::now() + time_to_work(req);
     match erasure::erase(services, &subject, actor, deadline).await? {
-        Erasure::Done => Ok(json_response(200, &serde_json::json!({ "status": "erased" }))),
-        Erasure::InProgress { items_left } => {
-            Ok(json_response(202, &serde_json::json!({ "status": "in_progress", "items_left": items_left })))
-        }
+        Erasure::Done => Ok(json_response(200, &ErasureStatus::Erased)),
+        Erasure::InProgress { items_left } => Ok(json_response(202, &ErasureStatus::InProgress { items_left })),
     }
 }
 

@@ -1,10 +1,11 @@
-//! What the app sees of an item: no token, ever.
+//! What the app sees: items (no token, ever) and the bodies of the API's answers, one type each, so the
+//! OpenAPI document ([`super::openapi`]) is derived from what the handlers send.
 
-use crate::domain::{Account, Institution, ItemRecord, ItemStatus, ItemView, SyncProgress};
+use crate::domain::{Account, Institution, ItemRecord, ItemStatus, ItemView, SyncProgress, Transaction};
 use serde::Serialize;
 
 /// An item as the app sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemSummary {
     pub item_id: String,
     pub institution: Institution,
@@ -21,7 +22,7 @@ pub struct ItemSummary {
 }
 
 /// `"transactions": {"initial_update_complete", "historical_update_complete", "last_synced_at"}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TransactionsProgress {
     /// Recent transactions (Plaid's first pull) are in.
     pub initial_update_complete: bool,
@@ -56,4 +57,66 @@ impl From<&ItemRecord> for ItemSummary {
             transactions: TransactionsProgress::from(&item.transactions_sync),
         }
     }
+}
+
+/// `GET /items`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ItemList {
+    /// The caller's items, newest first.
+    pub items: Vec<ItemSummary>,
+}
+
+/// `POST /items/exchange`, `POST /items/{item_id}/balances/refresh`: the item as it now stands.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ItemEnvelope {
+    pub item: ItemSummary,
+}
+
+/// `GET /items/{item_id}/transactions`: a page, newest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TransactionPage {
+    pub transactions: Vec<Transaction>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `DELETE /items/{item_id}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Removed {
+    /// The item removed (at Plaid and here).
+    pub removed: String,
+}
+
+/// `POST /link/events`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Recorded {
+    /// How many events were new (a resent event is recorded once).
+    pub recorded: usize,
+}
+
+/// `POST /operator/items/{item_id}/rotate-token`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    /// The item whose access token was rotated.
+    pub rotated: String,
+}
+
+/// `DELETE /users/me`, `DELETE /users/{user_id}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ErasureStatus {
+    /// Nothing of the user is left (only an audit record without personal data).
+    Erased,
+    /// The invocation's time ran short: call again to continue.
+    InProgress {
+        /// Items still to remove.
+        items_left: usize,
+    },
+}
+
+/// `POST /webhooks/plaid`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WebhookHandled {
+    /// What weft did with it.
+    pub handled: crate::services::webhook::Handled,
 }

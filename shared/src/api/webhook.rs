@@ -2,6 +2,7 @@
 
 use super::error::webhook_not_handled;
 use super::request::body_bytes;
+use super::views::WebhookHandled;
 use super::{ApiError, App, json_response, respond};
 use crate::services::webhook::intake;
 use lambda_http::{Body, Request, Response};
@@ -17,5 +18,5 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let header = req.headers().get("plaid-verification").and_then(|v| v.to_str().ok());
     let verified = app.webhooks.verify(header, body_bytes(req)).await?;
     let handled = intake(&app.services, &verified).await.map_err(|e| webhook_not_handled(&e))?;
-    Ok(json_response(200, &serde_json::json!({ "handled": handled })))
+    Ok(json_response(200, &WebhookHandled { handled }))
 }

@@ -31,7 +31,7 @@ fn plaid_id_char(c: char) -> bool {
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 

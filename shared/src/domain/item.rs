@@ -4,14 +4,14 @@ use super::{AccountId, InstitutionId, ItemId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Institution {
     pub institution_id: InstitutionId,
     pub name: String,
 }
 
 /// An account's balances as Plaid last gave them (from `/accounts/get` or a `/transactions/sync` page).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Balances {
     pub available: Option<f64>,
     pub current: Option<f64>,
@@ -22,7 +22,7 @@ pub struct Balances {
     pub as_of: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     pub account_id: AccountId,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Account {
 }
 
 /// Where an item stands, as the webhook state machine keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     /// Working.
@@ -142,7 +142,7 @@ pub struct EventTimes {
 }
 
 /// What the app should show for an item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ItemView {
     /// Nothing to do.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A transaction. Only `transaction_id`, `account_id`, `date` and `pending` are stored in the clear (they
 /// key and order the records); [`TransactionDetails`] is encrypted with the item's data key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transaction {
     pub item_id: ItemId,
     pub transaction_id: TransactionId,
@@ -18,7 +18,7 @@ pub struct Transaction {
 }
 
 /// The sensitive part of a transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransactionDetails {
     /// Positive: money out of the account (Plaid's sign convention).
     pub amount: f64,

@@ -3,9 +3,22 @@
 
 use super::{ServiceError, Services};
 use crate::domain::InstitutionId;
+use crate::ports::plaid::wire::InstitutionStatus;
 use moka::future::Cache;
-use serde_json::Value;
 use std::time::Duration;
+
+/// `GET /institutions/{institution_id}/health`: the institution's status as Plaid reports it (cached briefly).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct InstitutionHealth {
+    pub institution_id: InstitutionId,
+    pub name: String,
+    /// Whether the institution connects through OAuth.
+    pub oauth: bool,
+    /// The Plaid products the institution supports.
+    pub products: Vec<String>,
+    /// Plaid's health per product (`null` when Plaid gives none).
+    pub status: Option<InstitutionStatus>,
+}
 
 /// How long a health answer is reused.
 pub const TTL: Duration = Duration::from_secs(300);
@@ -14,7 +27,7 @@ pub const CAPACITY: u64 = 1000;
 
 /// Health answers by institution: a [`moka`] cache bounded to [`CAPACITY`], each answer kept [`TTL`].
 pub struct HealthCache {
-    entries: Cache<InstitutionId, Value>,
+    entries: Cache<InstitutionId, InstitutionHealth>,
 }
 
 impl Default for HealthCache {
@@ -26,11 +39,10 @@ impl Default for HealthCache {
 /// The institution's name: from the health cache when it holds the institution, else asked of Plaid (and
 /// cached with its health).
 pub async fn name(app: &Services, id: &InstitutionId) -> Result<String, ServiceError> {
-    let value = health(app, id).await?;
-    Ok(value["name"].as_str().unwrap_or_default().to_owned())
+    Ok(health(app, id).await?.name)
 }
 
-pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, ServiceError> {
+pub async fn health(app: &Services, id: &InstitutionId) -> Result<InstitutionHealth, ServiceError> {
     if let Some(v) = app.institution_health.entries.get(id).await {
         return Ok(v);
     }
@@ -42,13 +54,13 @@ pub async fn health(app: &Services, id: &InstitutionId) -> Result<Value, Service
                 e.into()
             }
         })?;
-    let value = serde_json::json!({
-        "institution_id": institution.institution_id,
-        "name": institution.name,
-        "oauth": institution.oauth,
-        "products": institution.products,
-        "status": institution.status,
-    });
+    let value = InstitutionHealth {
+        institution_id: institution.institution_id,
+        name: institution.name,
+        oauth: institution.oauth,
+        products: institution.products,
+        status: institution.status,
+    };
     app.institution_health.entries.insert(id.clone(), value.clone()).await;
     Ok(value)
 }

@@ -42,7 +42,7 @@ pub struct LinkTokenCommand {
 /// The most days of history Link may ask for.
 pub const MAX_DAYS_REQUESTED: u32 = 730;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkTokenCreated {
     pub link_token: LinkToken,
     #[serde(with = "time::serde::rfc3339")]

@@ -137,7 +137,7 @@ impl Stage {
 
 /// The Link funnel by institution: sessions that opened, chose the institution, submitted credentials,
 /// and succeeded, with errors and exits by code.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ConversionReport {
     pub from: String,
     pub to: String,
@@ -146,7 +146,7 @@ pub struct ConversionReport {
     pub errors_by_code: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
     pub institution_name: Option<String>,
     pub selected: u64,

@@ -65,7 +65,7 @@ impl Default for RotateAllOptions {
 }
 
 /// Where a rotation of every item stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Complete,
@@ -73,7 +73,7 @@ pub enum RunStatus {
 }
 
 /// A run's totals so far (every call of the run).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RotationSummary {
     pub status: RunStatus,
     pub run_id: String,

@@ -11,7 +11,7 @@ use crate::domain::{AccountId, ItemEvent, ItemId};
 use crate::ports::{SyncReason, SyncRequest, VerifiedWebhook, WebhookEvent};
 
 /// How the webhook was handled (for the log line and the tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Handled {
     Applied,

@@ -48,7 +48,7 @@ pub struct Institution {
 }
 
 /// Institution health per product.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstitutionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_logins: Option<ProductStatus>,
@@ -68,7 +68,7 @@ pub struct InstitutionStatus {
     pub liabilities: Option<ProductStatus>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductStatus {
     /// `HEALTHY`, `DEGRADED` or `DOWN`.
     #[serde(default, deserialize_with = "de_null_default")]
@@ -79,7 +79,7 @@ pub struct ProductStatus {
     pub breakdown: Option<ProductStatusBreakdown>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductStatusBreakdown {
     #[serde(default)]
     pub success: Option<f64>,

@@ -1,0 +1,56 @@
+//! The OpenAPI document: the committed `docs/openapi.json` is what the code generates, and it describes
+//! exactly the HTTP API's routes in `infra/template.yaml` (no stack needed).
+
+use std::collections::BTreeSet;
+use weft_tests::gateway::routes_from_template;
+use weft_tests::procs::repo_root;
+
+#[test]
+fn the_committed_document_is_what_the_code_generates() {
+    let committed = std::fs::read_to_string(repo_root().join("docs/openapi.json")).expect("docs/openapi.json");
+    let generated = weft::api::openapi::document();
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from the code: regenerate it with \
+         `cargo run -p weft --example openapi > docs/openapi.json` and review the diff"
+    );
+}
+
+#[test]
+fn the_document_describes_exactly_the_templates_routes() {
+    let doc: serde_json::Value = serde_json::from_str(&weft::api::openapi::document()).expect("json");
+    let mut documented = BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            documented.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let routes = routes_from_template(&repo_root().join("infra/template.yaml")).expect("template");
+    let deployed: BTreeSet<(String, String)> = routes.into_iter().map(|r| (r.method, r.path)).collect();
+    assert_eq!(documented, deployed, "documented vs deployed routes");
+}
+
+#[test]
+fn every_route_but_plaids_needs_the_bearer_token_and_documents_its_errors() {
+    let doc: serde_json::Value = serde_json::from_str(&weft::api::openapi::document()).expect("json");
+    assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in operations.as_object().expect("operations") {
+            let responses = op["responses"].as_object().expect("responses");
+            for status in ["400", "401", "404", "500", "502", "503"] {
+                let error = &responses[status];
+                assert_eq!(
+                    error["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            if path == "/webhooks/plaid" {
+                assert_eq!(op["security"], serde_json::json!([{}]), "Plaid calls it without a bearer token");
+            } else {
+                assert!(op.get("security").is_none(), "{method} {path} keeps the document's bearer requirement");
+                assert!(responses.contains_key("429"), "{method} {path}: limits answer 429");
+            }
+        }
+    }
+}
