@@ -4,7 +4,7 @@ use crate::stack::LocalStack;
 use serde_json::Value;
 
 pub struct AppClient {
-    functions: String,
+    api: String,
     pub token: String,
     http: reqwest::Client,
 }
@@ -31,16 +31,16 @@ impl AppClient {
     }
 
     pub fn with_token(stack: &LocalStack, token: String) -> Self {
-        Self { functions: stack.lambda.base_url.clone(), token, http: crate::http::client() }
+        Self { api: stack.gateway.base_url.clone(), token, http: crate::http::client() }
     }
 
-    pub async fn call(&self, method: &str, function: &str, path: &str, body: Option<&Value>) -> Answer {
-        self.raw(method, function, path, body.map(|b| b.to_string().into_bytes()), true).await
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        self.raw(method, path, body.map(|b| b.to_string().into_bytes()), true).await
     }
 
     /// A request with a raw body, with or without the bearer token.
-    pub async fn raw(&self, method: &str, function: &str, path: &str, body: Option<Vec<u8>>, auth: bool) -> Answer {
-        let url = format!("{}/lambda-url/{function}{path}", self.functions);
+    pub async fn raw(&self, method: &str, path: &str, body: Option<Vec<u8>>, auth: bool) -> Answer {
+        let url = format!("{}{path}", self.api);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = self.http.request(method, &url).header("content-type", "application/json");
         if auth {
@@ -60,15 +60,15 @@ impl AppClient {
         }
     }
 
-    pub async fn post(&self, function: &str, path: &str, body: &Value) -> Answer {
-        self.call("POST", function, path, Some(body)).await
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.call("POST", path, Some(body)).await
     }
 
-    pub async fn get(&self, function: &str, path: &str) -> Answer {
-        self.call("GET", function, path, None).await
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, None).await
     }
 
-    pub async fn delete(&self, function: &str, path: &str) -> Answer {
-        self.call("DELETE", function, path, None).await
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.call("DELETE", path, None).await
     }
 }

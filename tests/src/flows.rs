@@ -53,7 +53,7 @@ where
 
 /// Link token -> Link completed in the emulator -> exchange: the new item's id.
 pub async fn link_and_exchange(app: &AppClient, stack: &LocalStack, institution: &str) -> Result<String, String> {
-    let created = app.post("link-token", "/link/token", &json!({})).await;
+    let created = app.post("/link/token", &json!({})).await;
     if created.status != 200 {
         return Err(format!("POST /link/token: {}", created.text));
     }
@@ -63,11 +63,7 @@ pub async fn link_and_exchange(app: &AppClient, stack: &LocalStack, institution:
         return Err(format!("Link did not succeed: {outcome}"));
     }
     let answer = app
-        .post(
-            "exchange",
-            "/items/exchange",
-            &json!({ "public_token": outcome["public_token"], "metadata": outcome["metadata"] }),
-        )
+        .post("/items/exchange", &json!({ "public_token": outcome["public_token"], "metadata": outcome["metadata"] }))
         .await;
     if answer.status != 200 {
         return Err(format!("POST /items/exchange: {}", answer.text));
@@ -77,7 +73,7 @@ pub async fn link_and_exchange(app: &AppClient, stack: &LocalStack, institution:
 
 /// One of the caller's items as `GET /items` shows it.
 pub async fn app_item(app: &AppClient, item_id: &str) -> Result<Option<Value>, String> {
-    let list = app.get("items", "/items").await;
+    let list = app.get("/items").await;
     if list.status != 200 {
         return Err(format!("GET /items: {}", list.text));
     }
@@ -121,7 +117,7 @@ pub async fn app_transactions(app: &AppClient, item_id: &str, limit: u32) -> Res
             Some(c) => format!("/items/{item_id}/transactions?limit={limit}&cursor={c}"),
             None => format!("/items/{item_id}/transactions?limit={limit}"),
         };
-        let page = app.get("items", &path).await;
+        let page = app.get(&path).await;
         if page.status != 200 {
             return Err(format!("GET {path}: {} {}", page.status, page.text));
         }

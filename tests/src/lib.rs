@@ -11,6 +11,7 @@ pub mod bench;
 pub mod dev_issuer;
 pub mod emulator;
 pub mod flows;
+pub mod gateway;
 pub mod http;
 pub mod lambda;
 pub mod moto;

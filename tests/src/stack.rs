@@ -2,6 +2,7 @@
 //! cargo-lambda, and the SQS trigger for the sync worker, wired together the way AWS wires the deployed ones.
 
 use crate::dev_issuer::DevIssuer;
+use crate::gateway::{Gateway, GatewayConfig, routes_from_template};
 use crate::lambda::LambdaServer;
 use crate::moto::Moto;
 use crate::provision::{Provisioned, provision};
@@ -25,6 +26,24 @@ pub struct StackOptions {
     pub log_dir: Option<PathBuf>,
     /// A state file for the emulator, so a restarted stack keeps its items.
     pub emulator_state_file: Option<PathBuf>,
+    /// Ports for what people and apps call (default: free ports picked at run time; the `local-stack`
+    /// binary sets stable ones).
+    pub ports: StackPorts,
+}
+
+/// The ports of the stack's public faces; `None` picks a free port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StackPorts {
+    /// The API (the template's routes, the web app, the OpenAPI document).
+    pub api: Option<u16>,
+    /// The Plaid emulator.
+    pub plaid: Option<u16>,
+    /// The dev OIDC issuer.
+    pub issuer: Option<u16>,
+}
+
+fn loopback(port: Option<u16>) -> std::net::SocketAddr {
+    ([127, 0, 0, 1], port.unwrap_or(0)).into()
 }
 
 pub struct LocalStack {
@@ -33,6 +52,8 @@ pub struct LocalStack {
     pub resources: Provisioned,
     pub plaid: RunningEmulator,
     pub issuer: DevIssuer,
+    /// The API's one base URL: the template's routes, as API Gateway serves them when deployed.
+    pub gateway: Gateway,
     pub lambda: LambdaServer,
     pub http: reqwest::Client,
     pub log_dir: PathBuf,
@@ -58,8 +79,11 @@ impl LocalStack {
 
         let mut emulator_config = EmulatorConfig::new(PLAID_CLIENT_ID, PLAID_SECRET);
         emulator_config.state_file = options.emulator_state_file.clone();
+        emulator_config.listen = loopback(options.ports.plaid);
         let plaid = Emulator::spawn(emulator_config).await.map_err(|e| format!("plaid emulator: {e}"))?;
-        let issuer = DevIssuer::spawn(AUTH_AUDIENCE).await.map_err(|e| format!("dev issuer: {e}"))?;
+        let issuer = DevIssuer::bind(loopback(options.ports.issuer), AUTH_AUDIENCE)
+            .await
+            .map_err(|e| format!("dev issuer: {e}"))?;
 
         let mut env = moto.env();
         env.extend(
@@ -83,10 +107,27 @@ impl LocalStack {
         env.push(("WEFT_SYNC_QUEUE_URL".into(), resources.sync_queue_url.clone()));
         env.push(("WEFT_PLAID_BASE_URL".into(), plaid.base_url()));
         env.push(("WEFT_AUTH_ISSUER".into(), issuer.issuer_url()));
-        // The functions must know their own webhook URL before they start, so the port is chosen first.
+        // The functions must know their own webhook URL (the gateway's) before they start: the gateway is
+        // up first, in front of the port cargo-lambda will take.
         let lambda_port = crate::procs::free_port().map_err(|e| e.to_string())?;
-        let webhook_url = crate::lambda::webhook_url(&LambdaServer::base_url_for(lambda_port));
-        env.push(("WEFT_PLAID_WEBHOOK_URL".into(), webhook_url));
+        let root = crate::procs::repo_root();
+        let routes = routes_from_template(&root.join("infra/template.yaml")).map_err(|e| e.to_string())?;
+        let gateway = Gateway::spawn(
+            loopback(options.ports.api),
+            GatewayConfig {
+                routes,
+                lambda_base_url: LambdaServer::base_url_for(lambda_port),
+                app_config: serde_json::json!({
+                    "linkScriptUrl": format!("{}/link/v2/stable/link-initialize.js", plaid.base_url()),
+                    "devIssuer": issuer.issuer_url(),
+                    "audience": AUTH_AUDIENCE,
+                }),
+                app_dir: root.join("webapp"),
+                openapi_file: root.join("docs/openapi.json"),
+            },
+        )
+        .await?;
+        env.push(("WEFT_PLAID_WEBHOOK_URL".into(), format!("{}/webhooks/plaid", gateway.base_url)));
         env.extend(options.env.iter().cloned());
         let lambda = LambdaServer::start(lambda_port, &env, &log_dir.join("lambda.log"))?;
 
@@ -102,6 +143,7 @@ impl LocalStack {
             resources,
             plaid,
             issuer,
+            gateway,
             lambda,
             http: crate::http::client(),
             log_dir,
@@ -110,14 +152,14 @@ impl LocalStack {
         })
     }
 
-    /// The URL of an app-facing route, as the app would call it through API Gateway.
-    pub fn api(&self, function: &str, path: &str) -> String {
-        format!("{}{}", self.lambda.function_url(function), path)
+    /// The URL of an app-facing route, as the app calls it through API Gateway.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{}", self.gateway.base_url, path)
     }
 
-    /// The URL Plaid delivers webhooks to.
+    /// The URL Plaid delivers webhooks to (the API's webhook route).
     pub fn webhook_url(&self) -> String {
-        self.lambda.webhook_url()
+        self.api("/webhooks/plaid")
     }
 
     /// The emulator's control routes.

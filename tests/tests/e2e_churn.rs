@@ -154,7 +154,7 @@ async fn dry_run_lists_exactly_the_churned_items_then_the_real_run_removes_only_
         seeder.login_required(&mut item, days_ago(3)).await.unwrap();
         let app = AppClient::new(&stack, &name);
         for _ in 0..shown {
-            let list = app.get("items", "/items").await;
+            let list = app.get("/items").await;
             assert_eq!(list.status, 200, "{}", list.text);
             assert_eq!(list.body["items"][0]["action"], "needs_login", "{}", list.text);
         }
@@ -261,7 +261,7 @@ async fn an_idle_user_who_comes_back_keeps_a_profile() {
     let user = seeder.user(&name, seen).await.unwrap();
     // The index shows the old activity; the user comes back before the profile is dropped.
     let idle = weft::ports::IdleUser { user_id: user.clone(), last_active_at: seen };
-    let list = AppClient::new(&stack, &name).get("items", "/items").await;
+    let list = AppClient::new(&stack, &name).get("/items").await;
     assert_eq!(list.status, 200, "{}", list.text);
     assert!(!seeder.store.forget_idle_user(&idle).await.unwrap(), "activity since the read keeps the profile");
     let profile = seeder.store.get_user(&user).await.unwrap().expect("kept");

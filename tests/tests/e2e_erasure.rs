@@ -20,14 +20,14 @@ async fn stack() -> &'static LocalStack {
 /// Link token -> Link in the emulator choosing the accounts with `masks` (`user_good` has the same accounts
 /// at every institution: one item each, or the exchange refuses a duplicate) -> exchange: the item's id.
 async fn link(app: &AppClient, stack: &LocalStack, institution: &str, masks: &[&str]) -> String {
-    let created = app.post("link-token", "/link/token", &json!({})).await;
+    let created = app.post("/link/token", &json!({})).await;
     assert_eq!(created.status, 200, "{}", created.text);
     let completion = json!({ "link_token": created.body["link_token"], "institution_id": institution,
         "username": "user_good", "password": "pass_good", "account_masks": masks });
     let outcome = stack.emulator().post("link/complete", completion).await.unwrap();
     assert_eq!(outcome["status"], "success", "{outcome}");
     let body = json!({ "public_token": outcome["public_token"], "metadata": outcome["metadata"] });
-    let answer = app.post("exchange", "/items/exchange", &body).await;
+    let answer = app.post("/items/exchange", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.body["item"]["item_id"].as_str().unwrap().to_owned()
 }
@@ -63,7 +63,7 @@ async fn report_events(app: &AppClient, session: &str) {
         { "kind": "EVENT", "event_name": "SELECT_INSTITUTION", "link_session_id": session, "institution_id": "ins_109508" },
         { "kind": "EXIT", "link_session_id": session, "exit_status": "requires_credentials" },
     ]});
-    let answer = app.post("items", "/link/events", &events).await;
+    let answer = app.post("/link/events", &events).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
@@ -71,7 +71,7 @@ async fn report_events(app: &AppClient, session: &str) {
 /// are left.
 async fn erase(app: &AppClient, path: &str) -> Answer {
     for _ in 0..10 {
-        let answer = app.delete("items", path).await;
+        let answer = app.delete(path).await;
         if answer.status != 202 {
             return answer;
         }
@@ -197,7 +197,7 @@ async fn erasing_oneself_removes_every_item_at_plaid_and_every_record() {
     assert!(session_rows.iter().all(|(_, _, text)| text.contains(&other_user)));
 
     // Erasing again answers at once: nothing is left.
-    let again = app.delete("items", "/users/me").await;
+    let again = app.delete("/users/me").await;
     assert_eq!((again.status, again.body["status"].as_str()), (200, Some("erased")), "{}", again.text);
     for item_id in &items {
         assert_eq!(flows::plaid_calls(stack, "/item/remove", Some(item_id)).await.unwrap(), 1, "removed twice");
@@ -229,7 +229,7 @@ async fn an_erasure_stopped_half_way_by_plaid_is_finished_by_the_next_call() {
     // Plaid is down for the second item: the first is removed, the second is left whole, the call fails.
     let fault = json!({ "endpoint": "/item/remove", "kind": "planned_maintenance", "count": 100, "item_id": items[1] });
     stack.emulator().fault(fault).await.unwrap();
-    let stopped = app.delete("items", "/users/me").await;
+    let stopped = app.delete("/users/me").await;
     assert_eq!((stopped.status, stopped.code()), (502, "UPSTREAM_UNAVAILABLE"), "{}", stopped.text);
     assert_eq!(stack.emulator().item(&items[0]).await.unwrap()["removed"], true);
     assert_eq!(stack.emulator().item(&items[1]).await.unwrap()["removed"], false);
@@ -256,9 +256,9 @@ async fn operators_erase_other_users_and_users_cannot() {
     let path = format!("/users/{}", user.replace('@', "%40"));
 
     let someone = AppClient::new(stack, &unique_user("erase-someone"));
-    let refused = someone.delete("items", &path).await;
+    let refused = someone.delete(&path).await;
     assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"), "{}", refused.text);
-    let anonymous = someone.raw("DELETE", "items", &path, None, false).await;
+    let anonymous = someone.raw("DELETE", &path, None, false).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.text);
     assert_eq!(stack.emulator().item(&items[0]).await.unwrap()["removed"], false, "a refused erasure did something");
 
@@ -278,9 +278,9 @@ async fn operators_erase_other_users_and_users_cannot() {
     assert!(audit.iter().all(|r| !r.to_string().contains(&operator_id)), "an audit record holds the operator's id");
 
     // Again: nothing left, done.
-    let again = operator.delete("items", &path).await;
+    let again = operator.delete(&path).await;
     assert_eq!(again.status, 200, "{}", again.text);
     // Not a user id at all.
-    let malformed = operator.delete("items", "/users/a%23b").await;
+    let malformed = operator.delete("/users/a%23b").await;
     assert_eq!(malformed.status, 400, "{}", malformed.text);
 }

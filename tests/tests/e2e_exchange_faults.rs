@@ -9,7 +9,7 @@ use weft_tests::app_client::AppClient;
 use weft_tests::stack::{LocalStack, PLAID_SECRET, StackOptions};
 
 async fn link(app: &AppClient, stack: &LocalStack, institution: &str) -> (String, Value) {
-    let created = app.post("link-token", "/link/token", &json!({})).await;
+    let created = app.post("/link/token", &json!({})).await;
     assert_eq!(created.status, 200, "{}", created.text);
     let token = created.body["link_token"].as_str().unwrap().to_owned();
     let outcome = stack.complete_link(&token, institution, "user_good", "pass_good").await.unwrap();
@@ -35,8 +35,7 @@ async fn exchange_faults_and_leaks() {
         .await
         .unwrap();
     let before = exchange_calls().await;
-    let answer =
-        app.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer = app.post("/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(exchange_calls().await - before, 2, "one failed call and the client's own retry");
     let good_item = answer.body["item"]["item_id"].as_str().unwrap().to_owned();
@@ -50,10 +49,10 @@ async fn exchange_faults_and_leaks() {
         .await
         .unwrap();
     let body = json!({ "public_token": public_token, "metadata": metadata });
-    let first = app3.post("exchange", "/items/exchange", &body).await;
+    let first = app3.post("/items/exchange", &body).await;
     assert_eq!(first.status, 502, "{}", first.text);
     assert_eq!(first.code(), "UPSTREAM_UNAVAILABLE");
-    let retried = app3.post("exchange", "/items/exchange", &body).await;
+    let retried = app3.post("/items/exchange", &body).await;
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.body["item"]["institution"]["institution_id"], "ins_109510");
 
@@ -65,12 +64,11 @@ async fn exchange_faults_and_leaks() {
         .fault(json!({ "endpoint": "/item/public_token/exchange", "kind": "late", "stall_ms": 4000, "count": 1 }))
         .await
         .unwrap();
-    let late =
-        app5.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let late = app5.post("/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(late.status, 200, "{}", late.text);
     let late_item = late.body["item"]["item_id"].as_str().unwrap().to_owned();
     assert_eq!(emulator.item(&late_item).await.unwrap()["removed"], false);
-    assert_eq!(app5.get("items", "/items").await.body["items"][0]["item_id"], late_item.as_str());
+    assert_eq!(app5.get("/items").await.body["items"][0]["item_id"], late_item.as_str());
 
     // 2. The raw table holds no access token in plain text, nor the audit trail any token, JWT or user id.
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
@@ -102,8 +100,7 @@ async fn exchange_faults_and_leaks() {
     .unwrap();
     let app2 = AppClient::new(&broken, "fault-user-2");
     let (public_token, metadata) = link(&app2, &broken, "ins_109509").await;
-    let answer =
-        app2.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let answer = app2.post("/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.code(), "EXCHANGE_UNDONE", "the public token is spent: the app is told to link again");
     let items = broken.emulator().get("items").await.unwrap();
@@ -111,15 +108,14 @@ async fn exchange_faults_and_leaks() {
         items["items"].as_array().unwrap().iter().filter(|i| i["exchanged"].as_bool().unwrap_or(false)).collect();
     assert_eq!(exchanged.len(), 1, "Plaid did create the item: {items}");
     assert_eq!(exchanged[0]["removed"], true, "an orphaned item is still live (and billed) at Plaid: {items}");
-    assert!(app2.get("items", "/items").await.body["items"].as_array().unwrap().is_empty());
+    assert!(app2.get("/items").await.body["items"].as_array().unwrap().is_empty());
 
     // 4. A public token older than its 30 minutes is refused (Plaid's clock moves on; webhooks signed after
     //    this would carry a future iat, which is why this comes last).
     let app4 = AppClient::new(&stack, "fault-user-4");
     let (public_token, metadata) = link(&app4, &stack, "ins_109511").await;
     emulator.advance_clock(31 * 60).await.unwrap();
-    let expired =
-        app4.post("exchange", "/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
+    let expired = app4.post("/items/exchange", &json!({ "public_token": public_token, "metadata": metadata })).await;
     assert_eq!(expired.status, 400, "{}", expired.text);
     assert_eq!(expired.code(), "INVALID_PUBLIC_TOKEN");
 

@@ -45,7 +45,7 @@ async fn the_list_shows_institution_accounts_status_and_action() {
         .map(|a| (a["account_id"].as_str().unwrap(), a["mask"].as_str().unwrap()))
         .collect();
     assert_eq!(ours, theirs);
-    assert!(!app.get("items", "/items").await.text.contains("access-sandbox"), "no token in the list");
+    assert!(!app.get("/items").await.text.contains("access-sandbox"), "no token in the list");
 }
 
 #[tokio::test]
@@ -57,25 +57,25 @@ async fn transactions_are_paged_decrypted_and_bounded() {
     assert_eq!(flows::app_transactions(&app, &item_id, 7).await.unwrap(), all);
 
     let path = format!("/items/{item_id}/transactions");
-    let first = app.get("items", &format!("{path}?limit=1")).await;
+    let first = app.get(&format!("{path}?limit=1")).await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.body["transactions"].as_array().unwrap().len(), 1);
     let t = &first.body["transactions"][0];
     for field in ["transaction_id", "account_id", "amount", "date", "name", "payment_channel"] {
         assert!(!t[field].is_null(), "{field} missing from {t}");
     }
-    let max = app.get("items", &format!("{path}?limit=500")).await;
+    let max = app.get(&format!("{path}?limit=500")).await;
     assert_eq!(max.status, 200, "{}", max.text);
 
     for bad in ["limit=0", "limit=501", "limit=-1", "limit=ten", "cursor=not-a-cursor"] {
-        let answer = app.get("items", &format!("{path}?{bad}")).await;
+        let answer = app.get(&format!("{path}?{bad}")).await;
         assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
         assert_eq!(answer.code(), "INVALID_REQUEST", "{bad}");
     }
     // A cursor is good for its own item only.
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
     let (other_app, _, other_item) = new_item(stack).await;
-    let answer = other_app.get("items", &format!("/items/{other_item}/transactions?cursor={cursor}")).await;
+    let answer = other_app.get(&format!("/items/{other_item}/transactions?cursor={cursor}")).await;
     assert_eq!(answer.status, 400, "another item's cursor: {}", answer.text);
 
     // Decrypted here, sealed at rest: the names the API shows are not in the table.
@@ -103,7 +103,7 @@ async fn removing_an_item_removes_it_at_plaid_and_every_record_with_its_key() {
     assert!(record.contains_key("dek"), "the item record holds its wrapped data key");
     let removes = flows::plaid_calls(stack, "/item/remove", Some(&item_id)).await.unwrap();
 
-    let answer = app.delete("items", &format!("/items/{item_id}")).await;
+    let answer = app.delete(&format!("/items/{item_id}")).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(flows::plaid_calls(stack, "/item/remove", Some(&item_id)).await.unwrap(), removes + 1);
     assert_eq!(stack.emulator().item(&item_id).await.unwrap()["removed"], true);
@@ -113,10 +113,9 @@ async fn removing_an_item_removes_it_at_plaid_and_every_record_with_its_key() {
     assert_eq!(left.len(), 2, "{left:?}");
     assert_eq!(flows::stored_transaction_count(stack, &item_id).await.unwrap(), 0);
     assert!(app_item(&app, &item_id).await.unwrap().is_none());
-    for answer in [
-        app.get("items", &format!("/items/{item_id}/transactions")).await,
-        app.delete("items", &format!("/items/{item_id}")).await,
-    ] {
+    for answer in
+        [app.get(&format!("/items/{item_id}/transactions")).await, app.delete(&format!("/items/{item_id}")).await]
+    {
         assert_eq!(answer.status, 404, "{}", answer.text);
     }
 }
@@ -171,24 +170,24 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
     for (institution, password) in
         [("ins_109508", "pass_good"), ("ins_109508", "error_INVALID_CREDENTIALS"), ("ins_109509", "pass_good")]
     {
-        let created = app.post("link-token", "/link/token", &json!({})).await;
+        let created = app.post("/link/token", &json!({})).await;
         let token = created.body["link_token"].as_str().unwrap().to_owned();
         let outcome = stack.complete_link(&token, institution, "user_good", password).await.unwrap();
         let events = link_events(&outcome, &token, &at);
         posted += events.len();
-        let answer = app.post("items", "/link/events", &json!({ "events": events })).await;
+        let answer = app.post("/link/events", &json!({ "events": events })).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         assert_eq!(answer.body["recorded"], events.len());
     }
     assert!(posted > 6);
 
     // The funnel is an operator's report: a user (who may never have opened Link) gets 403.
-    let refused = app.get("items", &format!("/link/conversion?from={day}&to={day}")).await;
+    let refused = app.get(&format!("/link/conversion?from={day}&to={day}")).await;
     assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"), "{}", refused.text);
     let user_b = AppClient::new(stack, &unique_user("funnel-b"));
-    assert_eq!(user_b.get("items", &format!("/link/conversion?from={day}&to={day}")).await.status, 403);
+    assert_eq!(user_b.get(&format!("/link/conversion?from={day}&to={day}")).await.status, 403);
     let operator = AppClient::with_token(stack, stack.operator_token(&unique_user("operator")));
-    let report = operator.get("items", &format!("/link/conversion?from={day}&to={day}")).await;
+    let report = operator.get(&format!("/link/conversion?from={day}&to={day}")).await;
     assert_eq!(report.status, 200, "{}", report.text);
     let r = &report.body;
     assert_eq!(r["sessions"], 3, "{r}");
@@ -204,7 +203,7 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
 
     // Other days do not see them.
     let next = day.next_day().unwrap();
-    let other = operator.get("items", &format!("/link/conversion?from={next}&to={next}")).await;
+    let other = operator.get(&format!("/link/conversion?from={next}&to={next}")).await;
     assert_eq!(other.status, 200, "{}", other.text);
     assert_eq!(other.body["sessions"], 0, "{}", other.text);
 
@@ -213,13 +212,12 @@ async fn link_events_are_recorded_and_reported_as_a_funnel() {
         format!("from={}&to={day}", day - time::Duration::days(100)),
         "from=yesterday".into(),
     ] {
-        let answer = operator.get("items", &format!("/link/conversion?{bad}")).await;
+        let answer = operator.get(&format!("/link/conversion?{bad}")).await;
         assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
     }
-    let bad_event =
-        app.post("items", "/link/events", &json!({ "events": [{ "kind": "MAYBE", "link_session_id": "x" }] })).await;
+    let bad_event = app.post("/link/events", &json!({ "events": [{ "kind": "MAYBE", "link_session_id": "x" }] })).await;
     assert_eq!(bad_event.status, 400, "{}", bad_event.text);
-    let none = app.post("items", "/link/events", &json!({ "events": [] })).await;
+    let none = app.post("/link/events", &json!({ "events": [] })).await;
     assert_eq!(none.status, 400, "{}", none.text);
 }
 
@@ -229,7 +227,7 @@ async fn institution_health_comes_from_plaid_then_from_the_cache() {
     let app = AppClient::new(stack, &unique_user("health"));
     // Counted for this institution only: the suite's other tests ask Plaid about theirs meanwhile.
     let before = flows::plaid_institution_calls(stack, "/institutions/get_by_id", "ins_132361").await.unwrap();
-    let first = app.get("items", "/institutions/ins_132361/health").await;
+    let first = app.get("/institutions/ins_132361/health").await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.body["institution_id"], "ins_132361");
     assert_eq!(first.body["status"]["item_logins"]["status"], "DOWN", "{}", first.text);
@@ -237,7 +235,7 @@ async fn institution_health_comes_from_plaid_then_from_the_cache() {
     let after_first = flows::plaid_institution_calls(stack, "/institutions/get_by_id", "ins_132361").await.unwrap();
     assert_eq!(after_first, before + 1, "asked Plaid once");
 
-    let second = app.get("items", "/institutions/ins_132361/health").await;
+    let second = app.get("/institutions/ins_132361/health").await;
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.body, first.body);
     assert_eq!(
@@ -246,11 +244,11 @@ async fn institution_health_comes_from_plaid_then_from_the_cache() {
         "from the cache"
     );
 
-    let healthy = app.get("items", "/institutions/ins_109508/health").await;
+    let healthy = app.get("/institutions/ins_109508/health").await;
     assert_eq!(healthy.body["status"]["item_logins"]["status"], "HEALTHY", "{}", healthy.text);
-    let unknown = app.get("items", "/institutions/ins_999999/health").await;
+    let unknown = app.get("/institutions/ins_999999/health").await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
-    let malformed = app.get("items", "/institutions/not%20an%20id/health").await;
+    let malformed = app.get("/institutions/not%20an%20id/health").await;
     assert_eq!(malformed.status, 400, "{}", malformed.text);
 }
 
@@ -260,27 +258,26 @@ async fn every_handler_records_the_callers_last_activity() {
     let (_, _, item_id) = new_item(stack).await;
     let day = time::OffsetDateTime::now_utc().date();
     let session = uuid::Uuid::new_v4().to_string();
-    let calls: Vec<(&str, &str, String, Option<Value>)> = vec![
-        ("GET", "items", "/items".into(), None),
-        ("GET", "items", format!("/items/{item_id}/transactions"), None),
-        ("DELETE", "items", format!("/items/{item_id}"), None),
+    let calls: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/items".into(), None),
+        ("GET", format!("/items/{item_id}/transactions"), None),
+        ("DELETE", format!("/items/{item_id}"), None),
         (
             "POST",
-            "items",
             "/link/events".into(),
             Some(json!({ "events": [{ "kind": "EVENT", "event_name": "OPEN", "link_session_id": session }] })),
         ),
-        ("GET", "items", format!("/link/conversion?from={day}&to={day}"), None),
-        ("GET", "items", "/institutions/ins_109508/health".into(), None),
-        ("POST", "link-token", "/link/token".into(), Some(json!({}))),
-        ("GET", "link-token", "/link/token/resume".into(), None),
-        ("POST", "exchange", "/items/exchange".into(), Some(json!({}))),
+        ("GET", format!("/link/conversion?from={day}&to={day}"), None),
+        ("GET", "/institutions/ins_109508/health".into(), None),
+        ("POST", "/link/token".into(), Some(json!({}))),
+        ("GET", "/link/token/resume".into(), None),
+        ("POST", "/items/exchange".into(), Some(json!({}))),
     ];
-    for (method, function, path, body) in calls {
+    for (method, path, body) in calls {
         let user = unique_user("active");
         let app = AppClient::new(stack, &user);
         let before = time::OffsetDateTime::now_utc();
-        let answer = app.call(method, function, &path, body.as_ref()).await;
+        let answer = app.call(method, &path, body.as_ref()).await;
         assert!(answer.status != 0 && answer.status != 401, "{method} {path}: {}", answer.text);
         let profile = flows::record(stack, &format!("USER#{user}"), "PROFILE").await.unwrap();
         let last = profile
@@ -298,7 +295,7 @@ async fn balances_refresh_in_real_time_for_the_owner_only() {
     let stack = stack().await;
     let (app, _, item_id) = new_item(stack).await;
     let path = format!("/items/{item_id}/balances/refresh");
-    let refreshed = app.post("items", &path, &json!({})).await;
+    let refreshed = app.post(&path, &json!({})).await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     let accounts = refreshed.body["item"]["accounts"].as_array().unwrap();
     assert!(!accounts.is_empty());
@@ -306,7 +303,24 @@ async fn balances_refresh_in_real_time_for_the_owner_only() {
     assert_eq!(flows::plaid_calls(stack, "/accounts/balance/get", Some(&item_id)).await.unwrap(), 1);
     // Another user gets a 404 and Plaid is not asked (nor billed).
     let other = AppClient::new(stack, &unique_user("balance-other"));
-    let refused = other.post("items", &path, &json!({})).await;
+    let refused = other.post(&path, &json!({})).await;
     assert_eq!((refused.status, refused.code()), (404, "NOT_FOUND"), "{}", refused.text);
     assert_eq!(flows::plaid_calls(stack, "/accounts/balance/get", Some(&item_id)).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_api_answers_unknown_routes_with_the_json_error_shape() {
+    let stack = stack().await;
+    let app = AppClient::new(stack, &unique_user("gateway"));
+    for (method, path) in
+        [("GET", "/nope"), ("PUT", "/items"), ("GET", "/lambda-url/items/items"), ("DELETE", "/items/")]
+    {
+        let answer = app.call(method, path, None).await;
+        assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text);
+        assert_eq!(answer.body["error"]["code"], "NOT_FOUND", "{method} {path}: {}", answer.text);
+        assert!(answer.body["error"]["message"].as_str().is_some_and(|m| m.contains(path)), "{}", answer.text);
+        assert!(!answer.text.contains("local-stack"), "no list of functions: {}", answer.text);
+    }
+    // The template's routes answer at the root, as the deployed HTTP API serves them.
+    assert_eq!(app.get("/items").await.status, 200);
 }

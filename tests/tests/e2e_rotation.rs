@@ -50,7 +50,7 @@ async fn assert_alive(stack: &LocalStack, token: &str, item_id: &str) {
 /// update-mode Link token (made with the item's access token) is given.
 async fn assert_works(stack: &LocalStack, app: &AppClient, item_id: &str) {
     wait_until_mirrored(app, stack, item_id, 500).await.unwrap();
-    let update = app.post("link-token", "/link/token", &json!({ "item_id": item_id })).await;
+    let update = app.post("/link/token", &json!({ "item_id": item_id })).await;
     assert_eq!(update.status, 200, "update mode for {item_id}: {}", update.text);
 }
 
@@ -75,7 +75,7 @@ async fn operators_rotate_one_token_then_every_token_and_every_item_keeps_workin
     // One item.
     let before = plaid_token(stack, &a1).await;
     every_token.push(before.clone());
-    let answer = operator.post("items", &format!("/operator/items/{a1}/rotate-token"), &json!({})).await;
+    let answer = operator.post(&format!("/operator/items/{a1}/rotate-token"), &json!({})).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body, json!({ "rotated": a1 }));
     let after = plaid_token(stack, &a1).await;
@@ -89,7 +89,7 @@ async fn operators_rotate_one_token_then_every_token_and_every_item_keeps_workin
         let token = plaid_token(stack, item).await;
         assert_alive(stack, &token, item).await;
     }
-    let unknown = operator.post("items", "/operator/items/item-unknown/rotate-token", &json!({})).await;
+    let unknown = operator.post("/operator/items/item-unknown/rotate-token", &json!({})).await;
     assert_eq!((unknown.status, unknown.code()), (404, "NOT_FOUND"), "{}", unknown.text);
 
     // Every item, at two a minute: each call rotates one item and answers 202 with the run id (the next slot
@@ -106,7 +106,7 @@ async fn operators_rotate_one_token_then_every_token_and_every_item_keeps_workin
     let mut last = Value::Null;
     let mut in_progress = 0;
     for _ in 0..50 {
-        let answer = operator.post("items", "/operator/token-rotations", &body).await;
+        let answer = operator.post("/operator/token-rotations", &body).await;
         match answer.status {
             200 => {
                 last = answer.body;
@@ -138,7 +138,7 @@ async fn operators_rotate_one_token_then_every_token_and_every_item_keeps_workin
         assert_works(stack, app, item).await;
     }
     // The finished run answers complete again, rotating nothing more.
-    let again = operator.post("items", "/operator/token-rotations", &json!({ "run_id": last["run_id"] })).await;
+    let again = operator.post("/operator/token-rotations", &json!({ "run_id": last["run_id"] })).await;
     assert_eq!((again.status, &again.body), (200, &last), "{}", again.text);
     for (item, token) in &after_all {
         assert_eq!(&plaid_token(stack, item).await, token, "{item} was not rotated again");
@@ -168,10 +168,10 @@ async fn users_get_403_on_the_operator_routes() {
         ("/operator/token-rotations".to_owned(), json!({})),
         ("/operator/token-rotations".to_owned(), json!({ "run_id": "rotation-1-abc" })),
     ] {
-        let refused = user.post("items", &path, &body).await;
+        let refused = user.post(&path, &body).await;
         assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"), "{path}: {}", refused.text);
     }
     // Without a token at all: 401.
-    let anonymous = user.raw("POST", "items", "/operator/token-rotations", Some(b"{}".to_vec()), false).await;
+    let anonymous = user.raw("POST", "/operator/token-rotations", Some(b"{}".to_vec()), false).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.text);
 }

@@ -49,7 +49,7 @@ async fn a_new_item_and_every_kind_of_change_are_mirrored_exactly() {
     assert!(first.len() > PAGE as usize, "the history ({}) should need several pages", first.len());
     // The item tells the app how far its transactions are, and its balances came with the sync.
     let progress = flows::eventually("the sync's progress on the item", Duration::from_secs(30), || async {
-        let items = app.get("items", "/items").await;
+        let items = app.get("/items").await;
         let item = items.body["items"].as_array()?.iter().find(|i| i["item_id"] == item_id.as_str())?.clone();
         (item["transactions"]["historical_update_complete"] == true).then_some(item)
     })

@@ -77,7 +77,7 @@ async fn fire(stack: &LocalStack, item_id: &str, code: &str) {
 
 /// `POST /link/token {"item_id"}`: an update-mode link token.
 async fn update_mode_token(app: &AppClient, item_id: &str) -> String {
-    let answer = app.post("link-token", "/link/token", &json!({ "item_id": item_id })).await;
+    let answer = app.post("/link/token", &json!({ "item_id": item_id })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body["mode"], "update");
     answer.body["link_token"].as_str().unwrap().to_owned()
@@ -91,7 +91,6 @@ async fn update_mode(stack: &LocalStack, app: &AppClient, item_id: &str) -> Valu
     let session = outcome["metadata"]["link_session_id"].as_str().unwrap();
     let answer = app
         .post(
-            "items",
             "/link/events",
             &json!({ "events": [{ "kind": "SUCCESS", "link_session_id": session, "link_token": token }] }),
         )
@@ -277,7 +276,7 @@ async fn user_permission_revoked_removes_the_item_at_plaid_and_every_record_of_i
     // Only the audit trail (its link and its removal as revoked) still names it.
     let left = flows::records_mentioning(stack, &item_id).await.unwrap();
     assert!(left.iter().all(|r| r.starts_with("AUDIT#")), "records left for the revoked item: {left:?}");
-    let gone = app.get("items", &format!("/items/{item_id}/transactions")).await;
+    let gone = app.get(&format!("/items/{item_id}/transactions")).await;
     assert_eq!(gone.status, 404, "{}", gone.text);
 }
 
@@ -389,9 +388,7 @@ async fn a_webhook_for_an_unknown_item_is_acknowledged_and_logged() {
 /// Posts Link's onSuccess for `token` to the app with the client's own `timestamp`.
 async fn post_success(app: &AppClient, token: &str, session: &str, timestamp: &str) {
     let answer = app
-        .post(
-            "items",
-            "/link/events",
+        .post("/link/events",
             &json!({ "events": [{ "kind": "SUCCESS", "link_session_id": session, "link_token": token, "timestamp": timestamp }] }),
         )
         .await;

@@ -152,7 +152,7 @@ async fn queue_depth(stack: &LocalStack) -> Result<u64, String> {
 
 /// Link token -> Link completed in the emulator -> (public token, Link's onSuccess metadata).
 async fn link(app: &AppClient, stack: &LocalStack, institution: &str) -> Result<(String, Value), String> {
-    let created = app.post("link-token", "/link/token", &json!({})).await;
+    let created = app.post("/link/token", &json!({})).await;
     if created.status != 200 {
         return Err(format!("POST /link/token: {} {}", created.status, created.text));
     }
@@ -175,7 +175,7 @@ async fn app_listing(app: &AppClient, item_id: &str) -> Result<Vec<(String, Txn)
             Some(c) => format!("/items/{item_id}/transactions?limit=500&cursor={c}"),
             None => format!("/items/{item_id}/transactions?limit=500"),
         };
-        let page = app.get("items", &path).await;
+        let page = app.get(&path).await;
         if page.status != 200 {
             return Err(format!("GET {path}: {} {}", page.status, page.text));
         }
@@ -489,7 +489,7 @@ async fn exchange_retrying(app: &AppClient, body: &Value) -> (Answer, usize) {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let a = app.post("exchange", "/items/exchange", body).await;
+        let a = app.post("/items/exchange", body).await;
         let retry = a.status >= 500 && a.code() != "EXCHANGE_UNDONE"
             || a.status == 429
             || a.code() == "EXCHANGE_IN_PROGRESS"
@@ -556,7 +556,7 @@ async fn exchanges(
         *f.faults.entry(format!("remove:{kind}")).or_default() += 1;
         let mut last = None;
         for _ in 0..6 {
-            let a = app.delete("items", &format!("/items/{id}")).await;
+            let a = app.delete(&format!("/items/{id}")).await;
             f.deletes += 1;
             let done = a.status < 500 && a.status != 429 && a.status != 0;
             last = Some(a);
@@ -1145,7 +1145,7 @@ async fn orphans(stack: &LocalStack, apps: &[&AppClient]) -> Result<OrphanFigure
     let mut f = OrphanFigures::default();
     let mut held = BTreeSet::new();
     for app in apps {
-        let list = app.get("items", "/items").await;
+        let list = app.get("/items").await;
         if list.status != 200 {
             return Err(format!("GET /items: {} {}", list.status, list.text));
         }

@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use serde_json::{Value, json};
-use weft_tests::stack::{LocalStack, StackOptions};
+use std::path::PathBuf;
+use weft_tests::stack::{LocalStack, StackOptions, StackPorts};
 
 #[derive(Parser)]
 #[command(about = "Run weft's local stack (moto, Plaid emulator, dev OIDC issuer, functions) with a demo")]
@@ -14,6 +15,22 @@ struct Args {
     /// Stop after the demo instead of serving.
     #[arg(long)]
     exit_after_demo: bool,
+    /// The API's port: the template's routes at the root of http://127.0.0.1:<port>.
+    #[arg(long, env = "WEFT_LOCAL_API_PORT", default_value_t = 4000)]
+    api_port: u16,
+    /// The Plaid emulator's port.
+    #[arg(long, env = "WEFT_LOCAL_PLAID_PORT", default_value_t = 4001)]
+    plaid_port: u16,
+    /// The dev OIDC issuer's port.
+    #[arg(long, env = "WEFT_LOCAL_ISSUER_PORT", default_value_t = 4002)]
+    issuer_port: u16,
+    /// Pick free ports instead (for tools that start their own stack; see --ready-file).
+    #[arg(long)]
+    any_ports: bool,
+    /// Once everything is up, write the stack's addresses here as JSON:
+    /// `{"api", "app", "openapi", "emulator", "issuer"}`.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -27,8 +44,18 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), String> {
     println!("starting moto, the Plaid emulator, the dev OIDC issuer and the functions...");
-    let stack = LocalStack::start(StackOptions { name: Some("local".into()), ..Default::default() }).await?;
+    let ports = if args.any_ports {
+        StackPorts::default()
+    } else {
+        StackPorts { api: Some(args.api_port), plaid: Some(args.plaid_port), issuer: Some(args.issuer_port) }
+    };
+    let name = if args.any_ports { None } else { Some("local".to_owned()) };
+    let stack = LocalStack::start(StackOptions { name, ports, ..Default::default() }).await?;
+    let api = stack.gateway.base_url.clone();
     println!();
+    println!("  API               {api}   (the template's routes: POST {api}/link/token, GET {api}/items, ...)");
+    println!("  OpenAPI           {api}/openapi.json");
+    println!("  web app           {api}/app/");
     println!("  AWS (moto)        {}", stack.moto.endpoint);
     println!(
         "  Plaid emulator    {}   (Link page: {}/__emulator/link?token=<link_token>)",
@@ -39,7 +66,7 @@ async fn run(args: Args) -> Result<(), String> {
         "  OIDC dev issuer   {}   (POST /token {{\"sub\": \"alice\"}} for a bearer token)",
         stack.issuer.issuer_url()
     );
-    println!("  functions         {}/lambda-url/<function>/...", stack.lambda.base_url);
+    println!("  functions         {}/lambda-url/<function>/... (what the API proxies to)", stack.lambda.base_url);
     println!(
         "  table {}, KMS key {}, logs in {}",
         stack.resources.table_name,
@@ -53,9 +80,31 @@ async fn run(args: Args) -> Result<(), String> {
     if args.exit_after_demo {
         return Ok(());
     }
-    println!("serving; Ctrl-C stops everything.");
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-    Ok(())
+    if let Some(path) = &args.ready_file {
+        let ready = json!({
+            "api": api,
+            "app": format!("{api}/app/"),
+            "openapi": format!("{api}/openapi.json"),
+            "emulator": stack.plaid.base_url(),
+            "issuer": stack.issuer.issuer_url(),
+        });
+        // Written whole under another name, then renamed: a reader never sees half a file.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, ready.to_string()).map_err(|e| format!("{}: {e}", partial.display()))?;
+        std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!("serving; Ctrl-C (or SIGTERM) stops everything.");
+    stopped().await
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stopped() -> Result<(), String> {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.map_err(|e| e.to_string()),
+        _ = term.recv() => Ok(()),
+    }
 }
 
 async fn call(
@@ -83,8 +132,7 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
     let token = stack.token(&user);
     println!("demo: user {user} signs in (bearer token from the dev issuer)");
 
-    let created =
-        call(stack, reqwest::Method::POST, &stack.api("link-token", "/link/token"), &token, Some(json!({}))).await?;
+    let created = call(stack, reqwest::Method::POST, &stack.api("/link/token"), &token, Some(json!({}))).await?;
     let link_token = created["link_token"].as_str().unwrap_or_default().to_owned();
     println!("1. POST /link/token            -> link_token {link_token} (expires {})", created["expiration"]);
 
@@ -102,7 +150,7 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
     let exchanged = call(
         stack,
         reqwest::Method::POST,
-        &stack.api("exchange", "/items/exchange"),
+        &stack.api("/items/exchange"),
         &token,
         Some(json!({ "public_token": public_token, "metadata": linked["metadata"] })),
     )
@@ -118,7 +166,7 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
         let page = call(
             stack,
             reqwest::Method::GET,
-            &stack.api("items", &format!("/items/{item_id}/transactions?limit=5")),
+            &stack.api(&format!("/items/{item_id}/transactions?limit=5")),
             &token,
             None,
         )
@@ -142,7 +190,7 @@ async fn demo(stack: &LocalStack) -> Result<(), String> {
         return Err("no transactions arrived within 30 s".into());
     }
 
-    let items = call(stack, reqwest::Method::GET, &stack.api("items", "/items"), &token, None).await?;
+    let items = call(stack, reqwest::Method::GET, &stack.api("/items"), &token, None).await?;
     for item in items["items"].as_array().into_iter().flatten() {
         println!(
             "6. GET /items                  -> {} at {}: status {}, {} accounts",
