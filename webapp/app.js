@@ -101,7 +101,7 @@ async function link(session, receivedRedirectUri) {
 async function startLink(itemId) {
   const body = itemId ? { item_id: itemId } : {};
   const created = await api.linkToken(body);
-  await link({ link_token: created.link_token, mode: itemId ? 'update' : 'new', item_id: itemId || null });
+  await link({ link_token: created.link_token, mode: created.mode, item_id: created.item_id || null });
 }
 
 async function showTransactions(itemId, cursor) {
@@ -183,11 +183,8 @@ $('#transactions-more').addEventListener('click', () => run(() => showTransactio
 /** Back from the bank's OAuth page (the link token's redirect_uri): resume the interrupted Link session. */
 async function resumeOAuth() {
   const received = window.location.href;
-  const saved = pendingLink();
-  const session = saved || { ...(await api.resumeLinkToken()), mode: 'new' };
-  if (!saved && session.item_id) {
-    session.mode = 'update';
-  }
+  // The session saved before the redirect, else weft's newest link token for this user (same token, mode).
+  const session = pendingLink() || (await api.resumeLinkToken());
   // The redirect's query is Link's, not the app's: drop it from the address bar.
   window.history.replaceState(null, '', window.location.pathname);
   await link(session, received);

@@ -50,7 +50,7 @@ function eventRecord(kind, linkToken, fields) {
 }
 
 /**
- * Runs Link once. `session`: {link_token, mode: "new"|"update", item_id?}. Resolves with
+ * Runs Link once. `session`: {link_token, mode: "create"|"update", item_id?} (as POST /link/token answers). Resolves with
  * {status: "success", item?} or {status: "exit", error}.
  */
 export async function runLink({ api, scriptUrl, session, receivedRedirectUri }) {
