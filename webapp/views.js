@@ -120,10 +120,12 @@ export function funnelChart(report) {
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': 'funnel-title', id: 'funnel-svg' });
   chart.append(svg('title', { id: 'funnel-title' },
     `Link funnel ${report.from} to ${report.to}: ${report.sessions} sessions`));
-  STAGES.forEach(([, name, colour], i) => {
-    chart.append(svg('rect', { x: label + i * 110, y: 4, width: 10, height: 10, fill: colour }));
-    chart.append(svg('text', { x: label + i * 110 + 14, y: 13, 'font-size': 11 }, name));
-  });
+  let legendX = label;
+  for (const [, name, colour] of STAGES) {
+    chart.append(svg('rect', { x: legendX, y: 4, width: 10, height: 10, fill: colour }));
+    chart.append(svg('text', { x: legendX + 14, y: 13, 'font-size': 11 }, name));
+    legendX += 34 + name.length * 6;
+  }
   institutions.forEach(([id, f], g) => {
     const top = 30 + g * groupHeight;
     chart.append(svg('text', { x: 0, y: top + 14, 'font-size': 12, 'font-weight': 600 }, f.institution_name || id));

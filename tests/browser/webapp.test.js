@@ -66,8 +66,9 @@ async function emulator(path, body) {
   const resp = await fetch(stack.emulator + path, body === undefined ? {} : {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
   });
-  assert.equal(resp.status, 200, `${path}: ${await resp.text()}`);
-  return resp.json();
+  const text = await resp.text();
+  assert.equal(resp.status, 200, `${path}: ${text}`);
+  return JSON.parse(text);
 }
 
 test('a user links a bank, repairs a broken login in update mode, reads transactions and removes the item', LONG, async () => {
