@@ -70,7 +70,7 @@ impl DevIssuer {
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/.well-known/jwks.json", get(jwks))
-            .route("/token", post(token))
+            .route("/token", post(token).options(token_preflight))
             .with_state(served);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -160,10 +160,32 @@ async fn jwks(State(s): State<Served>) -> axum::Json<Value> {
     axum::Json(json!({ "keys": [s.keys.jwk] }))
 }
 
-async fn token(State(s): State<Served>, axum::Json(req): axum::Json<TokenRequest>) -> axum::Json<Value> {
+/// `POST /token` is called from the reference web app's dev sign-in, a page on another origin (the local API's):
+/// any origin may call it (CORS `*`, no credentials). This is a development issuer on loopback that mints a token
+/// for whoever asks; a real identity provider signs users in itself.
+const CORS_ANY_ORIGIN: (axum::http::HeaderName, &str) = (axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+
+async fn token(
+    State(s): State<Served>,
+    axum::Json(req): axum::Json<TokenRequest>,
+) -> ([(axum::http::HeaderName, &'static str); 1], axum::Json<Value>) {
     let ttl = req.ttl_seconds.unwrap_or(3600).clamp(1, 86_400);
     let token = sign(&s.keys, &s.url, &s.audience, &req.sub, ttl, &req.groups);
-    axum::Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl }))
+    ([CORS_ANY_ORIGIN], axum::Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl })))
+}
+
+/// The browser's CORS preflight of `POST /token` (a JSON body from another origin).
+async fn token_preflight() -> (axum::http::StatusCode, [(axum::http::HeaderName, &'static str); 4]) {
+    use axum::http::header::{ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE};
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [
+            CORS_ANY_ORIGIN,
+            (ACCESS_CONTROL_ALLOW_METHODS, "POST"),
+            (ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -128,6 +128,11 @@ impl LocalStack {
         )
         .await?;
         env.push(("WEFT_PLAID_WEBHOOK_URL".into(), format!("{}/webhooks/plaid", gateway.base_url)));
+        // OAuth institutions send the user back to the reference web app, which resumes Link (`webapp/`), unless
+        // the caller chose another redirect URI.
+        if !options.env.iter().any(|(k, _)| k == "WEFT_PLAID_REDIRECT_URI") {
+            env.push(("WEFT_PLAID_REDIRECT_URI".into(), format!("{}/app/", gateway.base_url)));
+        }
         env.extend(options.env.iter().cloned());
         let lambda = LambdaServer::start(lambda_port, &env, &log_dir.join("lambda.log"))?;
 

@@ -67,18 +67,30 @@ impl Events {
         }
     }
 
-    /// Ends the session with onExit.
-    pub fn exit(mut self, error: PlaidError, status: Option<&str>) -> LinkOutcome {
+    /// Ends the session with an error: the error pane, `ERROR`, `EXIT`, and onExit with the error.
+    pub fn exit(&mut self, error: PlaidError, status: Option<&str>) -> LinkOutcome {
         self.push("TRANSITION_VIEW", Some("ERROR"), None, None);
         self.push("ERROR", Some("ERROR"), Some(&error), None);
         self.push("EXIT", None, None, status);
+        let error = json!({
+            "display_message": error.display_message(),
+            "error_code": error.error_code,
+            "error_message": error.error_message,
+            "error_type": error.error_type.as_str(),
+        });
+        self.on_exit(error, status)
+    }
+
+    /// The user closes Link: `EXIT`, and onExit with no error (`status`: the pane they left).
+    pub fn user_exit(&mut self, status: Option<&str>) -> LinkOutcome {
+        self.push("EXIT", None, None, status);
+        self.on_exit(Value::Null, status)
+    }
+
+    /// The outcome of a session ended by onExit(error, metadata), with the events so far.
+    fn on_exit(&mut self, error: Value, status: Option<&str>) -> LinkOutcome {
         let exit = json!({
-            "error": {
-                "display_message": error.display_message(),
-                "error_code": error.error_code,
-                "error_message": error.error_message,
-                "error_type": error.error_type.as_str(),
-            },
+            "error": error,
             "metadata": {
                 "institution": self.institution_json(),
                 "link_session_id": self.session,
@@ -90,7 +102,7 @@ impl Events {
             status: "exit".to_owned(),
             public_token: None,
             metadata: None,
-            events: self.list,
+            events: std::mem::take(&mut self.list),
             exit: Some(exit),
             item_id: None,
         }

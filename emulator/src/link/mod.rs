@@ -3,18 +3,24 @@
 //! the way Link would (creating the Item, or repairing it in update mode) and returns what Link
 //! would hand the app: `onSuccess` (public token + metadata), the `onEvent` stream, or `onExit`.
 //!
-//! The same flow is available to a person as plain HTML forms at `GET /__emulator/link?token=...`.
+//! The same flow is available to a person as plain HTML forms at `GET /__emulator/link?token=...`, and to a
+//! web app through Plaid Link's web SDK (`GET /link/v2/stable/link-initialize.js`, see `web.rs`).
 
 mod accounts;
 mod events;
 mod pages;
 mod session;
+mod web;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use pages::routes;
 pub use session::complete;
+
+/// The Link routes: the HTML walkthrough, and Plaid Link's web SDK with the pages it opens.
+pub fn routes() -> axum::Router<std::sync::Arc<crate::app::App>> {
+    pages::routes().merge(web::routes())
+}
 
 /// What the simulated user does in Link (`POST /__emulator/link/complete`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

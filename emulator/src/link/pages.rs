@@ -22,7 +22,7 @@ use crate::state::LinkTokenRecord;
 use crate::wire::PlaidError;
 
 /// `s`, HTML-escaped (for text and quoted attribute values alike).
-fn esc(s: &str) -> Escaped<'_, Html> {
+pub(super) fn esc(s: &str) -> Escaped<'_, Html> {
     escape(s, Html)
 }
 
@@ -38,7 +38,7 @@ button{{margin-top:1rem;padding:.5rem 1.5rem}}</style></head>\
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(name), esc(value))
 }
 
