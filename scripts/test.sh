@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, adapter and end-to-end suites, the OpenAPI fuzzing of the app API
-# (schemathesis), the plaid-python contract suite against the
-# Plaid emulator, and the infrastructure checks (cfn-lint, checkov, provisioning from the template).
+# (schemathesis), the reference web app in headless Chromium (Playwright), the plaid-python contract suite
+# against the Plaid emulator, and the infrastructure checks (cfn-lint, checkov, provisioning from the template).
 # Installs what it needs (scripts/bootstrap.sh) and starts the shared moto server itself.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,6 +39,9 @@ cargo test --workspace --no-fail-fast || failed+=("rust")
 
 echo "== app API fuzzing (schemathesis against the OpenAPI document, on a local stack of its own)"
 tests/api/fuzz.sh || failed+=("api-fuzz")
+
+echo "== browser tests (the reference web app in headless Chromium, on a local stack of its own)"
+tests/browser/run.sh || failed+=("browser")
 
 echo "== plaid-python contract suite"
 tests/contract/run.sh || failed+=("contract")
