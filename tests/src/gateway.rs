@@ -367,10 +367,10 @@ fn http_response(result: &serde_json::Value) -> Result<Response, String> {
     for (name, value) in result["headers"].as_object().into_iter().flatten() {
         if let (Ok(name), Some(Ok(value))) =
             (header::HeaderName::from_bytes(name.as_bytes()), value.as_str().map(HeaderValue::from_str))
+            && !hop_by_hop(&name)
+            && name != header::CONTENT_LENGTH
         {
-            if !hop_by_hop(&name) && name != header::CONTENT_LENGTH {
-                headers.append(name, value);
-            }
+            headers.append(name, value);
         }
     }
     for cookie in result["cookies"].as_array().into_iter().flatten() {
