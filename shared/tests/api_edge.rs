@@ -66,6 +66,7 @@ fn rebuild(t: &TestServices, env: &[(&str, &str)]) -> weft::services::Services {
             continuation: t.continuation.clone(),
             clock: t.clock.clone(),
             audit: t.store.clone(),
+            bus: t.bus.clone(),
         },
     )
 }

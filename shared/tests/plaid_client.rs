@@ -74,6 +74,7 @@ fn link_request(user: &str) -> LinkTokenCreateRequest {
         update: None,
         account_filters: None,
         transactions: None,
+        hosted_link: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn logs_carry_request_ids_and_never_a_token_or_secret() {
                     update: None,
                     account_filters: None,
                     transactions: None,
+                    hosted_link: None,
                 })
                 .await
                 .unwrap();

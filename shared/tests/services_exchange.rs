@@ -115,13 +115,13 @@ async fn an_item_that_cannot_be_stored_is_removed_at_plaid() {
     let t = TestServices::new();
     let bank = institution("ins_1");
     let token = t.plaid.add_public_token(&bank);
-    t.store.fail_next("insert_item", 3); // every attempt
+    t.store.fail_next("insert_item_with_events", 3); // every attempt
     let err = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap_err();
     assert!(
-        matches!(&err, ServiceError::ExchangeUndone(e) if matches!(**e, ServiceError::Store(StoreError::Backend { op: "insert_item", .. }))),
+        matches!(&err, ServiceError::ExchangeUndone(e) if matches!(**e, ServiceError::Store(StoreError::Backend { op: "insert_item_with_events", .. }))),
         "the answer says link again: {err:?}"
     );
-    assert_eq!(t.store.calls("insert_item"), 3);
+    assert_eq!(t.store.calls("insert_item_with_events"), 3);
 
     let made = t.plaid.item_ids();
     assert_eq!(made.len(), 1, "Plaid made the item");
@@ -136,9 +136,9 @@ async fn a_store_failure_on_the_first_attempt_only_is_retried_and_the_item_kept(
     let t = TestServices::new();
     let bank = institution("ins_1");
     let token = t.plaid.add_public_token(&bank);
-    t.store.fail_next("insert_item", 1);
+    t.store.fail_next("insert_item_with_events", 1);
     let item = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap();
-    assert_eq!(t.store.calls("insert_item"), 2);
+    assert_eq!(t.store.calls("insert_item_with_events"), 2);
     assert_eq!(t.plaid.remove_calls(&item.item_id), 0);
     assert!(t.plaid.has_item(&item.item_id));
     assert_eq!(t.vault.calls().generate_data_key, 1, "sealed once, the retry reuses it");

@@ -100,7 +100,7 @@ async fn a_slot_held_by_an_exchange_in_flight_is_not_recounted_away() {
     let first = institution("ins_1");
     let first_token = t.plaid.add_public_token(&first);
     // The first exchange took the one slot and is about to store its item.
-    let mut gate = t.store.pause_next("insert_item");
+    let mut gate = t.store.pause_next("insert_item_with_events");
     let in_flight = tokio::spawn({
         let t = t.clone();
         async move { exchange(&t.services, &user("gail"), command(&t, first_token, &first)).await }

@@ -31,9 +31,9 @@ async fn an_item_error_is_applied_once_and_a_redelivery_is_a_duplicate() {
     assert_eq!(after.error.as_ref().unwrap().since, at(10));
 
     // Plaid delivers the same signed request again: nothing happens a second time.
-    let updates = t.store.calls("update_item");
+    let updates = t.store.calls("update_item") + t.store.calls("update_item_with_events");
     assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::Duplicate);
-    assert_eq!(t.store.calls("update_item"), updates);
+    assert_eq!(t.store.calls("update_item") + t.store.calls("update_item_with_events"), updates);
     assert_eq!(stored(&t, &item).await, after);
 
     // The same body signed later is a new event: processed (its time recorded), not a duplicate.
@@ -53,7 +53,7 @@ async fn webhooks_for_an_unknown_item_are_acknowledged() {
     assert_eq!(intake(&t.services, &item_error_webhook(&unknown, at(1))).await.unwrap(), Handled::UnknownItem);
     assert_eq!(intake(&t.services, &sync_webhook(&unknown, at(1))).await.unwrap(), Handled::UnknownItem);
     assert!(t.queue.requests().is_empty());
-    assert_eq!(t.store.calls("update_item"), 0);
+    assert_eq!(t.store.calls("update_item") + t.store.calls("update_item_with_events"), 0);
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_webhook_that_arrives_before_its_item_is_stored_leaves_no_mark() {
 async fn a_store_failure_is_an_error_and_leaves_no_mark_so_plaids_retry_is_processed() {
     let (t, item) = setup().await;
     let w = item_error_webhook(&item.item_id, at(10));
-    t.store.fail_next("update_item", 1);
+    t.store.fail_next("update_item_with_events", 1);
     let err = intake(&t.services, &w).await.unwrap_err();
     assert!(matches!(err, ServiceError::Store(_)), "{err:?}");
     assert!(!t.store.has_webhook_mark(&w.dedup_key()));
@@ -100,7 +100,8 @@ async fn what_weft_does_not_act_on_is_acknowledged_even_a_bad_account_id() {
     assert_eq!(intake(&t.services, &w).await.unwrap(), Handled::Ignored);
     let no_error = webhook(&item.item_id, WebhookEvent::ItemError { error: None }, at(2), "error without error");
     assert_eq!(intake(&t.services, &no_error).await.unwrap(), Handled::Ignored);
-    assert_eq!(t.store.calls("update_item") + t.store.calls("mark_webhook_seen"), 0);
+    let writes = ["update_item", "update_item_with_events", "mark_webhook_seen"];
+    assert_eq!(writes.iter().map(|op| t.store.calls(op)).sum::<usize>(), 0);
 
     // An account id weft cannot key a record with: nothing changes.
     let revoked = WebhookEvent::UserAccountRevoked { account_id: "not an id!".into(), error: None };

@@ -413,6 +413,7 @@ pub async fn in_process_app(stack: &LocalStack) -> Result<weft::services::Servic
         queue: Arc::new(weft::adapters::sqs::NoSyncQueue),
         continuation: Arc::new(weft::adapters::lambda::NoContinuation),
         clock: Arc::new(weft::ports::SystemClock),
+        bus: Arc::new(weft::adapters::eventbridge::NoEventBus),
     };
     Ok(weft::services::Services::new(config, ports))
 }

@@ -68,6 +68,7 @@ pub fn app(
             continuation: Arc::new(weft::adapters::lambda::NoContinuation),
             clock: Arc::new(SystemClock),
             audit: store.clone(),
+            bus: Arc::new(weft::adapters::eventbridge::NoEventBus),
         },
     );
     Ok(InProcess { app, store, plaid })

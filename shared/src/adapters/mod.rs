@@ -7,6 +7,7 @@
 //! | [`dynamodb::DynamoStore`] | [`crate::ports::Store`] | one DynamoDB table |
 //! | [`kms::KmsEnvelope`] | [`crate::ports::KeyVault`] | AWS KMS data keys |
 //! | [`secrets_manager::SecretCache`] | [`crate::ports::CredentialSource`] | AWS Secrets Manager |
+//! | [`eventbridge::EventBridgeBus`] | [`crate::ports::EventBus`] | Amazon EventBridge (`PutEvents`) |
 //! | [`sqs::SqsSyncQueue`] | [`crate::ports::SyncQueue`] | SQS FIFO |
 //! | [`lambda::SelfInvoke`] | [`crate::ports::Continuation`] | Lambda asynchronous invocation |
 //! | [`jwks_http::HttpJwks`] | [`crate::ports::JwksSource`] | the identity provider's JWKS over HTTP |
@@ -16,6 +17,7 @@
 
 pub mod aws_http;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod jwks_http;
 pub mod kms;
 pub mod lambda;

@@ -49,6 +49,9 @@ pub(super) struct LinkTokenBody {
     account_filters: Option<AccountFilters>,
     /// Days of transaction history to ask for (transactions product only).
     days_requested: Option<u32>,
+    /// `true`: Plaid's Hosted Link, a URL (`hosted_link_url`) that runs Link with no app page, to send by
+    /// email or text (e.g. update mode for an item that needs the user's login).
+    hosted: Option<bool>,
 }
 
 impl TryFrom<LinkTokenBody> for LinkTokenCommand {
@@ -81,6 +84,7 @@ impl TryFrom<LinkTokenBody> for LinkTokenCommand {
             platform,
             account_filters: body.account_filters,
             days_requested: body.days_requested,
+            hosted: body.hosted.unwrap_or(false),
         })
     }
 }

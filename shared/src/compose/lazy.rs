@@ -4,7 +4,10 @@
 //! its cold start, and one that does pays once, on the first call.
 
 use crate::domain::{ChurnInput, ItemId, ItemKey, SweepInput, WrappedKey};
-use crate::ports::{Continuation, ContinuationError, KeyVault, QueueError, SyncQueue, SyncRequest, VaultError};
+use crate::ports::{
+    Continuation, ContinuationError, EventBus, EventBusError, KeyVault, OutgoingEvent, QueueError, SyncQueue,
+    SyncRequest, VaultError,
+};
 use async_trait::async_trait;
 use std::sync::OnceLock;
 
@@ -43,6 +46,13 @@ impl<T: SyncQueue> SyncQueue for Lazy<T> {
 
     async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError> {
         self.get().retry_after(receipt, delay).await
+    }
+}
+
+#[async_trait]
+impl<T: EventBus> EventBus for Lazy<T> {
+    async fn publish(&self, events: &[OutgoingEvent]) -> Result<Vec<String>, EventBusError> {
+        self.get().publish(events).await
     }
 }
 

@@ -11,6 +11,7 @@ mod aws;
 mod lazy;
 
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::eventbridge::{EventBridgeBus, NoEventBus};
 use crate::adapters::jwks_http::HttpJwks;
 use crate::adapters::kms::KmsEnvelope;
 use crate::adapters::lambda::SelfInvoke;
@@ -120,6 +121,13 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
             move || SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), churn.clone(), sweep.clone())
         })),
         clock: Arc::new(SystemClock),
+        bus: match &config.events.bus_name {
+            Some(name) => {
+                let (sdk, name) = (sdk.clone(), name.clone());
+                Arc::new(Lazy::new(move || EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), name.clone())))
+            }
+            None => Arc::new(NoEventBus),
+        },
     };
     let webhooks = WebhookVerifier::from_plaid(plaid);
     let mut services = Services::new(config, ports);

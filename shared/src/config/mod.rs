@@ -140,6 +140,22 @@ pub struct ChurnConfig {
     pub metrics_namespace: String,
 }
 
+/// Item events for the app (EventBridge) and the re-link links they carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// `WEFT_EVENT_BUS_NAME`: the EventBridge bus events go to. Unset: events are not published (the outbox
+    /// is emptied without publishing), for a deployment with no subscriber.
+    pub bus_name: Option<String>,
+    /// Reminders while an item needs the user: `WEFT_REMINDER_DAYS` (days after it began, strictly
+    /// increasing, default `1,3,7`), then every `WEFT_REMINDER_THEN_EVERY_DAYS` (default 7).
+    pub reminders: crate::domain::ReminderSchedule,
+    /// How long a re-link (Hosted Link) URL in an event works: `WEFT_RELINK_URL_LIFETIME_HOURS` (1..=504,
+    /// Plaid's 21 days; default 72).
+    pub relink_url_lifetime_hours: u32,
+    /// Where Hosted Link sends the user when done (`WEFT_RELINK_COMPLETION_URI`, optional, https).
+    pub relink_completion_uri: Option<String>,
+}
+
 /// The reconciliation sweep's settings (its input may override the first two per run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepConfig {
@@ -217,6 +233,7 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// `WEFT_SYNC_QUEUE_URL`: the sync queue, for the webhook's hand-off.
     pub sync_queue_url: Option<String>,
+    pub events: EventsConfig,
 }
 
 /// Reads variables through a lookup function.
@@ -382,6 +399,21 @@ impl Config {
             Some(u) => Some(url("WEFT_SYNC_QUEUE_URL", &u, false)?),
             None => None,
         };
+        let reminders = crate::domain::ReminderSchedule::parse(
+            &vars.optional("WEFT_REMINDER_DAYS").unwrap_or_else(|| "1,3,7".to_owned()),
+            vars.number("WEFT_REMINDER_THEN_EVERY_DAYS", 1..=365, Some(7))?.unwrap_or(7),
+        )
+        .map_err(|why| invalid("WEFT_REMINDER_DAYS", why))?;
+        let relink_completion_uri = match vars.optional("WEFT_RELINK_COMPLETION_URI") {
+            Some(u) => Some(url("WEFT_RELINK_COMPLETION_URI", &u, true)?),
+            None => None,
+        };
+        let events = EventsConfig {
+            bus_name: vars.optional("WEFT_EVENT_BUS_NAME"),
+            reminders,
+            relink_url_lifetime_hours: vars.number("WEFT_RELINK_URL_LIFETIME_HOURS", 1..=504, Some(72))?.unwrap_or(72),
+            relink_completion_uri,
+        };
         Ok(Self {
             table_name,
             kms_key_id,
@@ -395,6 +427,7 @@ impl Config {
             limits,
             audit_retention_days,
             sync_queue_url,
+            events,
         })
     }
 

@@ -3,6 +3,7 @@
 
 mod churn;
 mod duplicates;
+mod events;
 #[cfg(test)]
 mod fixtures;
 mod ids;
@@ -19,6 +20,7 @@ pub use churn::{
     Reason, reason,
 };
 pub use duplicates::{Duplicate, duplicate_of};
+pub use events::{AppEvent, AppEventKind, ReminderSchedule, SOURCE as EVENT_SOURCE, changes_between};
 pub use ids::{
     AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId,
     UserId,

@@ -8,12 +8,14 @@
 //! | [`ScriptedPlaid`] | [`PlaidApi`](crate::ports::PlaidApi) (every Plaid capability) | Plaid's sandbox over in-memory items, with a script of failures |
 //! | [`MemoryVault`] | [`KeyVault`](crate::ports::KeyVault) | KMS (per-item data keys bound to their item) |
 //! | [`RecordingQueue`] | [`SyncQueue`](crate::ports::SyncQueue) | SQS, keeping what it is given |
+//! | [`RecordingBus`] | [`EventBus`](crate::ports::EventBus) | EventBridge, keeping what it is given, failing when told |
 //! | [`RecordingContinuation`] | [`Continuation`](crate::ports::Continuation) | Lambda self-invocation, keeping the inputs |
 //! | [`FixedClock`] | [`Clock`](crate::ports::Clock) | a clock that says what it is told |
 //! | [`LimitedPlaid`] | [`PlaidApi`](crate::ports::PlaidApi), around another | Plaid's per-client rate limits and answer time, on a virtual clock |
 //!
 //! [`TestServices`] assembles [`crate::services::Services`] from them and keeps a handle on each.
 
+mod bus;
 mod clock;
 mod limited_plaid;
 pub mod plaid;
@@ -22,6 +24,7 @@ mod services;
 pub mod store;
 mod vault;
 
+pub use bus::RecordingBus;
 pub use clock::FixedClock;
 pub use limited_plaid::{LimitedPlaid, PRODUCTION_ITEM_REMOVE_PER_MINUTE, SimClock};
 pub use plaid::{ScriptedPlaid, SyncChange};

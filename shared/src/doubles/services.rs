@@ -1,7 +1,7 @@
 //! [`TestServices`]: [`Services`] assembled from the doubles, with a handle on each double so a test can
 //! set it up and look inside.
 
-use super::{FixedClock, MemoryStore, MemoryVault, RecordingContinuation, RecordingQueue, ScriptedPlaid};
+use super::{FixedClock, MemoryStore, MemoryVault, RecordingBus, RecordingContinuation, RecordingQueue, ScriptedPlaid};
 use crate::config::Config;
 use crate::ports::Clock;
 use crate::services::{Ports, Services};
@@ -32,6 +32,7 @@ pub struct TestServices {
     pub queue: Arc<RecordingQueue>,
     pub continuation: Arc<RecordingContinuation>,
     pub clock: Arc<FixedClock>,
+    pub bus: Arc<RecordingBus>,
 }
 
 impl std::fmt::Debug for TestServices {
@@ -64,6 +65,7 @@ impl TestServices {
         let vault = Arc::new(MemoryVault::new().unwrap_or_else(|e| panic!("MemoryVault: {e}")));
         let queue = Arc::new(RecordingQueue::new());
         let continuation = Arc::new(RecordingContinuation::new());
+        let bus = Arc::new(RecordingBus::default());
         let services = Services::new(
             config,
             Ports {
@@ -74,9 +76,10 @@ impl TestServices {
                 continuation: continuation.clone(),
                 clock: clock.clone(),
                 audit: store.clone(),
+                bus: bus.clone(),
             },
         );
-        Self { services, store, plaid, vault, queue, continuation, clock }
+        Self { services, store, plaid, vault, queue, continuation, clock, bus }
     }
 
     /// The test configuration: [`TEST_ENV`] plus `overrides`.

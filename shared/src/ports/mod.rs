@@ -5,6 +5,7 @@
 pub mod audit;
 mod clock;
 mod continuation;
+mod events;
 mod identity;
 pub mod plaid;
 mod queue;
@@ -14,6 +15,7 @@ mod vault;
 pub use audit::{Actor, AuditAction, AuditLog, AuditOutcome, AuditRecord};
 pub use clock::{Clock, SystemClock};
 pub use continuation::{Continuation, ContinuationError};
+pub use events::{EventBus, EventBusError, MAX_BATCH as EVENT_BATCH, OutgoingEvent, Relink};
 pub use identity::{Jwk, JwksError, JwksSource};
 pub use plaid::{
     CredentialError, CredentialSource, PlaidApi, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions,
@@ -22,8 +24,8 @@ pub use plaid::{
 pub use queue::{QueueError, SyncQueue, SyncReason, SyncRequest};
 pub use store::{
     ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, ItemScanPage, ItemStore,
-    LeaseError, LimitStore, LimitWindow, LinkStore, QuietPage, RotationCheckpoint, RotationStore, Store, StoreError,
-    SweepClaim, SweepStore, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserRecords,
-    UserStore, WebhookDedup,
+    LeaseError, LimitStore, LimitWindow, LinkStore, Outbox, QuietPage, RotationCheckpoint, RotationStore, Store,
+    StoreError, SweepClaim, SweepStore, SyncStore, TransactionChange, TransactionPage, TransactionStore, UserProfile,
+    UserRecords, UserStore, WebhookDedup,
 };
 pub use vault::{KeyVault, VaultError};

@@ -9,8 +9,8 @@
 
 use super::{Deadline, ServiceError, Services, audit, institutions, limits};
 use crate::domain::{
-    AccessToken, Account, Duplicate, Institution, InstitutionId, ItemId, ItemRecord, ItemStatus, PublicToken,
-    SealedItem, UserId, duplicate_of,
+    AccessToken, Account, AppEvent, AppEventKind, Duplicate, Institution, InstitutionId, ItemId, ItemRecord,
+    ItemStatus, PublicToken, SealedItem, UserId, duplicate_of,
 };
 use crate::ports::plaid::wire::{ItemRemoveReasonCode, ItemRemoveRequestOptions};
 use crate::ports::{
@@ -402,8 +402,19 @@ async fn store_new_item(
             Ok::<_, ServiceError>(SealedItem { wrapped_key, access_token })
         })
         .await?;
-    match app.store.insert_item(record, sealed, idempotency_key).await {
-        Ok(()) => Ok(()),
+    let linked = AppEvent::new(
+        record,
+        AppEventKind::Linked {
+            institution_id: record.institution.institution_id.to_string(),
+            institution_name: record.institution.name.clone(),
+        },
+        app.now(),
+    );
+    match app.store.insert_item_with_events(record, sealed, idempotency_key, std::slice::from_ref(&linked)).await {
+        Ok(()) => {
+            super::events::publish_now(app, std::slice::from_ref(&linked)).await;
+            Ok(())
+        }
         Err(StoreError::AlreadyExists("institution")) => {
             Err(ServiceError::Duplicate { existing: record.item_id.clone(), reason: "same institution" })
         }

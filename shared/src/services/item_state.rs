@@ -1,8 +1,10 @@
 //! The item-state steps several use cases share: apply an item event (webhooks, a confirmed update mode, a
 //! sync that met an item error), remove an item (user, revocation, churn), and catch up a repaired item.
 
-use super::{ServiceError, Services, audit, limits};
-use crate::domain::{Account, ItemEvent, ItemId, ItemRecord, Outcome, SealedItem, SyncProgress};
+use super::{ServiceError, Services, audit, events, limits};
+use crate::domain::{
+    Account, AppEvent, AppEventKind, ItemEvent, ItemId, ItemRecord, Outcome, SealedItem, SyncProgress, changes_between,
+};
 use crate::ports::{Actor, AuditAction, AuditOutcome, SyncReason, SyncRequest};
 use time::OffsetDateTime;
 
@@ -81,6 +83,7 @@ async fn apply_to_item(
             return Ok(Applied::UnknownItem);
         };
         let had_error = item.error.is_some();
+        let before = item.clone();
         match item.apply(event, at) {
             Outcome::Unchanged(why) => {
                 tracing::info!(
@@ -93,19 +96,33 @@ async fn apply_to_item(
                 );
                 return Ok(Applied::Unchanged);
             }
-            Outcome::Changed => match services.store.update_item(&mut item).await {
-                Ok(()) => {
-                    if let Some(error) = &item.error {
-                        tracing::info!(event = "item_error", item_id = %item_id, error_code = %error.error_code, "item in error");
-                    } else if had_error {
-                        tracing::info!(event = "item_repaired", item_id = %item_id, "item healthy again");
-                        catch_up(services, item_id).await;
+            Outcome::Changed => {
+                let occurred_at = at.min(services.now());
+                let app_events: Vec<AppEvent> = changes_between(&before, &item)
+                    .into_iter()
+                    .map(|kind| AppEvent::new(&item, kind, occurred_at))
+                    .collect();
+                match services.store.update_item_with_events(&mut item, &app_events).await {
+                    Ok(()) => {
+                        if let Some(error) = &item.error {
+                            tracing::info!(event = "item_error", item_id = %item_id, error_code = %error.error_code, "item in error");
+                        } else if had_error {
+                            tracing::info!(event = "item_repaired", item_id = %item_id, "item healthy again");
+                            catch_up(services, item_id).await;
+                        }
+                        if !item.status.needs_update_mode() && item.ignored_prompts > 0 {
+                            // Repaired: the reminders stop, and a later break starts their schedule afresh.
+                            if let Err(e) = services.store.reset_relink_prompts(&item.user_id, item_id).await {
+                                tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not reset the reminder count");
+                            }
+                        }
+                        events::publish_now(services, &app_events).await;
+                        return Ok(Applied::Changed);
                     }
-                    return Ok(Applied::Changed);
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e.into()),
-            },
+            }
             Outcome::Remove => {
                 remove_item(services, &item, &sealed, Actor::Plaid, "revoked").await?;
                 return Ok(Applied::Removed);
@@ -129,35 +146,66 @@ pub async fn refresh_accounts(
     .await
 }
 
+/// What a sync changed in the item's transactions (for the app's `item.transactions_updated` event).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub added: u64,
+    pub modified: u64,
+    pub removed: u64,
+}
+
 /// A sync of the item finished at `at`: Plaid's accounts from its last page (see [`refresh_accounts`]),
-/// and how far Plaid's transactions are (`update_status`: Plaid's `transactions_update_status`).
+/// how far Plaid's transactions are (`update_status`: Plaid's `transactions_update_status`), and, when the
+/// sync changed transactions, an `item.transactions_updated` event in the same write.
 pub async fn synced(
     services: &Services,
     item_id: &ItemId,
     from_plaid: Vec<Account>,
     update_status: Option<String>,
+    counts: SyncCounts,
     at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    modify(services, item_id, |item| {
+    let changed = counts.added + counts.modified + counts.removed > 0;
+    let kind =
+        AppEventKind::TransactionsUpdated { added: counts.added, modified: counts.modified, removed: counts.removed };
+    let written = modify_with_events(services, item_id, |item| {
         item.refresh_accounts(from_plaid.clone(), at);
         let update_status = update_status.clone().or_else(|| item.transactions_sync.update_status.take());
         item.transactions_sync = SyncProgress { update_status, last_synced_at: Some(at) };
+        if changed { vec![AppEvent::new(item, kind.clone(), at)] } else { Vec::new() }
     })
-    .await
+    .await?;
+    events::publish_now(services, &written).await;
+    Ok(())
 }
 
 /// Reads the item, changes it with `change` and saves it, again on concurrent updates.
 async fn modify(services: &Services, item_id: &ItemId, change: impl Fn(&mut ItemRecord)) -> Result<(), ServiceError> {
+    modify_with_events(services, item_id, |item| {
+        change(item);
+        Vec::new()
+    })
+    .await
+    .map(drop)
+}
+
+/// [`modify`], where `change` also says which events to write with the change (atomically); the events
+/// written.
+async fn modify_with_events(
+    services: &Services,
+    item_id: &ItemId,
+    change: impl Fn(&mut ItemRecord) -> Vec<AppEvent>,
+) -> Result<Vec<AppEvent>, ServiceError> {
     for _ in 0..ATTEMPTS {
-        let Some(mut item) = services.store.find_item(item_id).await? else { return Ok(()) };
+        let Some(mut item) = services.store.find_item(item_id).await? else { return Ok(Vec::new()) };
         let before = item.accounts.len();
-        change(&mut item);
-        match services.store.update_item(&mut item).await {
+        let app_events = change(&mut item);
+        match services.store.update_item_with_events(&mut item, &app_events).await {
             Ok(()) => {
                 if item.accounts.len() > before {
                     tracing::info!(item_id = %item_id, added = item.accounts.len() - before, "newly shared accounts added");
                 }
-                return Ok(());
+                return Ok(app_events);
             }
             Err(e) if e.is_conflict() => continue,
             Err(e) => return Err(e.into()),
@@ -199,7 +247,12 @@ pub async fn remove_item(
 
 /// The item is gone at Plaid: every record of it is deleted here, its slot given back, the removal audited.
 pub async fn deleted(services: &Services, item: &ItemRecord, actor: Actor, why: &str) -> Result<(), ServiceError> {
+    // The event first: removal is already done at Plaid; a retry after a failure below writes it again
+    // with the same id.
+    let removed = AppEvent::removed(item, why, services.now());
+    services.store.add_events(std::slice::from_ref(&removed)).await?;
     services.store.delete_item(&item.user_id, &item.item_id).await?;
+    events::publish_now(services, std::slice::from_ref(&removed)).await;
     limits::item_removed(services, &item.user_id).await;
     audit::record(services, actor, AuditAction::ItemRemoved, AuditOutcome::Done, Some(&item.item_id), Some(why)).await;
     tracing::info!(item_id = %item.item_id, why, "item removed at Plaid and deleted");

@@ -1,26 +1,14 @@
 //! The app's items: list, transactions, removal.
 
 use super::{ServiceError, Services, item_state, limits};
-use crate::domain::{AccountId, ItemId, ItemRecord, ItemStatus, ItemView, SealedItem, UserId};
+use crate::domain::{AccountId, ItemId, ItemRecord, ItemStatus, SealedItem, UserId};
 use crate::ports::{Actor, TransactionPage};
 
-/// The caller's items with what the app should show for each. Showing a re-link prompt counts it, so
-/// the churn remover can find users who ignore them (the count alone is written: listing never races a
-/// webhook's change of the item).
+/// The caller's items with what the app should show for each. Listing counts nothing: the re-link
+/// prompts the churn policy counts are the reminders weft sends ([`super::events::remind`]), not page views.
 pub async fn list(app: &Services, user: &UserId) -> Result<Vec<ItemRecord>, ServiceError> {
     let mut items = app.store.list_items(user).await?;
     items.retain(|i| i.status != ItemStatus::Revoked);
-    for item in items.iter_mut() {
-        if matches!(item.view(), ItemView::NeedsLogin | ItemView::Expiring { .. }) {
-            match app.store.count_relink_prompt(&item.user_id, &item.item_id).await {
-                Ok(()) => item.ignored_prompts = item.ignored_prompts.saturating_add(1),
-                // Counting is best effort; the list still answers.
-                Err(e) => {
-                    tracing::warn!(item_id = %item.item_id, error = %crate::telemetry::chain(&e), "could not count the re-link prompt")
-                }
-            }
-        }
-    }
     Ok(items)
 }
 

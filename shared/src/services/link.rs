@@ -3,9 +3,9 @@
 use super::{ServiceError, Services, audit, limits};
 use crate::domain::{ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, UserId};
 use crate::ports::plaid::wire::{
-    AccountFilters, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
+    AccountFilters, HostedLink, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
 };
-use crate::ports::{Actor, AuditAction, AuditOutcome};
+use crate::ports::{Actor, AuditAction, AuditOutcome, Relink};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -37,6 +37,8 @@ pub struct LinkTokenCommand {
     pub account_filters: Option<AccountFilters>,
     /// Days of transaction history to ask for (transactions product only; 1..=730).
     pub days_requested: Option<u32>,
+    /// Plaid's Hosted Link: a URL of Plaid's that runs Link with no app page (for an email or a text).
+    pub hosted: bool,
 }
 
 /// The most days of history Link may ask for.
@@ -50,6 +52,10 @@ pub struct LinkTokenCreated {
     pub mode: LinkMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_id: Option<ItemId>,
+    /// Hosted Link's URL, when asked for (`hosted: true`): send it to the user; it works until
+    /// `expiration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosted_link_url: Option<String>,
 }
 
 const LANGUAGES: [&str; 12] = ["da", "de", "en", "es", "et", "fr", "it", "lt", "lv", "nl", "po", "ro"];
@@ -90,6 +96,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         update: None,
         account_filters: req.account_filters,
         transactions: None,
+        hosted_link: req.hosted.then(|| hosted_link(app)),
     };
 
     let update_item = match req.update_item {
@@ -137,12 +144,75 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         reset_prompts(app, item).await;
     }
     tracing::info!(link_token = %created.link_token, ?mode, item_id = ?update_item.as_ref().map(|i| i.item_id.as_str()), "link token created");
+    if req.hosted && created.hosted_link_url.is_none() {
+        return Err(no_hosted_url(&created.request_id));
+    }
     Ok(LinkTokenCreated {
         link_token: created.link_token,
         expiration: created.expiration,
         mode,
         item_id: update_item.map(|i| i.item_id),
+        hosted_link_url: created.hosted_link_url,
     })
+}
+
+/// Plaid answered a Hosted Link request without its URL.
+fn no_hosted_url(request_id: &str) -> ServiceError {
+    ServiceError::Plaid(crate::ports::PlaidCallError::Decode {
+        endpoint: "/link/token/create",
+        request_id: Some(request_id.to_owned()),
+        detail: "hosted_link was asked for; the answer has no hosted_link_url".into(),
+    })
+}
+
+/// Hosted Link's options: the configured lifetime and completion page.
+fn hosted_link(app: &Services) -> HostedLink {
+    let events = &app.config.events;
+    HostedLink {
+        completion_redirect_uri: events.relink_completion_uri.clone(),
+        url_lifetime_seconds: Some(events.relink_url_lifetime_hours.saturating_mul(3600)),
+    }
+}
+
+/// A ready update-mode link for an item event the user should act on (an email or a text can carry it):
+/// a Hosted Link URL of an update-mode link token, made by weft for the item's owner. Not the user's
+/// request: no abuse limit, no prompt reset. The token is kept as the user's, so Link's webhooks and
+/// `SUCCESS` events of its session are tied to the item.
+pub async fn relink(app: &Services, item_id: &ItemId) -> Result<Option<Relink>, ServiceError> {
+    let Some((item, sealed)) = app.store.find_item_sealed(item_id).await? else { return Ok(None) };
+    if item.status == ItemStatus::Revoked {
+        return Ok(None);
+    }
+    let cfg = &app.config.plaid;
+    let (_, token) = app.unseal(&item.item_id, &sealed).await?;
+    let plaid_req = LinkTokenCreateRequest {
+        client_name: cfg.client_name.clone(),
+        language: cfg.language.clone(),
+        country_codes: cfg.country_codes.clone(),
+        user: LinkTokenUser { client_user_id: app.pseudonyms.client_user_id(&item.user_id) },
+        products: None,
+        webhook: cfg.webhook_url.clone(),
+        access_token: Some(token),
+        redirect_uri: cfg.redirect_uri.clone(),
+        android_package_name: None,
+        link_customization_name: cfg.link_customization_name.clone(),
+        update: item.new_accounts_available.then_some(LinkTokenUpdate { account_selection_enabled: true }),
+        account_filters: None,
+        transactions: None,
+        hosted_link: Some(hosted_link(app)),
+    };
+    let created = app.plaid.link_token_create(&plaid_req).await?;
+    let Some(url) = created.hosted_link_url else { return Err(no_hosted_url(&created.request_id)) };
+    let record = LinkTokenRecord {
+        link_token: created.link_token.clone(),
+        expiration: created.expiration,
+        created_at: app.now(),
+        item_id: Some(item.item_id.clone()),
+        oauth: plaid_req.redirect_uri.is_some(),
+    };
+    app.store.put_link_token(&item.user_id, &record).await?;
+    let lifetime = time::Duration::hours(app.config.events.relink_url_lifetime_hours.into());
+    Ok(Some(Relink { url, expires_at: app.now() + lifetime }))
 }
 
 /// The user acted on the re-link prompt: its count goes back to zero. Best effort (the token is made
@@ -161,7 +231,13 @@ pub async fn resume(app: &Services, user: &UserId) -> Result<LinkTokenCreated, S
     let record =
         app.store.latest_link_token(user, app.now()).await?.ok_or(ServiceError::NotFound("link token to resume"))?;
     let mode = record.mode();
-    Ok(LinkTokenCreated { link_token: record.link_token, expiration: record.expiration, mode, item_id: record.item_id })
+    Ok(LinkTokenCreated {
+        link_token: record.link_token,
+        expiration: record.expiration,
+        mode,
+        item_id: record.item_id,
+        hosted_link_url: None,
+    })
 }
 
 fn subset(field: &str, asked: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<String>, ServiceError> {

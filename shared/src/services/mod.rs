@@ -16,6 +16,7 @@
 //! | [`audit`] | the audit trail of material interactions |
 //! | [`rotation`] | access-token rotation (incident response): one item or every item, resumable, paced |
 //! | [`sweep`] | the reconciliation sweep: `/item/get` for items not heard from in a while, resumable, paced |
+//! | [`events`] | item events for the app: published from the outbox, re-link URLs, reminders |
 //! | [`item_state`] | the steps several use cases share: apply an item event, remove an item, catch up |
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod churn;
 mod deadline;
 pub mod erasure;
 mod error;
+pub mod events;
 pub mod exchange;
 pub mod institutions;
 pub mod item_state;
@@ -41,7 +43,7 @@ pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::domain::{AccessToken, ItemId, ItemKey, SealedItem, UserPseudonyms};
-use crate::ports::{AuditLog, Clock, Continuation, KeyVault, PlaidApi, Store, SyncQueue};
+use crate::ports::{AuditLog, Clock, Continuation, EventBus, KeyVault, PlaidApi, Store, SyncQueue};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -55,6 +57,8 @@ pub struct Services {
     pub continuation: Arc<dyn Continuation>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditLog>,
+    /// Where item events for the app go (their outbox is in the store).
+    pub bus: Arc<dyn EventBus>,
     /// The users as Plaid sees them (`client_user_id`).
     pub pseudonyms: UserPseudonyms,
     institution_health: institutions::HealthCache,
@@ -69,11 +73,12 @@ pub struct Ports {
     pub continuation: Arc<dyn Continuation>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditLog>,
+    pub bus: Arc<dyn EventBus>,
 }
 
 impl Services {
     pub fn new(config: Config, ports: Ports) -> Self {
-        let Ports { plaid, store, vault, queue, continuation, clock, audit } = ports;
+        let Ports { plaid, store, vault, queue, continuation, clock, audit, bus } = ports;
         Self {
             config,
             plaid,
@@ -83,6 +88,7 @@ impl Services {
             continuation,
             clock,
             audit,
+            bus,
             pseudonyms: UserPseudonyms::ephemeral(),
             institution_health: institutions::HealthCache::default(),
         }

@@ -235,7 +235,12 @@ async fn run(
     tracing::info!(item_id = %item_id, added = report.added, modified = report.modified, removed = report.removed, pages = report.pages, restarts = report.restarts, "transactions synced");
     // Balances (and accounts newly shared) come with every sync, at no extra Plaid call.
     let accounts: Vec<Account> = accounts.into_iter().map(Account::from).collect();
-    if let Err(e) = item_state::synced(app, item_id, accounts, update_status, accounts_at).await {
+    let counts = item_state::SyncCounts {
+        added: report.added as u64,
+        modified: report.modified as u64,
+        removed: report.removed as u64,
+    };
+    if let Err(e) = item_state::synced(app, item_id, accounts, update_status, counts, accounts_at).await {
         tracing::warn!(item_id = %item_id, error = %crate::telemetry::chain(&e), "could not save the accounts' balances; the next sync will");
     }
     Ok(report)

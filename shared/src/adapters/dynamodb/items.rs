@@ -20,6 +20,38 @@ use time::OffsetDateTime;
 /// The shortest sealed access token: version, nonce, tag and a few bytes of token.
 const MIN_SEALED_TOKEN: usize = 1 + 12 + 16 + 8;
 
+/// An item's optimistic update: every attribute but the prompt count (it has its own writes:
+/// `count_relink_prompt`, `reset_relink_prompts`; a state write never overwrites it with the count it read),
+/// the churn index kept in step, conditional on the version read.
+pub(super) struct ItemUpdate {
+    pub(super) expression: String,
+    pub(super) names: HashMap<String, String>,
+    pub(super) values: Attrs,
+    pub(super) next_version: u64,
+}
+
+impl ItemUpdate {
+    pub(super) const CONDITION: &'static str = "attribute_exists(PK) AND #v = :expected";
+
+    pub(super) fn of(item: &ItemRecord) -> Result<Self, StoreError> {
+        let expected = item.version;
+        let mut next = item.clone();
+        next.version = expected.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
+        let mut attrs = item_to_attrs(&next)?;
+        attrs.remove(PROMPTS);
+        let in_churn_index = attrs.contains_key(GSI2PK);
+        let (mut expression, mut names, mut values) = set_expression(attrs);
+        if !in_churn_index {
+            expression.push_str(" REMOVE #g2pk, #g2sk");
+            names.insert("#g2pk".to_owned(), GSI2PK.to_owned());
+            names.insert("#g2sk".to_owned(), GSI2SK.to_owned());
+        }
+        names.insert("#v".to_owned(), VERSION.to_owned());
+        values.insert(":expected".to_owned(), n(expected));
+        Ok(Self { expression, names, values, next_version: next.version })
+    }
+}
+
 /// Whether a failed conditional update found the record at all (it returns the old record, `ALL_OLD`).
 fn record_existed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
     match e.as_service_error() {
@@ -90,12 +122,12 @@ fn institution_guard(item: &ItemRecord) -> Attrs {
     attrs
 }
 
-fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> &'static str {
+pub(super) fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> &'static str {
     tracing::error!(error = %e, "a DynamoDB request could not be built");
     "DynamoDB request"
 }
 
-fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
+pub(super) fn item_key(user: &UserId, item_id: &ItemId) -> Attrs {
     key(user_pk(user), item_sk(item_id))
 }
 
@@ -155,12 +187,32 @@ impl DynamoStore {
         self.batch_write(deletes).await
     }
 
-    /// One try of [`ItemStore::insert_item`].
-    async fn insert_item_once(
+    /// [`ItemStore::insert_item`], with outbox events in the same transaction.
+    pub(super) async fn insert_item_and_events(
         &self,
         item: &ItemRecord,
         sealed: &SealedItem,
         exchange_key: &str,
+        events: &[crate::domain::AppEvent],
+    ) -> Result<(), StoreError> {
+        if !valid_key_part(item.institution.institution_id.as_str()) {
+            return Err(StoreError::Invalid("institution id"));
+        }
+        match self.insert_item_once(item, sealed, exchange_key, events).await {
+            Err(StoreError::AlreadyExists("institution")) if self.take_over_stale_guard(item).await? => {
+                self.insert_item_once(item, sealed, exchange_key, events).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// One try of [`ItemStore::insert_item`].
+    pub(super) async fn insert_item_once(
+        &self,
+        item: &ItemRecord,
+        sealed: &SealedItem,
+        exchange_key: &str,
+        events: &[crate::domain::AppEvent],
     ) -> Result<(), StoreError> {
         let item_attrs = new_item_attrs(item, sealed)?;
         let exchange_attrs = exchange_record(&item.user_id, exchange_key, &item.item_id, now())?;
@@ -181,15 +233,16 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put_item).build(),
+            TransactWriteItem::builder().put(put_exchange).build(),
+            TransactWriteItem::builder().put(put_guard).build(),
+        ];
+        for event in events {
+            items.push(super::outbox::put_event(&self.table, event)?);
+        }
         self.count();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_item).build())
-            .transact_items(TransactWriteItem::builder().put(put_exchange).build())
-            .transact_items(TransactWriteItem::builder().put(put_guard).build())
-            .send()
-            .await;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if item_condition_failed(&e) => Err(StoreError::AlreadyExists("item")),
@@ -262,15 +315,7 @@ impl ItemStore for DynamoStore {
     /// transaction: all or nothing. A guard left by an item that is gone or being removed is taken over
     /// (conditionally on still naming that item) and the transaction tried once more.
     async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError> {
-        if !valid_key_part(item.institution.institution_id.as_str()) {
-            return Err(StoreError::Invalid("institution id"));
-        }
-        match self.insert_item_once(item, sealed, exchange_key).await {
-            Err(StoreError::AlreadyExists("institution")) if self.take_over_stale_guard(item).await? => {
-                self.insert_item_once(item, sealed, exchange_key).await
-            }
-            outcome => outcome,
-        }
+        self.insert_item_and_events(item, sealed, exchange_key, &[]).await
     }
 
     async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
@@ -304,38 +349,23 @@ impl ItemStore for DynamoStore {
     }
 
     async fn update_item(&self, item: &mut ItemRecord) -> Result<(), StoreError> {
-        let expected = item.version;
-        let mut next = item.clone();
-        next.version = expected.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
-        let mut attrs = item_to_attrs(&next)?;
-        // The prompt count has its own writes (`count_relink_prompt`, `reset_relink_prompts`): a state write
-        // never overwrites it with the count it read.
-        attrs.remove(PROMPTS);
-        let in_churn_index = attrs.contains_key(GSI2PK);
-        let (mut expression, mut names, mut values) = set_expression(attrs);
-        if !in_churn_index {
-            expression.push_str(" REMOVE #g2pk, #g2sk");
-            names.insert("#g2pk".to_owned(), GSI2PK.to_owned());
-            names.insert("#g2sk".to_owned(), GSI2SK.to_owned());
-        }
-        names.insert("#v".to_owned(), VERSION.to_owned());
-        values.insert(":expected".to_owned(), n(expected));
+        let update = ItemUpdate::of(item)?;
         self.count();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item_key(&item.user_id, &item.item_id)))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(PK) AND #v = :expected")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .update_expression(update.expression)
+            .condition_expression(ItemUpdate::CONDITION)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => {
-                item.version = next.version;
+                item.version = update.next_version;
                 Ok(())
             }
             Err(e) if is_conditional_failure(&e) => {

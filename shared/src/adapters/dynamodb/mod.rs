@@ -21,6 +21,7 @@ mod erasure;
 mod items;
 mod keys;
 mod limits;
+mod outbox;
 mod records;
 mod rotation;
 mod sweep;

@@ -86,7 +86,8 @@ impl PlaidLink for ScriptedPlaid {
             PlaidCallError::Decode { endpoint: LINK_TOKEN_CREATE, request_id: None, detail: e.to_string() }
         })?;
         let expiration = self.clock.now() + time::Duration::hours(4);
-        Ok(LinkTokenCreateResponse { link_token, expiration, request_id: request_id() })
+        let hosted_link_url = req.hosted_link.as_ref().map(|_| format!("https://hosted.plaid.test/link/{link_token}"));
+        Ok(LinkTokenCreateResponse { link_token, expiration, hosted_link_url, request_id: request_id() })
     }
 
     async fn item_public_token_exchange(

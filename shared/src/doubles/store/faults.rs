@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 51] = [
+pub const OPERATIONS: [&str; 57] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -63,6 +63,13 @@ pub const OPERATIONS: [&str; 51] = [
     "replace_sealed",
     "get_rotation_checkpoint",
     "put_rotation_checkpoint",
+    // Outbox
+    "update_item_with_events",
+    "insert_item_with_events",
+    "add_events",
+    "add_reminder",
+    "pending_events",
+    "remove_events",
     // SweepStore
     "claim_sweep",
     "release_sweep",

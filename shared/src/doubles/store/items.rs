@@ -27,34 +27,57 @@ fn key(user: &UserId, item_id: &ItemId) -> (UserId, ItemId) {
     (user.clone(), item_id.clone())
 }
 
+/// [`ItemStore::insert_item`] on the locked state (so the outbox can be written in the same step).
+pub(super) fn insert_locked(
+    s: &mut super::State,
+    now: OffsetDateTime,
+    item: &ItemRecord,
+    sealed: &SealedItem,
+    exchange_key: &str,
+) -> Result<(), StoreError> {
+    check_sealed(sealed)?;
+    check_key_part(exchange_key, "exchange idempotency key")?;
+    let k = key(&item.user_id, &item.item_id);
+    if s.items.contains_key(&k) {
+        return Err(StoreError::AlreadyExists("item"));
+    }
+    let guard = (item.user_id.clone(), item.institution.institution_id.clone());
+    let held_by_live = s.institutions.get(&guard).is_some_and(|holder| {
+        s.items.get(&key(&item.user_id, holder)).is_some_and(|i| i.record.status != ItemStatus::Revoked)
+    });
+    if held_by_live {
+        return Err(StoreError::AlreadyExists("institution"));
+    }
+    s.institutions.insert(guard, item.item_id.clone());
+    s.items.insert(k, StoredItem { record: item.clone(), sealed: sealed.clone(), cursor: None, lease: None });
+    s.exchanges.insert(
+        (item.user_id.clone(), exchange_key.to_owned()),
+        Expiring::new(Some(item.item_id.clone()), now + EXCHANGE_TTL),
+    );
+    Ok(())
+}
+
+/// [`ItemStore::update_item`] on the locked state.
+pub(super) fn update_locked(s: &mut super::State, item: &mut ItemRecord) -> Result<(), StoreError> {
+    let next_version = item.version.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
+    let stored = s.items.get_mut(&key(&item.user_id, &item.item_id)).ok_or(StoreError::NotFound("item"))?;
+    if stored.record.version != item.version {
+        return Err(StoreError::Conflict);
+    }
+    // The prompt count has its own writes: a state write never overwrites it with the count it read.
+    let prompts = stored.record.ignored_prompts;
+    stored.record = ItemRecord { ignored_prompts: prompts, version: next_version, ..item.clone() };
+    item.version = next_version;
+    Ok(())
+}
+
 #[async_trait]
 impl ItemStore for MemoryStore {
     async fn insert_item(&self, item: &ItemRecord, sealed: &SealedItem, exchange_key: &str) -> Result<(), StoreError> {
         self.faults.enter("insert_item").await?;
-        check_sealed(sealed)?;
-        check_key_part(exchange_key, "exchange idempotency key")?;
         let now = self.now();
-        let mut s = self.lock();
-        let k = key(&item.user_id, &item.item_id);
-        if s.items.contains_key(&k) {
-            return Err(StoreError::AlreadyExists("item"));
-        }
-        let guard = (item.user_id.clone(), item.institution.institution_id.clone());
-        let held_by_live = s.institutions.get(&guard).is_some_and(|holder| {
-            s.items.get(&key(&item.user_id, holder)).is_some_and(|i| i.record.status != ItemStatus::Revoked)
-        });
-        if held_by_live {
-            return Err(StoreError::AlreadyExists("institution"));
-        }
-        s.institutions.insert(guard, item.item_id.clone());
-        s.items.insert(k, StoredItem { record: item.clone(), sealed: sealed.clone(), cursor: None, lease: None });
-        s.exchanges.insert(
-            (item.user_id.clone(), exchange_key.to_owned()),
-            Expiring::new(Some(item.item_id.clone()), now + EXCHANGE_TTL),
-        );
-        Ok(())
+        insert_locked(&mut self.lock(), now, item, sealed, exchange_key)
     }
-
     async fn get_item(&self, user: &UserId, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError> {
         self.faults.enter("get_item").await?;
         Ok(self.lock().items.get(&key(user, item_id)).map(|i| i.record.clone()))
@@ -91,17 +114,7 @@ impl ItemStore for MemoryStore {
 
     async fn update_item(&self, item: &mut ItemRecord) -> Result<(), StoreError> {
         self.faults.enter("update_item").await?;
-        let next_version = item.version.checked_add(1).ok_or(StoreError::Invalid("item version"))?;
-        let mut s = self.lock();
-        let stored = s.items.get_mut(&key(&item.user_id, &item.item_id)).ok_or(StoreError::NotFound("item"))?;
-        if stored.record.version != item.version {
-            return Err(StoreError::Conflict);
-        }
-        // The prompt count has its own writes: a state write never overwrites it with the count it read.
-        let prompts = stored.record.ignored_prompts;
-        stored.record = ItemRecord { ignored_prompts: prompts, version: next_version, ..item.clone() };
-        item.version = next_version;
-        Ok(())
+        update_locked(&mut self.lock(), item)
     }
 
     async fn count_relink_prompt(&self, user: &UserId, item_id: &ItemId) -> Result<(), StoreError> {

@@ -14,6 +14,8 @@
 //!   at their expiration) expire by the store's clock;
 //! - abuse-limit counters count atomically up to their limit, blocks keep the later end (to the second);
 //! - the audit trail ([`AuditLog`](crate::ports::AuditLog)) is kept in order, read by UTC day;
+//! - the outbox ([`Outbox`](crate::ports::Outbox)) is written in the same step as the item change (one lock),
+//!   read oldest first;
 //! - the churn index: inactive users (profiles last active before the cutoff, each expanded to their items,
 //!   users without items as [`IdleUser`](crate::ports::IdleUser)s) and items in error or waiting for update
 //!   mode, sharded by [`churn_shard`](crate::adapters::dynamodb::churn_shard), oldest first, in small pages
@@ -33,6 +35,7 @@ mod erasure;
 mod faults;
 mod items;
 mod limits;
+mod outbox;
 mod records;
 mod rotation;
 mod sweep;
@@ -131,6 +134,8 @@ struct State {
     blocks: HashMap<(UserId, String), i64>,
     /// The audit trail, in the order it was kept.
     audit: Vec<AuditRecord>,
+    /// The outbox of item events, by (occurred_at, event id), as the adapter's sort key.
+    outbox: BTreeMap<(OffsetDateTime, String), crate::domain::AppEvent>,
 }
 
 impl MemoryStore {

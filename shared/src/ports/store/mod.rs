@@ -13,6 +13,7 @@
 //! | [`LimitStore`] | abuse limits: per-user counters and blocks |
 //! | [`RotationStore`] | access-token rotation: every item page by page, sealed secrets replaced, run checkpoints |
 //! | [`UserRecords`] | erasing a user's own records (everything but their items) |
+//! | [`Outbox`] | item events for the app not yet published, written atomically with the item change |
 //! | [`SweepStore`] | the reconciliation sweep: items not heard of since a cutoff, oldest first; run checkpoints |
 //!
 //! The layout is `docs/data-model.md` (one DynamoDB table). Adapter: [`crate::adapters::dynamodb`]; double:
@@ -23,6 +24,7 @@ mod erasure;
 mod items;
 mod limits;
 mod link;
+mod outbox;
 mod rotation;
 mod sweep;
 mod sync;
@@ -35,6 +37,7 @@ pub use erasure::UserRecords;
 pub use items::{ExchangeClaim, ExchangeRecords, ItemStore};
 pub use limits::{LimitStore, LimitWindow};
 pub use link::LinkStore;
+pub use outbox::Outbox;
 pub use rotation::{ItemScanPage, RotationCheckpoint, RotationStore};
 pub use sweep::{QuietPage, SweepClaim, SweepStore};
 pub use sync::{LeaseError, SyncStore};
@@ -103,6 +106,7 @@ pub trait Store:
     + UserRecords
     + RotationStore
     + SweepStore
+    + Outbox
 {
 }
 
@@ -119,6 +123,7 @@ impl<T> Store for T where
         + UserRecords
         + RotationStore
         + SweepStore
+        + Outbox
         + ?Sized
 {
 }

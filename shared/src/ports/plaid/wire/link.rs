@@ -30,6 +30,20 @@ pub struct LinkTokenCreateRequest {
     pub account_filters: Option<AccountFilters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transactions: Option<LinkTokenTransactions>,
+    /// Hosted Link: Plaid hosts the Link page at `hosted_link_url` (for a link sent by email or text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosted_link: Option<HostedLink>,
+}
+
+/// `hosted_link` of `/link/token/create` (`LinkTokenCreateHostedLink`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostedLink {
+    /// Where the user goes when Link is done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_redirect_uri: Option<String>,
+    /// How long the URL works (Plaid allows up to 21 days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_lifetime_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +88,9 @@ pub struct LinkTokenCreateResponse {
     pub link_token: LinkToken,
     #[serde(with = "time::serde::rfc3339")]
     pub expiration: OffsetDateTime,
+    /// Set when the request asked for Hosted Link.
+    #[serde(default)]
+    pub hosted_link_url: Option<String>,
     #[serde(default)]
     pub request_id: String,
 }

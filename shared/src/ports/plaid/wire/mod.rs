@@ -99,6 +99,7 @@ mod tests {
             update: Some(LinkTokenUpdate { account_selection_enabled: true }),
             account_filters: None,
             transactions: None,
+            hosted_link: None,
         };
         let v = serde_json::to_value(&req).unwrap();
         assert_eq!(
