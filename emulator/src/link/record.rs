@@ -171,7 +171,13 @@ fn link_events(rec: &LinkSessionRecord) -> Vec<Value> {
 
 /// onExit's arguments as `/link/token/get` shows them (`LinkSessionExit`: `metadata.status` omitted when null).
 fn exit_json(exit: &Value) -> Value {
-    json!({"error": exit["error"], "metadata": without_nulls(&exit["metadata"])})
+    let mut metadata = exit["metadata"].clone();
+    if let Some(m) = metadata.as_object_mut()
+        && m.get("status").is_some_and(Value::is_null)
+    {
+        m.remove("status");
+    }
+    json!({"error": exit["error"], "metadata": metadata})
 }
 
 /// One entry of `/link/token/get`'s `link_sessions` (`LinkTokenGetSessionsResponse`).
