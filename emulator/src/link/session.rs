@@ -389,10 +389,10 @@ pub fn start(app: &Arc<App>, link_token: &str, institution_id: Option<&str>) -> 
         }
     };
     let id = session.events.session.clone();
-    if let Some(inst) = inst.filter(|_| !session.update_mode()) {
-        if session.select_institution(app, inst).is_err() {
-            return Ok((id, true));
-        }
+    if let Some(inst) = inst.filter(|_| !session.update_mode())
+        && session.select_institution(app, inst).is_err()
+    {
+        return Ok((id, true));
     }
     session.checkpoint(app);
     Ok((id, false))
