@@ -6,6 +6,7 @@
 //! component's [`Host`] (clock and signing key).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -43,6 +44,10 @@ pub struct App {
     pub webhooks: Arc<Webhooks>,
     /// Wakes the state-file writer.
     pub persist_notify: Option<Arc<Notify>>,
+    /// `http://<address it listens on>`: the base of the URLs it hands out (Hosted Link).
+    pub base_url: String,
+    /// Link events enabled (LINK webhooks and `/link/token/get` events for embedded sessions too).
+    link_events: AtomicBool,
 }
 
 /// Locks a mutex, recovering the data if a previous holder panicked (state stays usable).
@@ -57,11 +62,13 @@ impl App {
         clock: Clock,
         state: State,
         persist_notify: Option<Arc<Notify>>,
+        base_url: String,
         shutdown: watch::Receiver<bool>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let limiter = RateLimiter::new(config.rate_limits.clone());
         let webhooks = Arc::new(Webhooks::new(config.webhooks.clone(), runtime, shutdown));
+        let link_events = AtomicBool::new(config.link_events);
         Self {
             config,
             clock,
@@ -71,7 +78,19 @@ impl App {
             calls: Mutex::new(CallCounts::default()),
             webhooks,
             persist_notify,
+            base_url,
+            link_events,
         }
+    }
+
+    /// Whether Link events are enabled for embedded sessions.
+    pub fn link_events(&self) -> bool {
+        self.link_events.load(Ordering::Relaxed)
+    }
+
+    /// Enables or disables Link events for embedded sessions (sessions started later follow it).
+    pub fn set_link_events(&self, enabled: bool) {
+        self.link_events.store(enabled, Ordering::Relaxed);
     }
 
     pub fn lock_state(&self) -> MutexGuard<'_, State> {

@@ -38,6 +38,10 @@ pub struct EmulatorConfig {
     pub start_time: Option<OffsetDateTime>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Link events enabled for the client (Plaid enables them on request): LINK webhooks (`EVENTS`,
+    /// `SESSION_FINISHED`) and `/link/token/get` events for embedded Link sessions too, not only Hosted Link
+    /// ones. Default off, as Plaid's; `POST /__emulator/config/link_events` changes it at run time.
+    pub link_events: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -54,6 +58,7 @@ impl Default for EmulatorConfig {
             history_delay: Duration::ZERO,
             start_time: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            link_events: false,
         }
     }
 }

@@ -51,7 +51,9 @@ use tokio::task::JoinHandle;
 pub use crate::api::Endpoint;
 pub use crate::app::CallCounts;
 pub use crate::config::{DEFAULT_MAX_BODY_BYTES, EmulatorConfig};
-pub use crate::control::{AdvanceClock, Control, CreateItem, CreatedItem, RotatedKey};
+pub use crate::control::{
+    AdvanceClock, Control, CreateItem, CreatedItem, LinkEventsSetting, LinkStart, RotatedKey, StartedLink,
+};
 pub use crate::faults::{CustomError, Fault, FaultKind, FaultSpec};
 pub use crate::items::{Condition, ModifyTransaction, MutationResult, NewTransaction, TransactionMutation};
 pub use crate::keys::KeyError;
@@ -126,6 +128,7 @@ impl Emulator {
             clock,
             state,
             notify.clone(),
+            format!("http://{addr}"),
             shutdown_rx.clone(),
             tokio::runtime::Handle::current(),
         ));

@@ -77,6 +77,11 @@ struct Cli {
     #[arg(long, default_value_t = plaid_emulator::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
 
+    /// Enable Link events for embedded Link sessions (as Plaid does for a client on request): LINK webhooks
+    /// (EVENTS, SESSION_FINISHED) and /link/token/get events for them too, not only for Hosted Link.
+    #[arg(long)]
+    link_events: bool,
+
     /// Log filter (tracing EnvFilter syntax), e.g. info or plaid_emulator=debug.
     #[arg(long, env = "PLAID_EMULATOR_LOG", default_value = "warn")]
     log: String,
@@ -136,6 +141,7 @@ impl Cli {
             history_delay: Duration::from_secs(self.history_delay_secs),
             start_time: self.start_time,
             max_body_bytes: self.max_body_bytes,
+            link_events: self.link_events,
         }
     }
 }

@@ -136,6 +136,51 @@ pub struct LinkTokenRecord {
     /// Update mode: the Item of the access token given.
     pub update_item_id: Option<String>,
     pub account_selection_enabled: bool,
+    /// Hosted Link: the token was made with `hosted_link` (its URL and where it ends).
+    #[serde(default)]
+    pub hosted: Option<HostedLink>,
+}
+
+/// A link token's Hosted Link settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostedLink {
+    /// The opaque id in the Hosted Link URL (`/__emulator/hosted/<id>`).
+    pub id: String,
+    /// Where the browser is sent (303) when the session ends.
+    pub completion_redirect_uri: Option<String>,
+    /// The URL stops working then (unix seconds; also the token's expiry).
+    pub url_expires_at: i64,
+    pub is_mobile_app: bool,
+}
+
+/// Lifetime of a finished Link session's record (Plaid: `/link/token/get` shows it up to six hours).
+pub const LINK_SESSION_RETENTION_SECS: i64 = 6 * 3600;
+
+/// What `/link/token/get` knows of one Link session: kept while it runs (events so far) and up to six
+/// hours after it ends.
+#[derive(Debug, Clone)]
+pub struct LinkSessionRecord {
+    pub link_session_id: String,
+    pub link_token: String,
+    /// Whether `/link/token/get` lists its events (Hosted Link, or Link events enabled).
+    pub events_visible: bool,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    /// Unix milliseconds, once it ended.
+    pub finished_at_ms: Option<i64>,
+    /// The onEvent calls so far (`{event_name, metadata}`), with their ids.
+    pub events: Vec<Value>,
+    pub event_ids: Vec<String>,
+    /// The institution picked (id, name), once picked.
+    pub institution: Option<(String, String)>,
+    /// Link's last request id (restoring a session continues with it).
+    pub request_id: String,
+    /// onSuccess's `{public_token, metadata}` (a public token only for a new Item).
+    pub on_success: Option<Value>,
+    /// onExit's `{error, metadata}`.
+    pub exit: Option<Value>,
+    /// `results.item_add_results`.
+    pub item_add_results: Vec<Value>,
 }
 
 /// A public token.
@@ -155,6 +200,8 @@ pub struct State {
     pub removed_items: HashSet<String>,
     pub public_tokens: HashMap<String, PublicTokenRecord>,
     pub link_tokens: HashMap<String, LinkTokenRecord>,
+    /// Link sessions by `link_session_id` (not persisted).
+    pub link_sessions: HashMap<String, LinkSessionRecord>,
     pub keys: KeyRing,
 }
 
@@ -166,6 +213,7 @@ impl State {
             removed_items: HashSet::new(),
             public_tokens: HashMap::new(),
             link_tokens: HashMap::new(),
+            link_sessions: HashMap::new(),
             keys: KeyRing::new(now),
         }
     }
@@ -215,6 +263,19 @@ impl State {
     pub fn prune(&mut self, now: i64) {
         self.link_tokens.retain(|_, t| t.expires_at + 24 * 3600 > now);
         self.public_tokens.retain(|_, t| t.expires_at + 24 * 3600 > now);
+        let tokens = &self.link_tokens;
+        self.link_sessions.retain(|_, s| match s.finished_at_ms {
+            Some(end) => end / 1000 + LINK_SESSION_RETENTION_SECS > now,
+            None => tokens.contains_key(&s.link_token),
+        });
+    }
+
+    /// The Link token whose Hosted Link URL has this id.
+    pub fn hosted_link_token(&self, hosted_id: &str) -> Option<(String, LinkTokenRecord)> {
+        self.link_tokens
+            .iter()
+            .find(|(_, r)| r.hosted.as_ref().is_some_and(|h| h.id == hosted_id))
+            .map(|(t, r)| (t.clone(), r.clone()))
     }
 
     /// The persisted form.
@@ -248,6 +309,7 @@ impl State {
             removed_items: snapshot.removed_items.into_iter().collect(),
             public_tokens: snapshot.public_tokens,
             link_tokens: snapshot.link_tokens,
+            link_sessions: HashMap::new(),
             keys,
         })
     }

@@ -16,6 +16,7 @@ from plaid.model_utils import ModelComposed, ModelNormal, ModelSimple, none_type
 
 ENDPOINTS = {
     "/link/token/create": "LinkTokenCreateRequest",
+    "/link/token/get": "LinkTokenGetRequest",
     "/item/public_token/exchange": "ItemPublicTokenExchangeRequest",
     "/item/get": "ItemGetRequest",
     "/item/remove": "ItemRemoveRequest",

@@ -197,7 +197,9 @@ def check_delivery(delivery, verifier, model_cls=None):
     assert body.decode("utf-8") == json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False), body
     assert body == json.dumps(obj, indent=2, sort_keys=True).encode("ascii"), \
         "body has non-ASCII or escapes differently from the ASCII form Plaid's vector shows"
-    for key in ("webhook_type", "webhook_code", "item_id", "environment"):
+    # LINK webhooks are about a Link session, not an Item: they carry link_session_id and link_token instead.
+    keys = ("link_session_id", "link_token") if obj.get("webhook_type") == "LINK" else ("item_id",)
+    for key in ("webhook_type", "webhook_code", "environment") + keys:
         assert key in obj, f"webhook body lacks {key}: {obj}"
     assert obj["environment"] == "sandbox"
     claims = verifier.verify(body, delivery.verification)

@@ -19,6 +19,8 @@ use crate::wire::PlaidError;
 pub enum Endpoint {
     /// `/link/token/create`.
     LinkTokenCreate,
+    /// `/link/token/get`.
+    LinkTokenGet,
     /// `/item/public_token/exchange`.
     ItemPublicTokenExchange,
     /// `/item/get`.
@@ -49,8 +51,9 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order of the emulator's documentation.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::LinkTokenCreate,
+        Endpoint::LinkTokenGet,
         Endpoint::ItemPublicTokenExchange,
         Endpoint::ItemGet,
         Endpoint::ItemRemove,
@@ -70,6 +73,7 @@ impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::LinkTokenCreate => "/link/token/create",
+            Endpoint::LinkTokenGet => "/link/token/get",
             Endpoint::ItemPublicTokenExchange => "/item/public_token/exchange",
             Endpoint::ItemGet => "/item/get",
             Endpoint::ItemRemove => "/item/remove",
@@ -104,6 +108,7 @@ pub enum Reply {
 pub async fn handle(app: &Arc<App>, endpoint: Endpoint, body: &Value, request_id: &str) -> Result<Reply, PlaidError> {
     match endpoint {
         Endpoint::LinkTokenCreate => tokens::link_token_create(app, body).map(Reply::Json),
+        Endpoint::LinkTokenGet => tokens::link_token_get(app, body).map(Reply::Json),
         Endpoint::ItemPublicTokenExchange => tokens::public_token_exchange(app, body).map(Reply::Json),
         Endpoint::ItemGet => items::item_get(app, body).map(Reply::Json),
         Endpoint::ItemRemove => items::item_remove(app, body).map(Reply::Json),

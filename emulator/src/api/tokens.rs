@@ -10,7 +10,7 @@ use super::parse;
 use crate::app::App;
 use crate::http::is_http_url;
 use crate::items;
-use crate::state::{LINK_TOKEN_TTL_SECS, LinkTokenRecord, UPDATE_LINK_TOKEN_TTL_SECS, unix_rfc3339};
+use crate::state::{HostedLink, LINK_TOKEN_TTL_SECS, LinkTokenRecord, UPDATE_LINK_TOKEN_TTL_SECS, unix_rfc3339};
 use crate::wire::PlaidError;
 
 const LANGUAGES: &[&str] =
@@ -41,6 +41,56 @@ struct LinkTokenCreateReq {
     update: Option<LinkUpdate>,
     #[serde(default)]
     account_filters: Option<Value>,
+    #[serde(default)]
+    hosted_link: Option<HostedLinkReq>,
+}
+
+/// `hosted_link` (`LinkTokenCreateHostedLink`; may be empty).
+#[derive(Deserialize)]
+struct HostedLinkReq {
+    #[serde(default)]
+    completion_redirect_uri: Option<String>,
+    #[serde(default)]
+    url_lifetime_seconds: Option<i64>,
+    #[serde(default)]
+    is_mobile_app: Option<bool>,
+    #[serde(default)]
+    delivery_method: Option<String>,
+}
+
+/// Longest Hosted Link URL lifetime (Plaid: 21 days).
+const HOSTED_LINK_MAX_LIFETIME_SECS: i64 = 21 * 24 * 3600;
+
+impl HostedLinkReq {
+    /// The URL's lifetime: as asked (1 s to 21 days), else Plaid's defaults: 7 days for a link delivered by
+    /// email, 1 day by SMS, 30 minutes otherwise.
+    fn lifetime(&self) -> Result<i64, PlaidError> {
+        match self.url_lifetime_seconds {
+            Some(s) if !(1..=HOSTED_LINK_MAX_LIFETIME_SECS).contains(&s) => Err(PlaidError::invalid_field(format!(
+                "hosted_link.url_lifetime_seconds must be a positive number of seconds of at most {HOSTED_LINK_MAX_LIFETIME_SECS} (21 days)"
+            ))),
+            Some(s) => Ok(s),
+            None => Ok(match self.delivery_method.as_deref() {
+                Some("email") => 7 * 24 * 3600,
+                Some("sms") => 24 * 3600,
+                _ => 30 * 60,
+            }),
+        }
+    }
+
+    /// `completion_redirect_uri`: an absolute URL; http(s) unless `is_mobile_app` (an app's own scheme).
+    fn completion_redirect_uri(&self) -> Result<Option<String>, PlaidError> {
+        let Some(uri) = self.completion_redirect_uri.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = || PlaidError::invalid_field("hosted_link.completion_redirect_uri must be a valid URI");
+        let parsed = reqwest::Url::parse(uri).map_err(|_| bad())?;
+        let web = matches!(parsed.scheme(), "http" | "https");
+        if (web && parsed.host_str().is_none_or(str::is_empty)) || (!web && !self.is_mobile_app.unwrap_or(false)) {
+            return Err(bad());
+        }
+        Ok(Some(uri.to_owned()))
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,6 +141,15 @@ pub fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErr
             "balance is not a valid product to initialize Link with. Balance is available with any other product",
         ));
     }
+    let hosted = match &req.hosted_link {
+        Some(h) => Some(HostedLink {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            completion_redirect_uri: h.completion_redirect_uri()?,
+            url_expires_at: unix.saturating_add(h.lifetime()?),
+            is_mobile_app: h.is_mobile_app.unwrap_or(false),
+        }),
+        None => None,
+    };
     let mut state = app.lock_state();
     let update_item_id = match req.access_token.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => Some(state.item_id_for_token(token)?),
@@ -98,7 +157,9 @@ pub fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErr
     };
     let ttl = if update_mode { UPDATE_LINK_TOKEN_TTL_SECS } else { LINK_TOKEN_TTL_SECS };
     let token = crate::ids::token(crate::ids::TokenKind::Link, "sandbox");
-    let expires_at = unix.saturating_add(ttl);
+    // A Hosted Link token expires with its URL (Plaid's documented rule).
+    let expires_at = hosted.as_ref().map_or(unix.saturating_add(ttl), |h| h.url_expires_at);
+    let hosted_link_url = hosted.as_ref().map(|h| format!("{}/__emulator/hosted/{}", app.base_url, h.id));
     state.prune(unix);
     state.link_tokens.insert(
         token.clone(),
@@ -115,11 +176,23 @@ pub fn link_token_create(app: &Arc<App>, body: &Value) -> Result<Value, PlaidErr
             account_filters: req.account_filters,
             update_item_id,
             account_selection_enabled: req.update.and_then(|u| u.account_selection_enabled).unwrap_or(false),
+            hosted,
         },
     );
     drop(state);
     app.changed();
-    Ok(json!({"link_token": token, "expiration": unix_rfc3339(expires_at)}))
+    let mut answer = json!({"link_token": token, "expiration": unix_rfc3339(expires_at)});
+    if let (Some(a), Some(url)) = (answer.as_object_mut(), hosted_link_url) {
+        a.insert("hosted_link_url".into(), json!(url));
+    }
+    Ok(answer)
+}
+
+// ---- /link/token/get ------------------------------------------------------------------------
+
+pub fn link_token_get(app: &Arc<App>, body: &Value) -> Result<Value, PlaidError> {
+    let token = body.get("link_token").and_then(Value::as_str).unwrap_or_default();
+    crate::link::token_get(app, token)
 }
 
 // ---- /item/public_token/exchange -------------------------------------------------------------

@@ -30,6 +30,7 @@ use serde_json::json;
 pub use clock::AdvanceClock;
 pub use items::{CreateItem, CreatedItem};
 pub use keys::RotatedKey;
+pub use link::{LinkEventsSetting, LinkStart, StartedLink};
 
 use crate::app::App;
 use crate::clock::rfc3339;
@@ -66,6 +67,7 @@ impl Control {
             state.removed_items.clear();
             state.public_tokens.clear();
             state.link_tokens.clear();
+            state.link_sessions.clear();
         }
         self.clear_deliveries();
         self.clear_faults();
@@ -104,6 +106,11 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/__emulator/calls", get(calls::get).delete(calls::clear))
         .route("/__emulator/rate_limits", get(rate_limits::get).post(rate_limits::set))
         .route("/__emulator/link/complete", post(link::complete))
+        .route("/__emulator/link/start", post(link::start))
+        .route(
+            "/__emulator/config/link_events",
+            get(link::link_events_get).post(link::link_events_set).put(link::link_events_set),
+        )
 }
 
 type Shared = State<Arc<App>>;
@@ -165,6 +172,7 @@ async fn state_summary(State(app): Shared) -> Response {
         "faults": c.faults(),
         "rate_limits": c.rate_limits(),
         "webhook_config": deliveries::config_json(&c.webhook_config()),
+        "link_events": c.link_events(),
         "state_file": app.config.state_file.as_ref().map(|p| p.display().to_string()),
     })))
 }

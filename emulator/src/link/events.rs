@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::LinkOutcome;
 use crate::clock::rfc3339_millis;
+use crate::state::LinkSessionRecord;
 use crate::wire::PlaidError;
 
 /// The events of one Link session so far.
@@ -17,6 +18,9 @@ pub struct Events {
     pub institution: Option<(String, String)>,
     /// The `onEvent` calls, in order.
     pub list: Vec<Value>,
+    /// Each event's `event_id` (what LINK `EVENTS` webhooks and `/link/token/get` dedupe on), in the same
+    /// order; kept when `list` is handed out.
+    pub ids: Vec<String>,
 }
 
 impl Events {
@@ -27,11 +31,37 @@ impl Events {
             request_id: crate::ids::request_id(),
             institution: None,
             list: Vec::new(),
+            ids: Vec::new(),
         }
     }
 
+    /// A session's events as recorded (a session started by the control API, finished later).
+    pub fn restore(record: &LinkSessionRecord) -> Self {
+        let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(record.started_at_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Self {
+            session: record.link_session_id.clone(),
+            start,
+            request_id: record.request_id.clone(),
+            institution: record.institution.clone(),
+            list: record.events.clone(),
+            ids: record.event_ids.clone(),
+        }
+    }
+
+    /// When the session started.
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.start
+    }
+
+    /// Link's last request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
     pub fn push(&mut self, name: &str, view: Option<&str>, error: Option<&PlaidError>, exit_status: Option<&str>) {
-        let at = self.start + time::Duration::milliseconds(250 * self.list.len() as i64);
+        let at = self.start + time::Duration::milliseconds(250 * self.ids.len() as i64);
+        self.ids.push(uuid::Uuid::new_v4().to_string());
         let (iid, iname) = match &self.institution {
             Some((i, n)) => (Some(i.clone()), Some(n.clone())),
             None => (None, None),

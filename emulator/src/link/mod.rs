@@ -9,13 +9,15 @@
 mod accounts;
 mod events;
 mod pages;
+mod record;
 mod session;
 mod web;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use session::complete;
+pub use record::token_get;
+pub use session::{complete, start};
 
 /// The Link routes: the HTML walkthrough, and Plaid Link's web SDK with the pages it opens.
 pub fn routes() -> axum::Router<std::sync::Arc<crate::app::App>> {
@@ -46,6 +48,9 @@ pub struct LinkCompletion {
     /// Accounts to select by subtype (e.g. `["checking"]`).
     #[serde(default)]
     pub account_subtypes: Option<Vec<String>>,
+    /// Finish this session (started by `POST /__emulator/link/start` and not finished) instead of a new one.
+    #[serde(default)]
+    pub link_session_id: Option<String>,
 }
 
 /// What Link would hand the app.

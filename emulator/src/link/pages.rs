@@ -187,6 +187,7 @@ fn finish(app: &Arc<App>, form: &[(String, String)], masks: Option<Vec<String>>)
         account_ids: None,
         account_masks: masks,
         account_subtypes: None,
+        link_session_id: None,
     };
     match complete(app, &completion) {
         Ok(outcome) if outcome.status == "success" => {

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -65,13 +65,33 @@ enum OAuthLogin {
     Denied,
 }
 
-/// A session opened through the web SDK.
+/// Where a session's pages are shown.
+#[derive(Debug, Clone)]
+struct View {
+    /// The app's origin: where the pages post their messages (empty for Hosted Link).
+    origin: String,
+    /// The current handler's channel (empty for Hosted Link).
+    channel: String,
+    /// Hosted Link: whole pages, no app; at the end the browser goes to `completion_redirect_uri` (303), or
+    /// is told to close the window.
+    hosted: Option<HostedEnd>,
+}
+
+#[derive(Debug, Clone)]
+struct HostedEnd {
+    completion_redirect_uri: Option<String>,
+}
+
+impl View {
+    fn frame(origin: String, channel: String) -> Self {
+        Self { origin, channel, hosted: None }
+    }
+}
+
+/// A session opened through the web SDK, or a Hosted Link URL.
 struct WebSession {
     session: Session,
-    /// The app's origin: where the pages post their messages.
-    origin: String,
-    /// The current handler's channel.
-    channel: String,
+    view: View,
     /// How many of the session's events the app was sent.
     sent: usize,
     /// `oauth_state_id` of the OAuth hand-off, once the user reached it.
@@ -123,6 +143,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/__emulator/link/web/accounts", post(accounts))
         .route("/__emulator/link/web/exit", post(exit))
         .route("/__emulator/link/oauth", get(bank_page).post(bank_answer))
+        .route("/__emulator/hosted/{id}", get(hosted_open))
         .layer(Extension(Arc::new(Sessions::default())))
 }
 
@@ -181,14 +202,7 @@ fn script_json(v: &Value) -> String {
 }
 
 /// A Link page in the overlay: `body`, a Close button while the session goes on, and the messages.
-fn frame_page(
-    title: &str,
-    body: &str,
-    origin: &str,
-    channel: &str,
-    messages: Vec<Value>,
-    session: Option<&str>,
-) -> Response {
+fn frame_page(title: &str, body: &str, view: &View, messages: Vec<Value>, session: Option<&str>) -> Response {
     let close = match session {
         Some(id) => format!(
             "<form method=\"post\" action=\"/__emulator/link/web/exit\" id=\"plaid-link-exit\">{}\
@@ -204,13 +218,20 @@ header{{display:flex;justify-content:space-between;align-items:center;font-size:
 h1{{font-size:1.3rem}}label{{display:block;margin:.5rem 0}}input[type=text],input[type=password],input:not([type]){{width:100%;padding:.4rem;box-sizing:border-box}}\
 button{{margin-top:1rem;padding:.5rem 1.5rem}}pre{{background:#f4f4f4;padding:.5rem;overflow:auto;font-size:.75rem}}\
 #plaid-link-close{{margin:0;padding:.2rem .8rem}}</style></head>\
-<body><header><span>Plaid emulator &middot; simulated Link</span>{close}</header><h1>{t}</h1>{body}\
-<script type=\"application/json\" id=\"plaid-link-config\">{config}</script>\
-<script type=\"application/json\" id=\"plaid-link-messages\">{messages}</script>\
-<script src=\"/__emulator/link/web/page.js\"></script></body></html>",
+<body><header><span>Plaid emulator &middot; simulated Link{hosted}</span>{close}</header><h1>{t}</h1>{body}{scripts}</body></html>",
         t = esc(title),
-        config = script_json(&json!({"origin": origin, "channel": channel})),
-        messages = script_json(&Value::Array(messages)),
+        hosted = if view.hosted.is_some() { " (Hosted Link)" } else { "" },
+        scripts = match view.hosted {
+            // A whole page of its own: no app to post to.
+            Some(_) => String::new(),
+            None => format!(
+                "<script type=\"application/json\" id=\"plaid-link-config\">{}</script>\
+<script type=\"application/json\" id=\"plaid-link-messages\">{}</script>\
+<script src=\"/__emulator/link/web/page.js\"></script>",
+                script_json(&json!({"origin": view.origin, "channel": view.channel})),
+                script_json(&Value::Array(messages)),
+            ),
+        },
     );
     (
         StatusCode::OK,
@@ -233,10 +254,14 @@ fn plain_error(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html).into_response()
 }
 
-/// The end of a session: the events not sent yet, then onSuccess or onExit.
-fn ended(origin: &str, channel: &str, sent: usize, outcome: &LinkOutcome) -> Response {
-    let mut messages = event_messages(channel, outcome.events.get(sent..).unwrap_or_default());
-    messages.push(outcome_message(channel, outcome));
+/// The end of a session: the events not sent yet, then onSuccess or onExit. Hosted Link: the redirect to
+/// `completion_redirect_uri` (303), or a page saying the window can be closed.
+fn ended(view: &View, sent: usize, outcome: &LinkOutcome) -> Response {
+    if let Some(hosted) = &view.hosted {
+        return hosted_ended(hosted, outcome);
+    }
+    let mut messages = event_messages(&view.channel, outcome.events.get(sent..).unwrap_or_default());
+    messages.push(outcome_message(&view.channel, outcome));
     let body = match &outcome.exit {
         None => "<p id=\"plaid-link-result\">Success. Returning to the app.</p>".to_owned(),
         Some(exit) => {
@@ -245,20 +270,50 @@ fn ended(origin: &str, channel: &str, sent: usize, outcome: &LinkOutcome) -> Res
         }
     };
     let title = if outcome.exit.is_none() { "Connected" } else { "Link exited" };
-    frame_page(title, &body, origin, channel, messages, None)
+    frame_page(title, &body, view, messages, None)
+}
+
+fn hosted_ended(hosted: &HostedEnd, outcome: &LinkOutcome) -> Response {
+    if let Some(uri) = &hosted.completion_redirect_uri
+        && let Ok(location) = HeaderValue::from_str(uri)
+    {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    }
+    let (title, result) = match &outcome.exit {
+        None => ("Connected", "success"),
+        Some(_) => ("Link exited", "exit"),
+    };
+    let body = format!(
+        "<p id=\"plaid-link-result\" data-status=\"{result}\">You can close this window.</p>\
+<p><small>link_session_id: {}</small></p>",
+        esc(outcome_session_id(outcome))
+    );
+    let view = View { origin: String::new(), channel: String::new(), hosted: Some(hosted.clone()) };
+    frame_page(title, &body, &view, Vec::new(), None)
+}
+
+fn outcome_session_id(outcome: &LinkOutcome) -> &str {
+    outcome
+        .metadata
+        .as_ref()
+        .map(|m| &m["link_session_id"])
+        .or(outcome.exit.as_ref().map(|e| &e["metadata"]["link_session_id"]))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// Shows the session's current pane (with the events not sent yet) and keeps the session.
 fn show(app: &App, sessions: &Sessions, mut ws: WebSession) -> Response {
-    let messages = event_messages(&ws.channel, ws.session.events.list.get(ws.sent..).unwrap_or_default());
+    let messages = event_messages(&ws.view.channel, ws.session.events.list.get(ws.sent..).unwrap_or_default());
     ws.sent = ws.session.events.list.len();
+    ws.session.checkpoint(app);
     let id = ws.session.events.session.clone();
     let (title, body) = pane(app, &mut ws);
-    let (origin, channel) = (ws.origin.clone(), ws.channel.clone());
+    let view = ws.view.clone();
     if let Err(e) = sessions.put(ws, app.clock.unix()) {
         return plain_error(StatusCode::SERVICE_UNAVAILABLE, &e.error_message);
     }
-    frame_page(&title, &body, &origin, &channel, messages, Some(&id))
+    frame_page(&title, &body, &view, messages, Some(&id))
 }
 
 /// The pane's title and form.
@@ -303,13 +358,20 @@ fn pane(app: &App, ws: &mut WebSession) -> (String, String) {
             let state_id = ws.oauth_state_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string()).clone();
             ws.oauth = OAuthLogin::Pending;
             let url = format!("/__emulator/link/oauth?oauth_state_id={state_id}");
+            // Framed, page.js asks the app to send the whole page to the bank; Hosted Link goes itself.
+            let go = if ws.view.hosted.is_some() {
+                format!("<a href=\"{}\" id=\"plaid-link-oauth-continue\">Continue to {}</a>", esc(&url), esc(name))
+            } else {
+                format!(
+                    "<button type=\"button\" id=\"plaid-link-oauth-continue\" data-url=\"{}\">Continue to {}</button>",
+                    esc(&url),
+                    esc(name)
+                )
+            };
             let body = format!(
-                "<p>You will be sent to {} to log in and choose what to share, then back to {}.</p>\
-<button type=\"button\" id=\"plaid-link-oauth-continue\" data-url=\"{}\">Continue to {}</button>",
+                "<p>You will be sent to {} to log in and choose what to share, then back to {}.</p>{go}",
                 esc(name),
                 esc(&s.record.client_name),
-                esc(&url),
-                esc(name)
             );
             (format!("Log in at {name}"), body)
         }
@@ -342,9 +404,9 @@ fn after_login(app: &Arc<App>, sessions: &Sessions, mut ws: WebSession) -> Respo
 }
 
 fn finish(app: &Arc<App>, ws: WebSession, selected: Vec<Choice>) -> Response {
-    let WebSession { session, origin, channel, sent, .. } = ws;
+    let WebSession { session, view, sent, .. } = ws;
     match session.finish(app, selected) {
-        Ok(outcome) => ended(&origin, &channel, sent, &outcome),
+        Ok(outcome) => ended(&view, sent, &outcome),
         Err(e) => plain_error(StatusCode::BAD_REQUEST, &e.error_message),
     }
 }
@@ -380,9 +442,10 @@ async fn open(State(app): State<Arc<App>>, Extension(sessions): Shared, RawQuery
         return resume(&app, &sessions, token, received, state_id, origin, channel);
     }
     match Session::open(&app, token) {
-        Err(outcome) => ended(&origin, &channel, 0, &outcome),
+        Err(outcome) => ended(&View::frame(origin, channel), 0, &outcome),
         Ok(session) => {
-            let ws = WebSession { session, origin, channel, sent: 0, oauth_state_id: None, oauth: OAuthLogin::Pending };
+            let view = View::frame(origin, channel);
+            let ws = WebSession { session, view, sent: 0, oauth_state_id: None, oauth: OAuthLogin::Pending };
             show(&app, &sessions, ws)
         }
     }
@@ -402,7 +465,8 @@ fn resume(
     let fail = |message: &str| {
         let mut events = Events::new(app.clock.now());
         events.push("OPEN", None, None, None);
-        ended(&origin, &channel, 0, &events.exit(PlaidError::invalid_field(message), Some("requires_oauth")))
+        let view = View::frame(origin.clone(), channel.clone());
+        ended(&view, 0, &events.exit(PlaidError::invalid_field(message), Some("requires_oauth")))
     };
     let Some(mut ws) = sessions.take_by_oauth_state(state_id) else {
         return fail("receivedRedirectUri carries no oauth_state_id of a Link session waiting for OAuth");
@@ -416,17 +480,74 @@ fn resume(
         sessions.put(ws, app.clock.unix()).ok();
         return fail("receivedRedirectUri is not the link token's redirect_uri");
     }
-    ws.origin = origin;
-    ws.channel = channel;
+    ws.view = View::frame(origin, channel);
+    after_bank(app, sessions, ws)
+}
+
+/// Back from the bank (OAuth): the login, or (cancelled at the bank) the end of the session.
+fn after_bank(app: &Arc<App>, sessions: &Sessions, mut ws: WebSession) -> Response {
     ws.oauth_state_id = None;
     match std::mem::replace(&mut ws.oauth, OAuthLogin::Pending) {
-        OAuthLogin::Authorized { username, password } => match ws.session.log_in(&username, &password) {
+        OAuthLogin::Authorized { username, password } => match ws.session.log_in(app, &username, &password) {
             Ok(()) => after_login(app, sessions, ws),
-            Err(outcome) => ended(&ws.origin, &ws.channel, ws.sent, &outcome),
+            Err(outcome) => ended(&ws.view, ws.sent, &outcome),
         },
         OAuthLogin::Denied | OAuthLogin::Pending => {
-            let outcome = ws.session.close();
-            ended(&ws.origin, &ws.channel, ws.sent, &outcome)
+            let WebSession { session, view, sent, .. } = ws;
+            ended(&view, sent, &session.close(app))
+        }
+    }
+}
+
+/// `GET /__emulator/hosted/{id}[?oauth_state_id=...]`: a Hosted Link URL. Opens Link as whole pages (a new
+/// session each time it is opened), or resumes the session the bank sent back (OAuth). An unknown URL: 404;
+/// an expired one: 410 with Plaid's error.
+async fn hosted_open(
+    State(app): State<Arc<App>>,
+    Extension(sessions): Shared,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let found = app.lock_state().hosted_link_token(&id);
+    let Some((token, Some(hosted))) = found.map(|(t, r)| (t, r.hosted)) else {
+        return plain_error(StatusCode::NOT_FOUND, "This Link URL is not valid.");
+    };
+    if app.clock.unix() >= hosted.url_expires_at {
+        let error = PlaidError::invalid_link_token("link token has expired").to_json("");
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link expired - Plaid emulator</title>\
+</head><body><h1>This link has expired</h1><p id=\"plaid-link-error\">Ask for a new link to connect your account.</p>\
+<pre>{}</pre></body></html>",
+            esc(&serde_json::to_string_pretty(&error).unwrap_or_default())
+        );
+        return (
+            StatusCode::GONE,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+            html,
+        )
+            .into_response();
+    }
+    let view = View {
+        origin: String::new(),
+        channel: String::new(),
+        hosted: Some(HostedEnd { completion_redirect_uri: hosted.completion_redirect_uri }),
+    };
+    let q = parse_form(q.as_deref().unwrap_or_default());
+    if let Some(state_id) = field(&q, "oauth_state_id") {
+        let Some(ws) = sessions.take_by_oauth_state(state_id) else {
+            return plain_error(StatusCode::NOT_FOUND, "No Link session is waiting for this bank login.");
+        };
+        if ws.session.link_token != token {
+            sessions.put(ws, app.clock.unix()).ok();
+            return plain_error(StatusCode::BAD_REQUEST, "This bank login belongs to another Link session.");
+        }
+        return after_bank(&app, &sessions, ws);
+    }
+    match Session::open(&app, &token) {
+        Err(outcome) => ended(&view, 0, &outcome),
+        Ok(session) => {
+            let ws = WebSession { session, view, sent: 0, oauth_state_id: None, oauth: OAuthLogin::Pending };
+            show(&app, &sessions, ws)
         }
     }
 }
@@ -459,9 +580,9 @@ async fn institution(
     let Some(inst) = chosen.filter(|_| ws.session.pane == Pane::SelectInstitution) else {
         return show(&app, &sessions, ws);
     };
-    match ws.session.select_institution(inst) {
+    match ws.session.select_institution(&app, inst) {
         Ok(()) => show(&app, &sessions, ws),
-        Err(outcome) => ended(&ws.origin, &ws.channel, ws.sent, &outcome),
+        Err(outcome) => ended(&ws.view, ws.sent, &outcome),
     }
 }
 
@@ -482,9 +603,9 @@ async fn credentials(
     }
     let username = field(&form, "username").unwrap_or_default();
     let password = field(&form, "password").unwrap_or_default();
-    match ws.session.log_in(username, password) {
+    match ws.session.log_in(&app, username, password) {
         Ok(()) => after_login(&app, &sessions, ws),
-        Err(outcome) => ended(&ws.origin, &ws.channel, ws.sent, &outcome),
+        Err(outcome) => ended(&ws.view, ws.sent, &outcome),
     }
 }
 
@@ -519,8 +640,8 @@ async fn exit(State(app): State<Arc<App>>, Extension(sessions): Shared, headers:
         Ok(ws) => ws,
         Err(page) => return *page,
     };
-    let WebSession { session, origin, channel, sent, .. } = ws;
-    ended(&origin, &channel, sent, &session.close())
+    let WebSession { session, view, sent, .. } = ws;
+    ended(&view, sent, &session.close(&app))
 }
 
 /// `GET /__emulator/link/oauth?oauth_state_id=...`: the bank's OAuth login page (a whole page, not framed).
@@ -575,9 +696,21 @@ async fn bank_answer(
         },
         _ => OAuthLogin::Denied,
     };
+    // Hosted Link takes the user back itself; embedded Link goes through the app's redirect_uri.
+    let hosted_back = ws.session.record.hosted.as_ref().map(|h| format!("/__emulator/hosted/{}", h.id));
     let redirect_uri = ws.session.record.redirect_uri.clone().unwrap_or_default();
     if let Err(e) = sessions.put(ws, app.clock.unix()) {
         return plain_error(StatusCode::SERVICE_UNAVAILABLE, &e.error_message);
+    }
+    if let Some(back) = hosted_back {
+        let location = format!(
+            "{back}?oauth_state_id={}",
+            form_urlencoded::byte_serialize(state_id.as_bytes()).collect::<String>()
+        );
+        return match HeaderValue::from_str(&location) {
+            Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+            Err(_) => plain_error(StatusCode::BAD_REQUEST, "bad oauth_state_id"),
+        };
     }
     let Ok(mut target) = reqwest::Url::parse(&redirect_uri) else {
         return plain_error(StatusCode::BAD_REQUEST, "the link token's redirect_uri is not a URL");
