@@ -93,6 +93,7 @@ async fn linked_item(emu: &RunningEmulator, plaid: &PlaidClient) -> (String, Acc
             account_ids: None,
             account_masks: None,
             account_subtypes: None,
+            link_session_id: None,
         })
         .unwrap();
     let public = outcome.public_token.unwrap();

@@ -146,3 +146,22 @@ async fn the_app_can_ask_for_a_hosted_update_mode_link() {
     let plain = link::create(&t.services, &user("alice"), LinkTokenCommand::default()).await.unwrap();
     assert!(plain.hosted_link_url.is_none());
 }
+
+#[tokio::test]
+async fn a_function_without_the_pseudonym_key_leaves_relink_events_to_the_drain() {
+    let mut t = TestServices::new();
+    let item = link_item(&t, "alice", "ins_1").await;
+    // As the webhook function: it serves no user, so it holds no pseudonym key and makes no Link token.
+    t.services.stable_pseudonyms = false;
+    intake(&t.services, &item_error_webhook(&item.item_id, at(10))).await.unwrap();
+    assert_eq!(t.bus.types(), vec!["item.linked"]);
+    assert_eq!(t.store.outbox().len(), 1, "needs_login waits for the events function");
+    let creates = t.plaid.link_token_requests().len();
+    // The events function (which holds the key) drains it a minute later, with its URL.
+    t.services.stable_pseudonyms = true;
+    t.clock.advance(time::Duration::minutes(2));
+    events::drain(&t.services, DRAIN_MIN_AGE).await.unwrap();
+    assert_eq!(t.bus.types(), vec!["item.linked", "item.needs_login"]);
+    assert!(t.bus.published()[1].relink.is_some());
+    assert_eq!(t.plaid.link_token_requests().len(), creates + 1);
+}

@@ -12,9 +12,11 @@
 //! | [`sync_worker`] | `sync-worker` | SQS batches of sync requests |
 //! | [`churn_remover`] | `churn-remover` | the monthly schedule, or a hand-made `ChurnInput` |
 //! | [`sweep`] | `sweep` | the daily schedule, or a hand-made `SweepInput` |
+//! | [`events`] | `events` | every 5 minutes `{"task":"drain"}` (the outbox), daily `{"task":"remind"}` (reminders) |
 
 pub mod churn_remover;
 pub mod error;
+pub mod events;
 pub mod exchange;
 pub mod items;
 pub mod link_token;

@@ -66,6 +66,8 @@ impl TestServices {
         let queue = Arc::new(RecordingQueue::new());
         let continuation = Arc::new(RecordingContinuation::new());
         let bus = Arc::new(RecordingBus::default());
+        let pseudonyms = crate::domain::UserPseudonyms::new(*b"the test deployment's pseudonym key, 32+")
+            .unwrap_or_else(|e| panic!("test pseudonym key: {e}"));
         let services = Services::new(
             config,
             Ports {
@@ -78,7 +80,8 @@ impl TestServices {
                 audit: store.clone(),
                 bus: bus.clone(),
             },
-        );
+        )
+        .with_pseudonyms(pseudonyms);
         Self { services, store, plaid, vault, queue, continuation, clock, bus }
     }
 

@@ -6,7 +6,8 @@
 //!   than a minute, so it rarely races the first path): a bus that failed, a function that died between its
 //!   write and its publish. Nothing is lost; an event may be published twice (same `event_id`).
 //! - Each event the user should act on (needs login, expiring, new accounts, a reminder) carries a ready
-//!   update-mode Hosted Link URL ([`super::link::relink`]); if Plaid cannot make one now, the event waits in
+//!   update-mode Hosted Link URL ([`super::link::relink`]), made only where the deployment's pseudonym key
+//!   is (the user-facing functions and `events`: elsewhere such an event waits for the next drain); if Plaid cannot make one now, the event waits in
 //!   the outbox for the next drain, up to [`RELINK_PATIENCE`], then goes without a URL.
 //! - **Reminders** ([`remind`]): while an item needs the user's login (or consent renewal), a reminder
 //!   event on the configured schedule (days since it began needing them); each one counts as a re-link prompt the user ignored, which is what
@@ -86,6 +87,11 @@ async fn publish(services: &Services, events: Vec<AppEvent>) -> Published {
 async fn outgoing(services: &Services, event: AppEvent) -> Option<OutgoingEvent> {
     if !event.kind.wants_relink() {
         return Some(OutgoingEvent { event, relink: None });
+    }
+    if !services.stable_pseudonyms {
+        // This function cannot make Link tokens for the user (no pseudonym key): the `events` function
+        // publishes it, with its URL, at its next drain.
+        return None;
     }
     match link::relink(services, &event.item_id).await {
         Ok(relink) => Some(OutgoingEvent { event, relink }),

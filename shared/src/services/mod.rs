@@ -61,6 +61,9 @@ pub struct Services {
     pub bus: Arc<dyn EventBus>,
     /// The users as Plaid sees them (`client_user_id`).
     pub pseudonyms: UserPseudonyms,
+    /// Whether `pseudonyms` are the deployment's (stable) ones: only then may weft make Link tokens for a
+    /// user (functions that do not serve users do not hold the key).
+    pub stable_pseudonyms: bool,
     institution_health: institutions::HealthCache,
 }
 
@@ -90,6 +93,7 @@ impl Services {
             audit,
             bus,
             pseudonyms: UserPseudonyms::ephemeral(),
+            stable_pseudonyms: false,
             institution_health: institutions::HealthCache::default(),
         }
     }
@@ -98,6 +102,7 @@ impl Services {
     /// still never the subject, but not stable across containers).
     pub fn with_pseudonyms(mut self, pseudonyms: UserPseudonyms) -> Self {
         self.pseudonyms = pseudonyms;
+        self.stable_pseudonyms = true;
         self
     }
 
