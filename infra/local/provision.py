@@ -49,6 +49,7 @@ SECRET_ID = "PlaidSecret"
 PSEUDONYM_SECRET_ID = "UserPseudonymSecret"
 SYNC_QUEUE_ID = "SyncQueue"
 SYNC_DLQ_ID = "SyncDlq"
+EVENT_BUS_ID = "ItemEventBus"
 
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 
@@ -353,6 +354,20 @@ def ensure_queue(sqs: Any, props: dict[str, Any], name: str) -> tuple[str, str]:
     return url, arn
 
 
+BUS_HANDLED: set[str] = set()
+BUS_IGNORED = {"Name": "replaced by <prefix>-weft-items"}
+
+
+def ensure_event_bus(events: Any, props: dict[str, Any], name: str) -> str:
+    """Creates or reuses the EventBridge bus; returns its name."""
+    del props  # nothing but the name, which is the prefix's
+    try:
+        events.describe_event_bus(Name=name)
+    except events.exceptions.ResourceNotFoundException:
+        events.create_event_bus(Name=name)
+    return name
+
+
 # --------------------------------------------------------------------------------------------
 # Function environments
 # --------------------------------------------------------------------------------------------
@@ -440,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     dlq_props = resource_properties(template, SYNC_DLQ_ID, "AWS::SQS::Queue", QUEUE_HANDLED, QUEUE_IGNORED)
     queue_props = resource_properties(template, SYNC_QUEUE_ID, "AWS::SQS::Queue", QUEUE_HANDLED, QUEUE_IGNORED)
+    bus_props = resource_properties(template, EVENT_BUS_ID, "AWS::Events::EventBus", BUS_HANDLED, BUS_IGNORED)
 
     prefix = args.name_prefix
     key = ensure_key(client("kms"), key_props, prefix)
@@ -464,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     dlq_url, dlq_arn = ensure_queue(sqs, Resolver({}, {})(dlq_props, SYNC_DLQ_ID), f"{prefix}-weft-sync-dlq")
     queue_props = Resolver({}, {f"{SYNC_DLQ_ID}.Arn": dlq_arn})(queue_props, SYNC_QUEUE_ID)
     queue_url, _ = ensure_queue(sqs, queue_props, f"{prefix}-weft-sync")
+    event_bus_name = ensure_event_bus(client("events"), bus_props, f"{prefix}-weft-items")
 
     print(json.dumps({
         "table_name": table_name,
@@ -473,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         "pseudonym_secret_id": pseudonym_secret_arn,
         "sync_queue_url": queue_url,
         "sync_dlq_url": dlq_url,
+        "event_bus_name": event_bus_name,
     }))
     return 0
 

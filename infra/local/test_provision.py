@@ -117,8 +117,12 @@ def _template_table() -> dict:
 def test_output_format_and_idempotence(endpoint, prefix):
     first = _provision(endpoint, prefix)
     assert set(first) == {
-        "table_name", "kms_key_id", "kms_key_arn", "secret_id", "pseudonym_secret_id", "sync_queue_url", "sync_dlq_url"
+        "table_name", "kms_key_id", "kms_key_arn", "secret_id", "pseudonym_secret_id", "sync_queue_url", "sync_dlq_url",
+        "event_bus_name",
     }
+    assert first["event_bus_name"] == f"{prefix}-weft-items"
+    bus = _client("events", endpoint).describe_event_bus(Name=first["event_bus_name"])
+    assert bus["Name"] == first["event_bus_name"]
     assert first["table_name"] == f"{prefix}-weft"
     assert first["kms_key_arn"].endswith(f":key/{first['kms_key_id']}")
     assert first["secret_id"].startswith("arn:aws:secretsmanager:")
@@ -273,6 +277,9 @@ COMMON_ENV = {
     "WEFT_PLAID_SECRET_ID",
     "WEFT_PSEUDONYM_SECRET_ID",
     "WEFT_AUDIT_RETENTION_DAYS",
+    "WEFT_EVENT_BUS_NAME",
+    "WEFT_RELINK_URL_LIFETIME_HOURS",
+    "WEFT_RELINK_COMPLETION_URI",
     "WEFT_PLAID_ENV",
     "WEFT_PLAID_PRODUCTS",
     "WEFT_PLAID_COUNTRY_CODES",
@@ -299,6 +306,8 @@ EXTRA_ENV = {
         "WEFT_CHURN_FUNCTION_NAME",
         "WEFT_METRICS_NAMESPACE",
     },
+    # events: reminders on their schedule; its own metrics.
+    "events": {"WEFT_REMINDER_DAYS", "WEFT_REMINDER_THEN_EVERY_DAYS", "WEFT_METRICS_NAMESPACE"},
     # sweep queues a catch-up sync for an item it finds repaired.
     "sweep": {
         "WEFT_SWEEP_STALE_AFTER_HOURS",

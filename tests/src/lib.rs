@@ -10,6 +10,7 @@ pub mod app_client;
 pub mod bench;
 pub mod dev_issuer;
 pub mod emulator;
+pub mod event_tap;
 pub mod flows;
 pub mod gateway;
 pub mod http;

@@ -14,6 +14,7 @@ pub struct Provisioned {
     pub secret_id: String,
     pub pseudonym_secret_id: String,
     pub sync_queue_url: String,
+    pub event_bus_name: String,
 }
 
 /// Creates (or reuses) the resources named after `prefix` in the AWS endpoint.

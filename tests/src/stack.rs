@@ -29,6 +29,8 @@ pub struct StackOptions {
     /// Ports for what people and apps call (default: free ports picked at run time; the `local-stack`
     /// binary sets stable ones).
     pub ports: StackPorts,
+    /// How often the events function drains the outbox (default 20 s).
+    pub drain_every: Option<std::time::Duration>,
 }
 
 /// The ports of the stack's public faces; `None` picks a free port.
@@ -58,7 +60,10 @@ pub struct LocalStack {
     pub http: reqwest::Client,
     pub log_dir: PathBuf,
     pub sdk: aws_config::SdkConfig,
+    /// Every item event published on the stack's bus, as an app's rule would deliver it to its queue.
+    pub events: crate::event_tap::EventTap,
     _sqs_trigger: tokio::task::JoinHandle<()>,
+    _drain_schedule: tokio::task::JoinHandle<()>,
 }
 
 impl LocalStack {
@@ -105,6 +110,7 @@ impl LocalStack {
         env.push(("WEFT_PLAID_SECRET_ID".into(), resources.secret_id.clone()));
         env.push(("WEFT_PSEUDONYM_SECRET_ID".into(), resources.pseudonym_secret_id.clone()));
         env.push(("WEFT_SYNC_QUEUE_URL".into(), resources.sync_queue_url.clone()));
+        env.push(("WEFT_EVENT_BUS_NAME".into(), resources.event_bus_name.clone()));
         env.push(("WEFT_PLAID_BASE_URL".into(), plaid.base_url()));
         env.push(("WEFT_AUTH_ISSUER".into(), issuer.issuer_url()));
         // The functions must know their own webhook URL (the gateway's) before they start: the gateway is
@@ -137,6 +143,13 @@ impl LocalStack {
         let lambda = LambdaServer::start(lambda_port, &env, &log_dir.join("lambda.log"))?;
 
         let sdk = moto.sdk_config().await;
+        let events = crate::event_tap::EventTap::create(&sdk, &resources.event_bus_name, &name).await?;
+        // The events function's schedule (every five minutes when deployed; more often here, so what the
+        // outbox holds is published within a test's wait).
+        let drain_schedule = crate::event_tap::spawn_drain_schedule(
+            lambda.invoke_url("events"),
+            options.drain_every.unwrap_or(std::time::Duration::from_secs(20)),
+        );
         let trigger = crate::sqs_trigger::spawn(
             aws_sdk_sqs::Client::new(&sdk),
             resources.sync_queue_url.clone(),
@@ -153,7 +166,9 @@ impl LocalStack {
             http: crate::http::client(),
             log_dir,
             sdk,
+            events,
             _sqs_trigger: trigger,
+            _drain_schedule: drain_schedule,
         })
     }
 

@@ -1,0 +1,93 @@
+//! Item events for the app, on the real wire: moto's EventBridge bus with a rule delivering every weft event
+//! to a queue the test reads (as an app's rule would), the functions under cargo-lambda, Plaid's webhooks
+//! from the emulator. Linked, needs login (with a Hosted Link URL that opens Plaid's (the emulator's) Link
+//! page), removed; a webhook Plaid delivers again publishes nothing twice.
+
+use serde_json::Value;
+use std::time::Duration;
+use weft_tests::app_client::AppClient;
+use weft_tests::flows::{self, eventually, link_and_exchange, unique_user};
+use weft_tests::stack::{LocalStack, StackOptions, shared_stack};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+async fn stack() -> &'static LocalStack {
+    let stack =
+        shared_stack("events", || StackOptions { drain_every: Some(Duration::from_secs(3)), ..Default::default() });
+    flows::relax_emulator(stack).await.unwrap();
+    stack
+}
+
+/// Reads the tap until an event of `detail_type` for `item_id` arrives; every event read is kept in `seen`.
+async fn next_event(stack: &LocalStack, seen: &mut Vec<Value>, item_id: &str, detail_type: &str) -> Value {
+    let found = |seen: &[Value]| {
+        seen.iter().find(|e| e["detail-type"] == detail_type && e["detail"]["item_id"] == item_id).cloned()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(e) = found(seen) {
+            return e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {detail_type} event for {item_id} within {WAIT:?}; seen: {seen:?}\n{}",
+            flows::lambda_log(stack)
+        );
+        seen.extend(stack.events.receive().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_broken_login_reaches_the_app_as_an_event_with_a_working_relink_url_and_removal_too() {
+    let stack = stack().await;
+    let user = unique_user("events");
+    let app = AppClient::new(stack, &user);
+    let item_id = link_and_exchange(&app, stack, "ins_109508").await.unwrap();
+    let mut seen = Vec::new();
+
+    let linked = next_event(stack, &mut seen, &item_id, "item.linked").await;
+    assert_eq!(linked["source"], "weft");
+    assert_eq!(linked["detail"]["institution_id"], "ins_109508");
+    assert_eq!(linked["detail"]["user_id"], user.as_str());
+    assert!(linked["detail"]["event_id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    // Plaid reports the login broken (ITEM / ERROR, signed): the webhook function applies it; the event
+    // waits for the events function (the one holding the pseudonym key), which adds a Hosted Link URL.
+    stack.emulator().post(&format!("items/{item_id}/reset_login"), serde_json::json!({})).await.unwrap();
+    let needs_login = next_event(stack, &mut seen, &item_id, "item.needs_login").await;
+    assert_eq!(needs_login["detail"]["error_code"], "ITEM_LOGIN_REQUIRED");
+    let url = needs_login["detail"]["relink_url"].as_str().expect("a re-link URL").to_owned();
+    assert!(url.starts_with(&format!("{}/__emulator/hosted/", stack.plaid.base_url())), "{url}");
+    assert!(needs_login["detail"]["relink_expires_at"].as_str().is_some());
+    // The URL opens Link in update mode for this item, with no app page.
+    let page = stack.http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("First Platypus Bank"), "update mode for the item's bank: {html}");
+
+    // Plaid delivers the same ERROR again: nothing new is published.
+    let errors = flows::wait_for_deliveries(stack, &item_id, "ERROR", "delivered", 1).await.unwrap();
+    let again = flows::redeliver(stack, &errors[0]).await.unwrap();
+    assert_eq!(again.status, 200);
+
+    app.delete(&format!("/items/{item_id}")).await;
+    let removed = next_event(stack, &mut seen, &item_id, "item.removed").await;
+    assert_eq!(removed["detail"]["reason"], "user");
+    // Drain once more, then count: one event of each kind for this item.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    seen.extend(stack.events.receive().await.unwrap());
+    let mine: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["detail"]["item_id"] == item_id.as_str())
+        .filter_map(|e| e["detail-type"].as_str())
+        .filter(|t| *t != "item.transactions_updated")
+        .collect();
+    assert_eq!(mine, vec!["item.linked", "item.needs_login", "item.removed"], "each once: {seen:?}");
+    // Nothing left in the outbox.
+    let left = eventually("the outbox empties", WAIT, || async {
+        let rows = flows::table_rows(stack).await.ok()?;
+        rows.iter().all(|(pk, _, _)| pk != "OUTBOX").then_some(())
+    })
+    .await;
+    assert!(left.is_ok(), "{left:?}");
+}
