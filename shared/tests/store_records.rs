@@ -55,6 +55,8 @@ fn link_token(s: &str, created_at: OffsetDateTime, expiration: OffsetDateTime, i
         created_at,
         item_id: item.map(item_id),
         oauth: true,
+        closed_at: None,
+        asked_at: None,
     }
 }
 
@@ -95,6 +97,8 @@ fn event(session: &str, kind: LinkEventKind, name: Option<&str>, at: OffsetDateT
         view_name: None,
         timestamp: at,
         seq,
+        event_id: None,
+        source: Default::default(),
     }
 }
 

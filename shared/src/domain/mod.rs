@@ -25,7 +25,7 @@ pub use ids::{
 };
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView, SyncProgress};
 pub use lifecycle::{EXPIRATION_NOTICE, ItemEvent, Outcome, Unchanged, observed_at};
-pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
+pub use link::{LinkEventKind, LinkEventRecord, LinkEventSource, LinkMode, LinkTokenMark, LinkTokenRecord};
 pub use pseudonym::{UserPseudonyms, WeakPseudonymKey};
 pub use sealing::{FORMAT_V1, Field, ItemKey, SealError, SealedItem, WrappedKey};
 pub use sweep::{

@@ -80,7 +80,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         client_name: cfg.client_name.clone(),
         language,
         country_codes,
-        user: LinkTokenUser { client_user_id: app.pseudonyms.client_user_id(user) },
+        user: LinkTokenUser::new(app.pseudonyms.client_user_id(user)),
         products: None,
         webhook: cfg.webhook_url.clone(),
         access_token: None,
@@ -127,6 +127,8 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         created_at: app.now(),
         item_id: update_item.as_ref().map(|i| i.item_id.clone()),
         oauth: plaid_req.redirect_uri.is_some(),
+        closed_at: None,
+        asked_at: None,
     };
     app.store.put_link_token(user, &record).await?;
     let mode = record.mode();

@@ -2,7 +2,10 @@
 //! feed; an update-mode success marks its item repaired.
 
 use super::{ServiceError, Services, item_state, limits};
-use crate::domain::{Account, ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
+use crate::domain::{
+    Account, ItemEvent, LinkEventKind, LinkEventRecord, LinkEventSource, LinkSessionId, LinkTokenMark, UserId,
+    observed_at,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
@@ -40,10 +43,10 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
     let now = app.now();
     let mut records = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
-        if e.kind == LinkEventKind::Success
+        if matches!(e.kind, LinkEventKind::Success | LinkEventKind::Exit)
             && let Some(token) = &e.link_token
         {
-            complete_update_mode(app, user, token, now).await?;
+            session_closed(app, user, token, e.kind, now).await?;
         }
         if e.kind == LinkEventKind::Exit && e.error_code.as_deref() == Some("INVALID_CREDENTIALS") {
             limits::credential_failure(app, user, e.institution_id.as_deref()).await?;
@@ -65,6 +68,8 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
             view_name: e.view_name,
             timestamp: filed_at(e.client_timestamp, now),
             seq: u32::try_from(i).unwrap_or(u32::MAX),
+            event_id: None,
+            source: LinkEventSource::Client,
         });
     }
     app.store.put_link_events(&records).await?;
@@ -77,20 +82,39 @@ fn filed_at(client_timestamp: Option<OffsetDateTime>, received: OffsetDateTime) 
     client_timestamp.map_or(received, |t| t.min(received))
 }
 
-/// The app reports that the user finished update mode with one of their update-mode link tokens: a hint,
-/// confirmed with Plaid (`/item/get`) before it becomes state. The item is repaired only if Plaid reports
-/// no error for it (else Plaid's error is recorded, observed now); dated by weft's clock, never the
-/// client's (a repair the user just made outdates a Plaid event signed in the same second). Its accounts
-/// then follow Plaid's (`/accounts/get`: account selection may have shared new ones). A Plaid failure is an
-/// error: the app's retry of the events confirms again.
-async fn complete_update_mode(
+/// The app reports how a session of one of the user's link tokens ended (onSuccess / onExit): the token is
+/// marked closed (never asked about with `/link/token/get`), and an update-mode success is confirmed.
+async fn session_closed(
     app: &Services,
     user: &UserId,
     link_token: &str,
+    kind: LinkEventKind,
     at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
-    let Some(item_id) = record.item_id else { return Ok(()) };
+    app.store.mark_link_token(user, &record, LinkTokenMark::Closed, at).await?;
+    if kind == LinkEventKind::Success
+        && let Some(item_id) = &record.item_id
+    {
+        confirm_update_mode(app, user, item_id, at).await?;
+    }
+    Ok(())
+}
+
+/// Someone reports that the user finished update mode for `item_id` (the app's onSuccess, a LINK
+/// webhook, `/link/token/get`): a hint, confirmed with Plaid (`/item/get`) before it becomes state. The
+/// item is repaired only if Plaid reports no error for it (else Plaid's error is recorded, observed now);
+/// dated by weft's clock, never the client's (a repair the user just made outdates a Plaid event signed in
+/// the same second). Its accounts then follow Plaid's (`/accounts/get`: account selection may have shared
+/// new ones). A Plaid failure is an error: the app's retry of the events (or Plaid's of its webhook)
+/// confirms again.
+pub async fn confirm_update_mode(
+    app: &Services,
+    user: &UserId,
+    item_id: &crate::domain::ItemId,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let item_id = item_id.clone();
     let Some(read) = app.store.get_item_sealed(user, &item_id).await? else { return Ok(()) };
     let (_, token) = app.unseal(&item_id, &read.1).await?;
     let at_plaid = app.plaid.item_get(&token).await?;
