@@ -1,0 +1,309 @@
+//! Link sessions as Plaid reports them, on the doubles: LINK webhooks exchange public tokens through the
+//! app's exchange path (one item and one Plaid exchange however many report the same token), confirm
+//! update mode with Plaid, store events once per (session, event id); sessions nothing closed are asked
+//! about once with `/link/token/get`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod services_support;
+
+use serde_json::json;
+use services_support::{at, command, institution, item_error_webhook, link_item, stored, user};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use weft::domain::{ItemStatus, LinkEventKind, LinkEventSource, LinkSessionId, LinkToken, PublicToken, UserId};
+use weft::doubles::TestServices;
+use weft::doubles::plaid::endpoints::{ITEM_GET, LINK_TOKEN_GET, PUBLIC_TOKEN_EXCHANGE};
+use weft::ports::plaid::wire::LinkSessionEvent;
+use weft::ports::{ExchangeRecords, ItemStore, LinkStore, VerifiedWebhook, WebhookEvent};
+use weft::services::exchange::exchange;
+use weft::services::link::{LinkTokenCommand, create};
+use weft::services::link_events::{LinkEvent, record};
+use weft::services::link_sessions::recover_open_sessions;
+use weft::services::webhook::{Handled, intake, intake_within};
+use weft::services::{Deadline, ServiceError};
+
+fn session(s: &str) -> LinkSessionId {
+    LinkSessionId::parse(s).unwrap()
+}
+
+/// A LINK webhook as the verifier hands it over (no item), signed at `iat` seconds after the start.
+fn link_webhook(event: WebhookEvent, iat: i64) -> VerifiedWebhook {
+    let body = format!("{event:?}-{iat}");
+    VerifiedWebhook {
+        item_id: None,
+        environment: Some("sandbox".into()),
+        event,
+        issued_at: at(iat),
+        key_id: "key-1".into(),
+        body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+    }
+}
+
+fn item_add_result(link_token: &LinkToken, s: &str, public_token: &PublicToken) -> WebhookEvent {
+    WebhookEvent::LinkItemAddResult {
+        link_session_id: session(s),
+        link_token: link_token.clone(),
+        public_token: public_token.clone(),
+    }
+}
+
+fn session_finished(link_token: &LinkToken, s: &str, status: &str, tokens: &[&PublicToken]) -> WebhookEvent {
+    WebhookEvent::LinkSessionFinished {
+        link_session_id: session(s),
+        link_token: link_token.clone(),
+        status: status.into(),
+        public_tokens: tokens.iter().map(|t| (*t).clone()).collect(),
+    }
+}
+
+fn plaid_event(id: &str, name: &str, secs: i64, metadata: serde_json::Value) -> LinkSessionEvent {
+    serde_json::from_value(json!({
+        "event_id": id, "event_name": name,
+        "timestamp": at(secs).format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "event_metadata": metadata,
+    }))
+    .unwrap()
+}
+
+async fn new_link_token(t: &TestServices, who: &str) -> LinkToken {
+    create(&t.services, &user(who), LinkTokenCommand::default()).await.unwrap().link_token
+}
+
+async fn link_token_record(t: &TestServices, token: &LinkToken) -> (UserId, weft::domain::LinkTokenRecord) {
+    t.store.find_link_token(token.as_str()).await.unwrap().expect("the link token is kept")
+}
+
+#[tokio::test]
+async fn item_add_result_exchanges_the_token_for_the_link_tokens_user_from_plaids_data() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let bank = institution("ins_1");
+    let public_token = t.plaid.add_public_token(&bank);
+
+    let handled = intake(&t.services, &link_webhook(item_add_result(&link_token, "s1", &public_token), 5)).await;
+    assert_eq!(handled.unwrap(), Handled::LinkSession);
+
+    let items = t.store.list_items(&user("alice")).await.unwrap();
+    assert_eq!(items.len(), 1, "the item is alice's: she owns the link token");
+    assert_eq!(items[0].institution, bank, "institution and accounts from Plaid (the webhook has none)");
+    assert_eq!(items[0].accounts.len(), 2);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 1);
+    assert_eq!(t.queue.requests().len(), 1, "its first sync is queued, as for the app's exchange");
+    let (owner, record) = link_token_record(&t, &link_token).await;
+    assert_eq!(owner, user("alice"));
+    assert!(record.closed_at.is_some(), "the session is closed: never asked about with /link/token/get");
+
+    // Plaid sending it again (a new signature) changes nothing: the claim says it is done.
+    let again = intake(&t.services, &link_webhook(item_add_result(&link_token, "s1", &public_token), 9)).await;
+    assert_eq!(again.unwrap(), Handled::LinkSession);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 1);
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_client_and_the_webhook_exchanging_one_token_at_once_make_one_item_and_one_plaid_exchange() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let bank = institution("ins_1");
+    let public_token = t.plaid.add_public_token(&bank);
+    let client = command(&t, public_token.clone(), &bank);
+    // Plaid takes its time to answer the first exchange: the other copy finds the claim held, and waits.
+    t.plaid.answer_late(PUBLIC_TOKEN_EXCHANGE, Duration::from_secs(2));
+    let webhook = link_webhook(session_finished(&link_token, "s1", "SUCCESS", &[&public_token]), 5);
+
+    let alice = user("alice");
+    let (by_client, by_webhook) = tokio::join!(exchange(&t.services, &alice, client), intake(&t.services, &webhook));
+    let item = by_client.unwrap();
+    assert_eq!(by_webhook.unwrap(), Handled::LinkSession);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 1, "one /item/public_token/exchange");
+    assert_eq!(t.store.item_count(), 1, "one item");
+    assert_eq!(t.plaid.item_ids(), vec![item.item_id.clone()], "nothing made at Plaid but that item");
+}
+
+#[tokio::test]
+async fn a_token_the_client_exchanged_already_is_a_success_not_an_error() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let bank = institution("ins_1");
+    let public_token = t.plaid.add_public_token(&bank);
+    let item = exchange(&t.services, &user("alice"), command(&t, public_token.clone(), &bank)).await.unwrap();
+
+    let webhook = link_webhook(session_finished(&link_token, "s1", "SUCCESS", &[&public_token]), 5);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 1);
+    assert_eq!(t.store.list_items(&user("alice")).await.unwrap()[0].item_id, item.item_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exchange_in_progress_elsewhere_answers_so_plaid_sends_the_webhook_again() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let public_token = t.plaid.add_public_token(&institution("ins_1"));
+    // Another request holds the claim on this public token (and will for a minute).
+    let key = hex::encode(Sha256::digest(public_token.expose().as_bytes()));
+    let now = t.now();
+    t.store.claim_exchange(&user("alice"), &key, now, now + time::Duration::minutes(1)).await.unwrap();
+
+    let webhook = link_webhook(item_add_result(&link_token, "s1", &public_token), 5);
+    let err = intake_within(&t.services, &webhook, Deadline::after(Duration::from_secs(2))).await.unwrap_err();
+    assert!(matches!(err, ServiceError::ExchangeInProgress), "{err:?}: a 5xx, so Plaid retries");
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 0);
+
+    // The other request gave up (its claim released): Plaid's retry exchanges.
+    t.store.release_exchange(&user("alice"), &key).await.unwrap();
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+    assert_eq!(t.store.item_count(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_or_a_dead_token_is_handled_not_retried() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let first = link_item(&t, "alice", "ins_1").await;
+    // The same bank again: Plaid made it, weft removes it (the duplicate), and Plaid need not retry.
+    let again = t.plaid.add_public_token(&institution("ins_1"));
+    let webhook = link_webhook(item_add_result(&link_token, "s1", &again), 5);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+    assert_eq!(t.store.list_items(&user("alice")).await.unwrap()[0].item_id, first.item_id);
+    assert_eq!(t.store.item_count(), 1);
+    // A public token Plaid does not know any more (expired): nothing any retry can do.
+    let dead = PublicToken::parse("public-sandbox-expired").unwrap();
+    let webhook = link_webhook(session_finished(&link_token, "s2", "SUCCESS", &[&dead]), 6);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+}
+
+#[tokio::test]
+async fn a_link_token_weft_does_not_hold_is_acknowledged() {
+    let t = TestServices::new();
+    let public_token = t.plaid.add_public_token(&institution("ins_1"));
+    let stranger = LinkToken::parse("link-sandbox-someone-else").unwrap();
+    let webhook = link_webhook(item_add_result(&stranger, "s1", &public_token), 5);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::UnknownLinkToken);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 0);
+}
+
+#[tokio::test]
+async fn session_finished_after_update_mode_is_confirmed_with_item_get_never_taken_on_its_word() {
+    let t = TestServices::new();
+    let item = link_item(&t, "alice", "ins_1").await;
+    assert_eq!(intake(&t.services, &item_error_webhook(&item.item_id, at(-3600))).await.unwrap(), Handled::Applied);
+    t.plaid.set_item_error(&item.item_id, Some(weft::doubles::plaid::errors::login_required()));
+    let command = LinkTokenCommand { update_item: Some(item.item_id.clone()), ..Default::default() };
+    let link_token = create(&t.services, &user("alice"), command).await.unwrap().link_token;
+
+    // Plaid still reports the error: the webhook's SUCCESS alone repairs nothing.
+    let calls = t.plaid.calls(ITEM_GET);
+    let webhook = link_webhook(session_finished(&link_token, "s1", "SUCCESS", &[]), 5);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+    assert_eq!(t.plaid.calls(ITEM_GET), calls + 1, "asked Plaid");
+    assert_eq!(stored(&t, &item).await.status, ItemStatus::LoginRequired);
+
+    // Repaired at Plaid: the next report is confirmed.
+    t.plaid.set_item_error(&item.item_id, None);
+    t.clock.advance(time::Duration::minutes(1));
+    let webhook = link_webhook(session_finished(&link_token, "s2", "SUCCESS", &[]), 70);
+    assert_eq!(intake(&t.services, &webhook).await.unwrap(), Handled::LinkSession);
+    assert_eq!(stored(&t, &item).await.status, ItemStatus::Healthy);
+    assert_eq!(t.plaid.calls(PUBLIC_TOKEN_EXCHANGE), 1, "update mode exchanges nothing");
+}
+
+#[tokio::test]
+async fn events_plaid_resends_cumulatively_are_stored_once() {
+    let t = TestServices::new();
+    let link_token = new_link_token(&t, "alice").await;
+    let open = plaid_event("e1", "OPEN", 1, json!({}));
+    let select =
+        plaid_event("e2", "SELECT_INSTITUTION", 2, json!({"institution_id": "ins_1", "institution_name": "Bank"}));
+    let handoff = plaid_event("e3", "HANDOFF", 3, json!({"institution_id": "ins_1"}));
+    let events = |list: Vec<&LinkSessionEvent>| WebhookEvent::LinkEvents {
+        link_session_id: session("s1"),
+        link_token: link_token.clone(),
+        events: list.into_iter().cloned().collect(),
+    };
+    let first = link_webhook(events(vec![&open, &select]), 5);
+    let cumulative = link_webhook(events(vec![&open, &select, &handoff]), 6);
+    for w in [&first, &cumulative, &cumulative] {
+        assert!(matches!(intake(&t.services, w).await.unwrap(), Handled::LinkSession | Handled::Duplicate));
+    }
+    let day = TestServices::START.date();
+    let stored = t.store.link_events_between(day, day).await.unwrap();
+    let ids: Vec<_> = stored.iter().map(|e| e.event_id.clone().unwrap()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"], "each (session, event id) once");
+    assert!(stored.iter().all(|e| e.source == LinkEventSource::Webhook && e.user_id == user("alice")));
+    let (_, record) = link_token_record(&t, &link_token).await;
+    assert!(record.closed_at.is_none(), "events alone do not close the session (its public token is not in them)");
+}
+
+#[tokio::test]
+async fn sessions_nothing_closed_are_asked_about_once_with_link_token_get() {
+    let t = TestServices::with_env(&[("WEFT_LINK_SESSION_TIMEOUT_MINUTES", "30")]);
+    let bank = institution("ins_1");
+    // Closed by the client (onExit forwarded): never asked.
+    let closed = new_link_token(&t, "alice").await;
+    let exit = LinkEvent {
+        kind: LinkEventKind::Exit,
+        event_name: None,
+        link_session_id: session("s-closed"),
+        link_token: Some(closed.to_string()),
+        request_id: None,
+        institution_id: None,
+        institution_name: None,
+        error_type: None,
+        error_code: None,
+        error_message: None,
+        exit_status: Some("requires_credentials".into()),
+        view_name: None,
+        client_timestamp: None,
+    };
+    record(&t.services, &user("alice"), vec![exit]).await.unwrap();
+    // A tab closed after Link handed off: the public token is only at Plaid.
+    let closed_tab = new_link_token(&t, "bob").await;
+    let public_token = t.plaid.add_public_token(&bank);
+    t.plaid.set_link_sessions(
+        closed_tab.as_str(),
+        vec![json!({
+            "link_session_id": "s-tab", "started_at": "2026-11-30T06:00:10Z", "finished_at": "2026-11-30T06:02:00Z",
+            "results": {"item_add_results": [{"public_token": public_token.expose(), "accounts": [],
+                        "institution": {"institution_id": "ins_1", "name": "Bank ins_1"}}]},
+            "events": [{"event_id": "t1", "event_name": "OPEN", "timestamp": "2026-11-30T06:00:10Z", "event_metadata": {}},
+                       {"event_id": "t2", "event_name": "HANDOFF", "timestamp": "2026-11-30T06:02:00Z",
+                        "event_metadata": {"institution_id": "ins_1"}}]
+        })],
+    );
+    // Made later: not yet past the timeout when the sweep runs.
+    t.clock.advance(time::Duration::minutes(20));
+    let young = new_link_token(&t, "carol").await;
+    t.clock.advance(time::Duration::minutes(15));
+
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!((done.asked, done.sessions, done.succeeded, done.failed), (1, 1, 1, 0));
+    assert_eq!(t.plaid.calls(LINK_TOKEN_GET), 1, "only the open token past the timeout");
+    let items = t.store.list_items(&user("bob")).await.unwrap();
+    assert_eq!(items.len(), 1, "the closed tab's item is exchanged, for bob");
+    assert_eq!(items[0].institution, bank);
+    assert!(link_token_record(&t, &closed_tab).await.1.asked_at.is_some());
+
+    // Once per token: the next run asks only about the one that has come of age.
+    t.clock.advance(time::Duration::minutes(30));
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!(done.asked, 1);
+    assert_eq!(t.plaid.calls(LINK_TOKEN_GET), 2);
+    assert!(link_token_record(&t, &young).await.1.asked_at.is_some());
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!(done.asked, 0);
+    assert_eq!(t.plaid.calls(LINK_TOKEN_GET), 2);
+}
+
+#[tokio::test]
+async fn a_failed_link_token_get_leaves_the_token_for_the_next_run() {
+    let t = TestServices::new();
+    let token = new_link_token(&t, "alice").await;
+    t.clock.advance(time::Duration::minutes(31));
+    t.plaid.fail_next(LINK_TOKEN_GET, weft::doubles::plaid::errors::server_error(LINK_TOKEN_GET));
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!((done.asked, done.failed), (0, 1));
+    assert!(link_token_record(&t, &token).await.1.is_open());
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!((done.asked, done.failed), (1, 0));
+    assert!(!link_token_record(&t, &token).await.1.is_open());
+}
