@@ -307,3 +307,106 @@ async fn a_failed_link_token_get_leaves_the_token_for_the_next_run() {
     assert_eq!((done.asked, done.failed), (1, 0));
     assert!(!link_token_record(&t, &token).await.1.is_open());
 }
+
+/// A client callback of session `s`.
+fn steps(m: &std::collections::BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+    m.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
+fn client_event(kind: LinkEventKind, name: Option<&str>, s: &str, institution: Option<&str>) -> LinkEvent {
+    LinkEvent {
+        kind,
+        event_name: name.map(Into::into),
+        link_session_id: session(s),
+        link_token: None,
+        request_id: None,
+        institution_id: institution.map(Into::into),
+        institution_name: institution.map(|i| format!("Bank {i}")),
+        error_type: None,
+        error_code: None,
+        error_message: None,
+        exit_status: None,
+        view_name: None,
+        client_timestamp: None,
+    }
+}
+
+#[tokio::test]
+async fn the_funnel_counts_each_session_once_from_every_source_handoff_over_sessions() {
+    let t = TestServices::new();
+    let alice = user("alice");
+    // S1: a success the app forwarded, and Plaid's EVENTS for the same session (sent twice).
+    let link_token = new_link_token(&t, "alice").await;
+    let s1 = vec![
+        client_event(LinkEventKind::Event, Some("OPEN"), "s1", None),
+        client_event(LinkEventKind::Event, Some("SELECT_INSTITUTION"), "s1", Some("ins_1")),
+        client_event(LinkEventKind::Event, Some("SUBMIT_CREDENTIALS"), "s1", Some("ins_1")),
+        client_event(LinkEventKind::Event, Some("HANDOFF"), "s1", Some("ins_1")),
+        client_event(LinkEventKind::Success, None, "s1", Some("ins_1")),
+    ];
+    record(&t.services, &alice, s1).await.unwrap();
+    let plaid_s1 = WebhookEvent::LinkEvents {
+        link_session_id: session("s1"),
+        link_token: link_token.clone(),
+        events: vec![
+            plaid_event("p1", "OPEN", 1, json!({})),
+            plaid_event("p2", "HANDOFF", 9, json!({"institution_id": "ins_1"})),
+        ],
+    };
+    intake(&t.services, &link_webhook(plaid_s1.clone(), 20)).await.unwrap();
+    intake(&t.services, &link_webhook(plaid_s1, 21)).await.unwrap();
+    // S2: an exit at the credentials, as the app forwarded it.
+    let mut error = client_event(LinkEventKind::Event, Some("ERROR"), "s2", Some("ins_1"));
+    error.error_code = Some("INVALID_CREDENTIALS".into());
+    let mut exit = client_event(LinkEventKind::Exit, None, "s2", Some("ins_1"));
+    exit.error_code = Some("INVALID_CREDENTIALS".into());
+    exit.exit_status = Some("requires_credentials".into());
+    let s2 = vec![
+        client_event(LinkEventKind::Event, Some("OPEN"), "s2", None),
+        client_event(LinkEventKind::Event, Some("SELECT_INSTITUTION"), "s2", Some("ins_1")),
+        client_event(LinkEventKind::Event, Some("SUBMIT_CREDENTIALS"), "s2", Some("ins_1")),
+        error,
+        exit,
+    ];
+    record(&t.services, &alice, s2).await.unwrap();
+    // S3 and S4: tabs closed (no exit, nothing forwarded); /link/token/get recovers them. S3 stopped after
+    // choosing its bank; S4 had handed off, its public token only at Plaid.
+    let tab3 = new_link_token(&t, "bob").await;
+    t.plaid.set_link_sessions(
+        tab3.as_str(),
+        vec![json!({"link_session_id": "s3", "started_at": "2026-11-30T06:00:05Z", "finished_at": null,
+            "events": [{"event_id": "q1", "event_name": "OPEN", "timestamp": "2026-11-30T06:00:05Z", "event_metadata": {}},
+                       {"event_id": "q2", "event_name": "SELECT_INSTITUTION", "timestamp": "2026-11-30T06:00:09Z",
+                        "event_metadata": {"institution_id": "ins_2", "institution_name": "Bank ins_2"}}]})],
+    );
+    let tab4 = new_link_token(&t, "carol").await;
+    let public_token = t.plaid.add_public_token(&institution("ins_1"));
+    t.plaid.set_link_sessions(
+        tab4.as_str(),
+        vec![json!({"link_session_id": "s4", "started_at": "2026-11-30T06:00:05Z", "finished_at": "2026-11-30T06:01:00Z",
+            "on_success": {"public_token": public_token.expose(), "metadata": {"institution": {"institution_id": "ins_1", "name": "Bank ins_1"}}},
+            "events": [{"event_id": "r1", "event_name": "OPEN", "timestamp": "2026-11-30T06:00:05Z", "event_metadata": {}},
+                       {"event_id": "r2", "event_name": "HANDOFF", "timestamp": "2026-11-30T06:01:00Z",
+                        "event_metadata": {"institution_id": "ins_1"}}]})],
+    );
+    t.clock.advance(time::Duration::minutes(31));
+    let done = recover_open_sessions(&t.services, 100, Deadline::default()).await;
+    assert_eq!((done.sessions, done.succeeded), (2, 1), "{done:?}");
+    assert_eq!(t.store.list_items(&user("carol")).await.unwrap().len(), 1, "S4's item is exchanged");
+
+    let day = TestServices::START.date();
+    let report = weft::services::link_events::conversion_report(&t.services, day, day).await.unwrap();
+    assert_eq!((report.sessions, report.converted, report.conversion), (4, 2, 0.5));
+    assert_eq!(
+        steps(&report.by_step),
+        [("handoff", 2), ("opened", 4), ("selected_institution", 4), ("submitted_credentials", 3)]
+    );
+    assert_eq!(steps(&report.dropped_at_step), [("selected_institution", 1), ("submitted_credentials", 1)]);
+    assert_eq!(steps(&report.errors_by_code), [("INVALID_CREDENTIALS", 1)], "once per session");
+    assert_eq!(steps(&report.sessions_by_source), [("client", 2), ("link_token_get", 2), ("webhook", 1)]);
+    let ins1 = &report.by_institution["ins_1"];
+    assert_eq!((ins1.sessions, ins1.submitted_credentials, ins1.succeeded, ins1.exited), (3, 3, 2, 1), "S1, S2 and S4");
+    assert!((ins1.conversion - 2.0 / 3.0).abs() < 1e-9);
+    let ins2 = &report.by_institution["ins_2"];
+    assert_eq!((ins2.sessions, ins2.succeeded, ins2.exited, ins2.conversion), (1, 0, 0, 0.0));
+}
