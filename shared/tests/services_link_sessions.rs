@@ -4,13 +4,16 @@
 //! about once with `/link/token/get`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod log_capture;
 mod services_support;
 
 use serde_json::json;
 use services_support::{at, command, institution, item_error_webhook, link_item, stored, user};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use weft::domain::{ItemStatus, LinkEventKind, LinkEventSource, LinkSessionId, LinkToken, PublicToken, UserId};
+use weft::domain::{
+    ItemStatus, LinkEventKind, LinkEventSource, LinkSessionId, LinkToken, PublicToken, ReturningUser, UserId,
+};
 use weft::doubles::TestServices;
 use weft::doubles::plaid::endpoints::{ITEM_GET, LINK_TOKEN_GET, PUBLIC_TOKEN_EXCHANGE};
 use weft::ports::plaid::wire::LinkSessionEvent;
@@ -409,4 +412,66 @@ async fn the_funnel_counts_each_session_once_from_every_source_handoff_over_sess
     assert!((ins1.conversion - 2.0 / 3.0).abs() < 1e-9);
     let ins2 = &report.by_institution["ins_2"];
     assert_eq!((ins2.sessions, ins2.succeeded, ins2.exited, ins2.conversion), (1, 0, 0, 0.0));
+}
+
+// ---- returning users: the verified phone number (and email) go to Plaid only ---------------------------
+
+/// Runs `f` on a current-thread runtime with every log line captured; the logs.
+fn with_logs<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F) -> String {
+    let captured = log_capture::Captured::default();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    tracing::subscriber::with_default(captured.subscriber(), || rt.block_on(f()));
+    captured.text()
+}
+
+fn returning(phone: Option<&str>, email: Option<&str>) -> LinkTokenCommand {
+    LinkTokenCommand {
+        returning_user: ReturningUser { phone_number: phone.map(Into::into), email_address: email.map(Into::into) },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_verified_phone_number_goes_to_plaid_in_e164_and_nowhere_else() {
+    let t = TestServices::new();
+    let logs = with_logs(|| async {
+        let created =
+            create(&t.services, &user("alice"), returning(Some("+1 (415) 555-0123"), Some("alice@example.com")))
+                .await
+                .unwrap();
+        let sent = &t.plaid.link_token_requests()[0]["user"];
+        assert_eq!(sent["phone_number"], "+14155550123", "E.164, for Plaid's returning-user flow");
+        assert_eq!(sent["email_address"], "alice@example.com");
+        // Nothing weft keeps holds it: the link token record, the audit trail, the Link events.
+        let (_, token_record) = link_token_record(&t, &created.link_token).await;
+        record(&t.services, &user("alice"), vec![client_event(LinkEventKind::Event, Some("OPEN"), "s1", None)])
+            .await
+            .unwrap();
+        let day = TestServices::START.date();
+        let kept = format!(
+            "{token_record:?} {} {:?} {:?}",
+            serde_json::to_string(&token_record).unwrap(),
+            t.store.audit_records(),
+            t.store.link_events_between(day, day).await.unwrap()
+        );
+        for secret in ["4155550123", "555-0123", "alice@example.com"] {
+            assert!(!kept.contains(secret), "stored: {secret}");
+        }
+    });
+    for secret in ["4155550123", "555-0123", "alice@example.com"] {
+        assert!(!logs.contains(secret), "logged: {secret}");
+    }
+}
+
+#[test]
+fn a_malformed_phone_number_is_dropped_with_a_warning_not_an_error() {
+    let t = TestServices::new();
+    let logs = with_logs(|| async {
+        create(&t.services, &user("alice"), returning(Some("555-0199 ext 7"), Some("not-an-email"))).await.unwrap();
+        let sent = &t.plaid.link_token_requests()[0]["user"];
+        assert!(sent.get("phone_number").is_none() && sent.get("email_address").is_none(), "{sent}");
+    });
+    assert!(logs.contains("phone_number_dropped") && logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("email_address_dropped"), "{logs}");
+    assert!(!logs.contains("555-0199") && !logs.contains("not-an-email"), "the value is never logged");
 }

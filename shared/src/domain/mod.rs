@@ -2,6 +2,7 @@
 //! Pure: no I/O, no AWS, no HTTP.
 
 mod churn;
+mod contact;
 mod duplicates;
 #[cfg(test)]
 mod fixtures;
@@ -18,6 +19,7 @@ pub use churn::{
     CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ChurnInput, ChurnPolicy, Cutoffs, DEFAULT_CONCURRENCY, MAX_CONCURRENCY,
     Reason, reason,
 };
+pub use contact::{ContactError, EmailAddress, PhoneNumber, ReturningUser};
 pub use duplicates::{Duplicate, duplicate_of};
 pub use ids::{
     AccessToken, AccountId, IdError, InstitutionId, ItemId, LinkSessionId, LinkToken, PublicToken, TransactionId,

@@ -1,7 +1,10 @@
 //! Link tokens: new links, update mode for an existing item, and OAuth resume.
 
 use super::{ServiceError, Services, audit, limits};
-use crate::domain::{ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, UserId};
+use crate::domain::{
+    EmailAddress, ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, PhoneNumber, ReturningUser,
+    UserId,
+};
 use crate::ports::plaid::wire::{
     AccountFilters, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
 };
@@ -37,6 +40,10 @@ pub struct LinkTokenCommand {
     pub account_filters: Option<AccountFilters>,
     /// Days of transaction history to ask for (transactions product only; 1..=730).
     pub days_requested: Option<u32>,
+    /// What the caller's identity provider verified of them (from the bearer token, not the body): passed
+    /// to Plaid as `user.phone_number` / `user.email_address` for its returning-user flow; never stored or
+    /// logged.
+    pub returning_user: ReturningUser,
 }
 
 /// The most days of history Link may ask for.
@@ -80,7 +87,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         client_name: cfg.client_name.clone(),
         language,
         country_codes,
-        user: LinkTokenUser::new(app.pseudonyms.client_user_id(user)),
+        user: plaid_user(app.pseudonyms.client_user_id(user), &req.returning_user),
         products: None,
         webhook: cfg.webhook_url.clone(),
         access_token: None,
@@ -145,6 +152,30 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         mode,
         item_id: update_item.map(|i| i.item_id),
     })
+}
+
+/// The user as Plaid sees them: the pseudonym, and the verified phone number (E.164) and email address so
+/// Link can offer its returning-user flow. A claim that does not parse is dropped with a warning that
+/// never shows it: the link goes on without it.
+fn plaid_user(client_user_id: String, claims: &ReturningUser) -> LinkTokenUser {
+    let mut user = LinkTokenUser::new(client_user_id);
+    if let Some(raw) = &claims.phone_number {
+        match PhoneNumber::parse(raw) {
+            Ok(phone) => user.phone_number = Some(phone.expose().to_owned()),
+            Err(e) => {
+                tracing::warn!(event = "phone_number_dropped", why = %e, "the verified phone number is not E.164; Link goes on without it")
+            }
+        }
+    }
+    if let Some(raw) = &claims.email_address {
+        match EmailAddress::parse(raw) {
+            Ok(email) => user.email_address = Some(email.expose().to_owned()),
+            Err(e) => {
+                tracing::warn!(event = "email_address_dropped", why = %e, "the verified email address does not parse; Link goes on without it")
+            }
+        }
+    }
+    user
 }
 
 /// The user acted on the re-link prompt: its count goes back to zero. Best effort (the token is made
