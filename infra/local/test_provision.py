@@ -299,13 +299,15 @@ EXTRA_ENV = {
         "WEFT_CHURN_FUNCTION_NAME",
         "WEFT_METRICS_NAMESPACE",
     },
-    # sweep queues a catch-up sync for an item it finds repaired.
+    # sweep queues a catch-up sync for an item it finds repaired (or a first one for an item it makes from a
+    # Link session nothing closed, asked about after WEFT_LINK_SESSION_TIMEOUT_MINUTES).
     "sweep": {
         "WEFT_SWEEP_STALE_AFTER_HOURS",
         "WEFT_SWEEP_CHECKS_PER_MINUTE",
         "WEFT_SWEEP_FUNCTION_NAME",
         "WEFT_SYNC_QUEUE_URL",
         "WEFT_METRICS_NAMESPACE",
+        "WEFT_LINK_SESSION_TIMEOUT_MINUTES",
     },
 }
 
