@@ -475,3 +475,30 @@ fn a_malformed_phone_number_is_dropped_with_a_warning_not_an_error() {
     assert!(logs.contains("email_address_dropped"), "{logs}");
     assert!(!logs.contains("555-0199") && !logs.contains("not-an-email"), "the value is never logged");
 }
+
+#[tokio::test]
+async fn the_sweep_asks_after_its_run_and_on_its_own_hourly_never_in_a_dry_run() {
+    use weft::domain::SweepInput;
+    use weft::services::sweep::invoke;
+    let t = TestServices::new();
+    new_link_token(&t, "alice").await;
+    t.clock.advance(time::Duration::minutes(31));
+    let time = Some(Duration::from_secs(60));
+
+    let dry = invoke(&t.services, SweepInput { dry_run: true, ..Default::default() }, time).await.unwrap();
+    assert!(dry.link_sessions.is_none(), "a dry run asks Plaid about nothing it would change");
+    assert_eq!(t.plaid.calls(LINK_TOKEN_GET), 0);
+
+    let hourly = SweepInput { link_sessions_only: true, ..Default::default() };
+    let summary = invoke(&t.services, hourly.clone(), time).await.unwrap();
+    assert_eq!(summary.link_sessions.unwrap().asked, 1);
+    assert_eq!(summary.invocation.checked, 0, "no item is asked about on the hourly run");
+
+    new_link_token(&t, "bob").await;
+    t.clock.advance(time::Duration::minutes(31));
+    let daily = invoke(&t.services, SweepInput::default(), time).await.unwrap();
+    assert_eq!(daily.link_sessions.unwrap().asked, 1, "after the item sweep");
+    assert_eq!(t.plaid.calls(LINK_TOKEN_GET), 2);
+    let bad = SweepInput { link_sessions_only: true, dry_run: true, ..Default::default() };
+    assert!(matches!(invoke(&t.services, bad, time).await, Err(ServiceError::Invalid(_))));
+}
