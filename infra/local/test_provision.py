@@ -308,13 +308,15 @@ EXTRA_ENV = {
     },
     # events: reminders on their schedule; its own metrics.
     "events": {"WEFT_REMINDER_DAYS", "WEFT_REMINDER_THEN_EVERY_DAYS", "WEFT_METRICS_NAMESPACE"},
-    # sweep queues a catch-up sync for an item it finds repaired.
+    # sweep queues a catch-up sync for an item it finds repaired (or a first one for an item it makes from a
+    # Link session nothing closed, asked about after WEFT_LINK_SESSION_TIMEOUT_MINUTES).
     "sweep": {
         "WEFT_SWEEP_STALE_AFTER_HOURS",
         "WEFT_SWEEP_CHECKS_PER_MINUTE",
         "WEFT_SWEEP_FUNCTION_NAME",
         "WEFT_SYNC_QUEUE_URL",
         "WEFT_METRICS_NAMESPACE",
+        "WEFT_LINK_SESSION_TIMEOUT_MINUTES",
     },
 }
 

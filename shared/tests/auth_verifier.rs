@@ -361,3 +361,35 @@ async fn a_failed_prefetch_does_not_hold_back_the_first_token() {
     assert_eq!(s.auth.verify(&s.ec.mint(&claims("alice"))).await.unwrap().as_str(), "alice");
     assert_eq!(s.keys.fetches(), 2);
 }
+
+#[tokio::test]
+async fn only_verified_contact_claims_reach_the_caller() {
+    let s = setup();
+    let mut c = claims("alice");
+    c["phone_number"] = json!("+14155550123");
+    c["phone_number_verified"] = json!(true);
+    c["email"] = json!("alice@example.com");
+    c["email_verified"] = json!(true);
+    let caller = s.auth.verify_caller(&s.ec.mint(&c)).await.unwrap();
+    assert_eq!(caller.returning_user.phone_number.as_deref(), Some("+14155550123"));
+    assert_eq!(caller.returning_user.email_address, None, "no email claim is configured by default");
+    assert!(!format!("{caller:?}").contains("4155550123"), "never printed");
+
+    // Not verified (false, a string "true", absent): not taken.
+    for verified in [json!(false), json!("true"), Value::Null] {
+        c["phone_number_verified"] = verified;
+        let caller = s.auth.verify_caller(&s.ec.mint(&c)).await.unwrap();
+        assert_eq!(caller.returning_user.phone_number, None);
+    }
+
+    // Configured claims: another phone claim, and the email.
+    let mut config = config();
+    config.phone_claim = "custom:phone".into();
+    config.email_claim = Some("email".into());
+    let auth = AuthVerifier::new(config, s.keys.clone()).with_clock(Arc::new(FixedClock::at_unix(NOW)));
+    c["custom:phone"] = json!("+442071838750");
+    c["phone_number_verified"] = json!(true);
+    let caller = auth.verify_caller(&s.ec.mint(&c)).await.unwrap();
+    assert_eq!(caller.returning_user.phone_number.as_deref(), Some("+442071838750"));
+    assert_eq!(caller.returning_user.email_address.as_deref(), Some("alice@example.com"));
+}

@@ -64,7 +64,7 @@ fn link_request(user: &str) -> LinkTokenCreateRequest {
         client_name: "weft tests".into(),
         language: "en".into(),
         country_codes: vec!["US".into()],
-        user: LinkTokenUser { client_user_id: user.into() },
+        user: LinkTokenUser::new(user.into()),
         products: Some(vec!["transactions".into()]),
         webhook: Some("http://127.0.0.1:9/webhook".into()),
         access_token: None,
@@ -199,7 +199,7 @@ async fn the_emulators_signed_webhooks_verify_with_keys_fetched_through_the_clie
     let (body, attempt) = attempt.expect("a WEBHOOK_UPDATE_ACKNOWLEDGED delivery attempt");
     let delivery = Delivery { body };
     let verified = verifier.verify(Some(&attempt.plaid_verification), delivery.body.as_bytes()).await.unwrap();
-    assert_eq!(verified.item_id.as_str(), item_id);
+    assert_eq!(verified.item_id.unwrap().as_str(), item_id);
     assert_eq!(verified.event.code(), "WEBHOOK_UPDATE_ACKNOWLEDGED");
     assert_eq!(plaid.call_count("/webhook_verification_key/get"), 1);
     // Cached: a second verification does not fetch the key again.

@@ -41,7 +41,7 @@ fn logs_carry_request_ids_and_never_a_token_or_secret() {
                     client_name: "weft tests".into(),
                     language: "en".into(),
                     country_codes: vec!["US".into()],
-                    user: LinkTokenUser { client_user_id: "user-logs".into() },
+                    user: LinkTokenUser::new("user-logs".into()),
                     products: Some(vec!["transactions".into()]),
                     webhook: None,
                     access_token: None,

@@ -20,7 +20,7 @@ async fn the_item_is_stored_sealed_and_its_first_sync_queued() {
     let bank = institution("ins_1");
     let token = t.plaid.add_public_token(&bank);
     let cmd = command(&t, token, &bank);
-    let accounts = cmd.accounts.clone();
+    let accounts = cmd.claimed.as_ref().unwrap().accounts.clone();
     assert_eq!(accounts.len(), 2, "Link reported the item's accounts");
 
     let item = exchange(&t.services, &user("alice"), cmd).await.unwrap();
@@ -96,7 +96,7 @@ async fn duplicates_are_refused_before_the_public_token_is_exchanged() {
     let other = institution("ins_2");
     let token = t.plaid.add_public_token(&other);
     let mut cmd = command(&t, token, &other);
-    cmd.accounts = first.accounts.clone();
+    cmd.claimed.as_mut().unwrap().accounts = first.accounts.clone();
     let err = exchange(&t.services, &user("alice"), cmd).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::Duplicate { existing, reason: "same accounts" } if *existing == first.item_id),
@@ -282,8 +282,9 @@ async fn plaid_decides_the_institution_and_a_false_claim_is_refused_as_a_duplica
     // Link the same bank again, but the front end claims another bank (and the accounts renamed).
     let token = t.plaid.add_public_token(&bank);
     let mut claim = command(&t, token, &institution("ins_999"));
-    claim.institution.name = "Claimed Other Bank".into();
-    for a in &mut claim.accounts {
+    let claimed = claim.claimed.as_mut().unwrap();
+    claimed.institution.name = "Claimed Other Bank".into();
+    for a in &mut claimed.accounts {
         a.name = format!("Renamed {}", a.name);
     }
     let err = exchange(&t.services, &user("alice"), claim).await.unwrap_err();
@@ -301,7 +302,7 @@ async fn plaid_decides_the_institution_and_a_false_claim_is_refused_as_a_duplica
     let other = institution("ins_2");
     let token = t.plaid.add_public_token(&other);
     let mut claim = command(&t, token, &institution("ins_999"));
-    claim.institution.name = "Claimed Other Bank".into();
+    claim.claimed.as_mut().unwrap().institution.name = "Claimed Other Bank".into();
     let item = exchange(&t.services, &user("bob"), claim).await.unwrap();
     assert_eq!(item.institution, other, "Plaid's institution and name, not the claim");
 }

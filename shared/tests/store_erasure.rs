@@ -28,6 +28,8 @@ fn event(who: &str, session: &str, at: OffsetDateTime, seq: u32) -> LinkEventRec
         view_name: None,
         timestamp: at,
         seq,
+        event_id: None,
+        source: Default::default(),
     }
 }
 
@@ -63,6 +65,8 @@ async fn a_users_records_are_erased_but_items_and_other_users_events_stay() {
         created_at: t0,
         item_id: None,
         oauth: false,
+        closed_at: None,
+        asked_at: None,
     };
     store.put_link_token(&alice, &token).await.unwrap();
     let record = item_record("alice@example.com", "item_erase1");

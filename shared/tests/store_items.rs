@@ -307,6 +307,8 @@ async fn deleting_an_item_removes_all_its_data() {
         created_at: now,
         item_id: Some(record.item_id.clone()),
         oauth: false,
+        closed_at: None,
+        asked_at: None,
     };
     store.put_link_token(&record.user_id, &link).await.unwrap();
     // (Each item's exchange record was written with it.)

@@ -55,6 +55,8 @@ fn link_token(s: &str, created_at: OffsetDateTime, expiration: OffsetDateTime, i
         created_at,
         item_id: item.map(item_id),
         oauth: true,
+        closed_at: None,
+        asked_at: None,
     }
 }
 
@@ -95,6 +97,8 @@ fn event(session: &str, kind: LinkEventKind, name: Option<&str>, at: OffsetDateT
         view_name: None,
         timestamp: at,
         seq,
+        event_id: None,
+        source: Default::default(),
     }
 }
 
@@ -122,6 +126,54 @@ async fn link_events_by_day() {
         store.link_events_between(date!(2024 - 01 - 01), date!(2026 - 01 - 01)).await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+#[tokio::test]
+async fn link_tokens_by_value_marked_once_and_the_open_index() {
+    let (_, _, store) = store().await;
+    let now = OffsetDateTime::now_utc();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let old = link_token("link-sandbox-open-old", now - Duration::minutes(50), now + Duration::hours(3), None);
+    let closed = link_token("link-sandbox-open-closed", now - Duration::minutes(40), now + Duration::hours(3), None);
+    let young = link_token("link-sandbox-open-young", now - Duration::minutes(5), now + Duration::hours(4), None);
+    store.put_link_token(&alice, &old).await.unwrap();
+    store.put_link_token(&bob, &closed).await.unwrap();
+    store.put_link_token(&alice, &young).await.unwrap();
+
+    // By value alone, with its user (a LINK webhook names the token, not the user).
+    assert_eq!(store.find_link_token("link-sandbox-open-closed").await.unwrap(), Some((bob.clone(), closed.clone())));
+    assert_eq!(store.find_link_token("link-sandbox-unknown").await.unwrap(), None);
+
+    // Marked once: the second caller is told it was marked already.
+    let at = now.replace_nanosecond(0).unwrap();
+    assert!(store.mark_link_token(&bob, &closed, weft::domain::LinkTokenMark::Closed, at).await.unwrap());
+    assert!(!store.mark_link_token(&bob, &closed, weft::domain::LinkTokenMark::Closed, at).await.unwrap());
+    let (_, marked) = store.find_link_token("link-sandbox-open-closed").await.unwrap().unwrap();
+    assert_eq!(marked.closed_at, Some(at));
+
+    // The open index: made before the cutoff, neither closed nor asked, oldest first.
+    let cutoff = now - Duration::minutes(30);
+    let open = store.open_link_tokens(cutoff, 10).await.unwrap();
+    assert_eq!(open, vec![(alice.clone(), old.clone())]);
+    assert!(store.mark_link_token(&alice, &old, weft::domain::LinkTokenMark::Asked, at).await.unwrap());
+    assert!(store.open_link_tokens(cutoff, 10).await.unwrap().is_empty(), "asked: out of the index");
+    assert_eq!(store.open_link_tokens(now, 10).await.unwrap(), vec![(alice, young)]);
+}
+
+#[tokio::test]
+async fn plaid_link_events_are_one_record_per_session_and_event_id() {
+    let (_, _, store) = store().await;
+    let at = datetime!(2026-03-05 10:00 UTC);
+    let mut first = event("sess9", LinkEventKind::Event, Some("OPEN"), at, 0);
+    first.event_id = Some("9469937a-6fac-40be-9322-f86e8c0b94ed".into());
+    let mut second = event("sess9", LinkEventKind::Event, Some("HANDOFF"), at, 0);
+    second.event_id = Some("4b2390cf-33a2-4078-b933-62468b9e53a5".into());
+    store.put_link_events(&[first.clone()]).await.unwrap();
+    store.put_link_events(&[first.clone(), second.clone()]).await.unwrap(); // Plaid resends cumulatively
+    let day = date!(2026 - 03 - 05);
+    let stored = store.link_events_between(day, day).await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&first) && stored.contains(&second));
 }
 
 #[tokio::test]

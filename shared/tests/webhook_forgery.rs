@@ -37,7 +37,7 @@ async fn a_genuine_webhook_is_accepted() {
     let s = setup();
     let body = sample_body(ITEM);
     let v = s.verifier.verify(Some(&s.key.plaid_header(&body, NOW - 10)), &body).await.unwrap();
-    assert_eq!(v.item_id.as_str(), ITEM);
+    assert_eq!(v.item_id.as_ref().unwrap().as_str(), ITEM);
     assert_eq!(v.environment.as_deref(), Some("sandbox"));
     assert_eq!(
         v.event,

@@ -45,7 +45,7 @@ async fn plaids_own_webhook_is_accepted() {
     let v = vector();
     let verified =
         verifier(&v, v.claims.iat + 60).verify(Some(&v.plaid_verification_header), v.body.as_bytes()).await.unwrap();
-    assert_eq!(verified.item_id.as_str(), "yxQbxDjnD8hr69pKbQpbcKeVn3GL9QuyA7NV3");
+    assert_eq!(verified.item_id.as_ref().unwrap().as_str(), "yxQbxDjnD8hr69pKbQpbcKeVn3GL9QuyA7NV3");
     assert_eq!(verified.event, WebhookEvent::HistoricalUpdate { new_transactions: 390 });
     assert_eq!(verified.key_id, "6c5516e1-92dc-479e-a8ff-5a51992e0001");
     assert_eq!(verified.issued_at.unix_timestamp(), v.claims.iat);

@@ -2,6 +2,7 @@
 //! to a queue the test reads (as an app's rule would), the functions under cargo-lambda, Plaid's webhooks
 //! from the emulator. Linked, needs login (with a Hosted Link URL that opens Plaid's (the emulator's) Link
 //! page), removed; a webhook Plaid delivers again publishes nothing twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::time::Duration;

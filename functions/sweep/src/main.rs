@@ -14,7 +14,7 @@ use weft::compose::{Serves, from_env};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     weft::telemetry::init();
-    let app = Arc::new(from_env(Serves::Events).await?);
+    let app = Arc::new(from_env(Serves::EventsForUsers).await?);
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move { weft::api::sweep::handle(&app, event).await }

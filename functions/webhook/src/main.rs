@@ -10,7 +10,7 @@ use weft::compose::{Serves, from_env};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     weft::telemetry::init();
-    let app = Arc::new(from_env(Serves::Events).await?);
+    let app = Arc::new(from_env(Serves::EventsForUsers).await?);
     run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(weft::api::webhook::handle(&app, req).await) }

@@ -4,7 +4,7 @@ use super::request::{deadline, json_body, path_segments};
 use super::views::{ItemEnvelope, ItemSummary};
 use super::{ApiError, App, authenticate, json_response, no_route, respond};
 use crate::domain::{Account, AccountId, Balances, Institution, InstitutionId, PublicToken};
-use crate::services::exchange::{self, ExchangeCommand};
+use crate::services::exchange::{self, ExchangeCommand, LinkMetadata};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
@@ -95,8 +95,7 @@ impl TryFrom<ExchangeBody> for ExchangeCommand {
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(Self {
             public_token,
-            institution,
-            accounts,
+            claimed: Some(LinkMetadata { institution, accounts }),
             link_session_id: body.metadata.link_session_id,
             deadline: Default::default(),
         })

@@ -17,9 +17,10 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["link", "token"]) => {
-            let user = authenticate(app, req).await?.user;
-            let command = LinkTokenCommand::try_from(json_body::<LinkTokenBody>(req)?)?;
-            let created = link::create(&app.services, &user, command).await?;
+            let caller = authenticate(app, req).await?;
+            let mut command = LinkTokenCommand::try_from(json_body::<LinkTokenBody>(req)?)?;
+            command.returning_user = caller.returning_user;
+            let created = link::create(&app.services, &caller.user, command).await?;
             Ok(json_response(200, &created))
         }
         ("GET", ["link", "token", "resume"]) => {
@@ -85,6 +86,8 @@ impl TryFrom<LinkTokenBody> for LinkTokenCommand {
             account_filters: body.account_filters,
             days_requested: body.days_requested,
             hosted: body.hosted.unwrap_or(false),
+            // From the bearer token, never the body.
+            returning_user: Default::default(),
         })
     }
 }

@@ -336,7 +336,11 @@ fn item_transactions() {}
     responses((status = 200, description = "Recorded (a resent event counts once)", body = Recorded), AppErrors))]
 fn link_events() {}
 
-/// Operators: the Link funnel by institution over a range of days (at most 92).
+/// Operators: the Link funnel over a range of days (at most 92), per Link session: each unique
+/// `link_session_id` counts once, whichever sources saw it (the app's `POST /link/events`, Plaid's LINK
+/// webhooks, `/link/token/get` for sessions nothing closed). Conversion is Plaid's definition: sessions that
+/// reached HANDOFF over sessions (EXIT never fires when a tab is closed, so exits are not required). By step
+/// (reached, and where the others dropped off), by institution and by error code.
 #[utoipa::path(get, path = "/link/conversion", tag = "operators",
     params(
         ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (default: 30 days ago)"),

@@ -2,9 +2,10 @@
 
 use super::error::webhook_not_handled;
 use super::request::body_bytes;
+use super::request::deadline;
 use super::views::WebhookHandled;
 use super::{ApiError, App, json_response, respond};
-use crate::services::webhook::intake;
+use crate::services::webhook::intake_within;
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -17,6 +18,6 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     }
     let header = req.headers().get("plaid-verification").and_then(|v| v.to_str().ok());
     let verified = app.webhooks.verify(header, body_bytes(req)).await?;
-    let handled = intake(&app.services, &verified).await.map_err(|e| webhook_not_handled(&e))?;
+    let handled = intake_within(&app.services, &verified, deadline(req)).await.map_err(|e| webhook_not_handled(&e))?;
     Ok(json_response(200, &WebhookHandled { handled }))
 }

@@ -50,8 +50,12 @@ pub enum InitError {
 pub enum Serves {
     /// The app's users (bearer tokens): the issuer's keys are fetched at init too.
     Users,
-    /// Plaid's webhooks, the queue, a schedule: no user tokens.
+    /// The queue, a schedule: no user tokens, and nothing done on a user's behalf.
     Events,
+    /// Events that act on a user's behalf (Plaid's LINK webhooks and the sweep's `/link/token/get` exchange
+    /// public tokens for the user who owns the link token): no user tokens, but the pseudonym key, which
+    /// names users in the audit trail (required, as for [`Serves::Users`]).
+    EventsForUsers,
 }
 
 /// Builds the function's [`App`] from the environment.
@@ -67,11 +71,13 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secrets = Arc::new(SecretCache::new(secrets_client.clone(), config.plaid_secret_id.clone()));
     let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
-    // Functions serving app users make Link tokens for them: they need the pseudonym key (init fails
-    // without it); the others never name a user to Plaid.
+    // Functions serving app users (or acting for them: LINK webhooks, the sweep's /link/token/get) need the
+    // pseudonym key (init fails without it); the others never name a user.
     let pseudonym_secret = match (serves, &config.pseudonym_secret_id) {
-        (Serves::Users, None) => return Err(ConfigError::Missing("WEFT_PSEUDONYM_SECRET_ID").into()),
-        (Serves::Users, Some(id)) => Some(id.clone()),
+        (Serves::Users | Serves::EventsForUsers, None) => {
+            return Err(ConfigError::Missing("WEFT_PSEUDONYM_SECRET_ID").into());
+        }
+        (Serves::Users | Serves::EventsForUsers, Some(id)) => Some(id.clone()),
         (Serves::Events, _) => None,
     };
     let fetch_pseudonyms = async {

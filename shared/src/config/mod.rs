@@ -101,6 +101,12 @@ pub struct AuthConfig {
     /// The value of that claim that makes the caller an operator (`WEFT_AUTH_OPERATOR_GROUP`, default
     /// `weft-operators`). Operators are not users: only they reach the operator routes.
     pub operator_group: String,
+    /// The claim holding the user's phone number (`WEFT_AUTH_PHONE_CLAIM`, default `phone_number`), passed
+    /// to `/link/token/create` (Plaid's returning-user flow) only when `phone_number_verified` is `true`.
+    pub phone_claim: String,
+    /// The claim holding the user's email address (`WEFT_AUTH_EMAIL_CLAIM`; unset: no email is passed),
+    /// passed only when `email_verified` is `true`.
+    pub email_claim: Option<String>,
 }
 
 impl AuthConfig {
@@ -108,6 +114,8 @@ impl AuthConfig {
     pub const DEFAULT_OPERATOR_CLAIM: &'static str = "cognito:groups";
     /// The default operator group.
     pub const DEFAULT_OPERATOR_GROUP: &'static str = "weft-operators";
+    /// The default phone number claim (OIDC's standard claim).
+    pub const DEFAULT_PHONE_CLAIM: &'static str = "phone_number";
 
     /// Tokens of `issuer` for `audiences`, keys at `jwks_url`, operators by the default claim and group.
     pub fn new(issuer: impl Into<String>, audiences: Vec<String>, jwks_url: impl Into<String>) -> Self {
@@ -117,6 +125,8 @@ impl AuthConfig {
             jwks_url: jwks_url.into(),
             operator_claim: Self::DEFAULT_OPERATOR_CLAIM.to_owned(),
             operator_group: Self::DEFAULT_OPERATOR_GROUP.to_owned(),
+            phone_claim: Self::DEFAULT_PHONE_CLAIM.to_owned(),
+            email_claim: None,
         }
     }
 }
@@ -156,6 +166,9 @@ pub struct EventsConfig {
     pub relink_completion_uri: Option<String>,
 }
 
+/// The default of `WEFT_LINK_SESSION_TIMEOUT_MINUTES`.
+pub const DEFAULT_LINK_SESSION_TIMEOUT_MINUTES: u32 = 30;
+
 /// The reconciliation sweep's settings (its input may override the first two per run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepConfig {
@@ -166,6 +179,10 @@ pub struct SweepConfig {
     pub checks_per_minute: u32,
     /// The sweep's own function name, for its asynchronous continuation (`WEFT_SWEEP_FUNCTION_NAME`).
     pub function_name: Option<String>,
+    /// A Link token whose session neither the app nor a LINK webhook closed this many minutes after it was
+    /// made is asked about once with `/link/token/get` (`WEFT_LINK_SESSION_TIMEOUT_MINUTES`, 1..=240,
+    /// default 30).
+    pub link_session_timeout_minutes: u32,
 }
 
 impl ChurnConfig {
@@ -380,6 +397,9 @@ impl Config {
                 .number("WEFT_SWEEP_CHECKS_PER_MINUTE", 1..=100_000, Some(crate::domain::DEFAULT_CHECKS_PER_MINUTE))?
                 .unwrap_or(crate::domain::DEFAULT_CHECKS_PER_MINUTE),
             function_name: vars.optional("WEFT_SWEEP_FUNCTION_NAME"),
+            link_session_timeout_minutes: vars
+                .number("WEFT_LINK_SESSION_TIMEOUT_MINUTES", 1..=240, Some(DEFAULT_LINK_SESSION_TIMEOUT_MINUTES))?
+                .unwrap_or(DEFAULT_LINK_SESSION_TIMEOUT_MINUTES),
         };
         let sync = SyncConfig { page_size: vars.number("WEFT_SYNC_PAGE_SIZE", 1..=500, Some(500))?.unwrap_or(500) };
         let limit = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
@@ -510,14 +530,29 @@ impl Config {
             vars.optional("WEFT_AUTH_OPERATOR_CLAIM").unwrap_or_else(|| AuthConfig::DEFAULT_OPERATOR_CLAIM.to_owned());
         let operator_group =
             vars.optional("WEFT_AUTH_OPERATOR_GROUP").unwrap_or_else(|| AuthConfig::DEFAULT_OPERATOR_GROUP.to_owned());
-        for (var, value) in
-            [("WEFT_AUTH_OPERATOR_CLAIM", &operator_claim), ("WEFT_AUTH_OPERATOR_GROUP", &operator_group)]
-        {
+        let phone_claim =
+            vars.optional("WEFT_AUTH_PHONE_CLAIM").unwrap_or_else(|| AuthConfig::DEFAULT_PHONE_CLAIM.to_owned());
+        let email_claim = vars.optional("WEFT_AUTH_EMAIL_CLAIM");
+        let empty = String::new();
+        for (var, value) in [
+            ("WEFT_AUTH_OPERATOR_CLAIM", &operator_claim),
+            ("WEFT_AUTH_OPERATOR_GROUP", &operator_group),
+            ("WEFT_AUTH_PHONE_CLAIM", &phone_claim),
+            ("WEFT_AUTH_EMAIL_CLAIM", email_claim.as_ref().unwrap_or(&empty)),
+        ] {
             if value.len() > 128 || value.chars().any(char::is_control) {
                 return Err(invalid(var, "must be at most 128 printable characters"));
             }
         }
-        Ok(AuthConfig { issuer: raw_issuer, audiences, jwks_url, operator_claim, operator_group })
+        Ok(AuthConfig {
+            issuer: raw_issuer,
+            audiences,
+            jwks_url,
+            operator_claim,
+            operator_group,
+            phone_claim,
+            email_claim,
+        })
     }
 }
 

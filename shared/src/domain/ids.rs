@@ -117,6 +117,15 @@ impl PublicToken {
     }
 }
 
+/// Compares the values (a public token is single use and short-lived: no timing concern).
+impl PartialEq for PublicToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for PublicToken {}
+
 impl fmt::Debug for PublicToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PublicToken(***)")

@@ -2,6 +2,7 @@
 //! Pure: no I/O, no AWS, no HTTP.
 
 mod churn;
+mod contact;
 mod duplicates;
 mod events;
 #[cfg(test)]
@@ -19,6 +20,7 @@ pub use churn::{
     CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ChurnInput, ChurnPolicy, Cutoffs, DEFAULT_CONCURRENCY, MAX_CONCURRENCY,
     Reason, reason,
 };
+pub use contact::{ContactError, EmailAddress, PhoneNumber, ReturningUser};
 pub use duplicates::{Duplicate, duplicate_of};
 pub use events::{AppEvent, AppEventKind, ReminderSchedule, SOURCE as EVENT_SOURCE, changes_between};
 pub use ids::{
@@ -27,7 +29,7 @@ pub use ids::{
 };
 pub use item::{Account, Balances, EventTimes, Institution, ItemError, ItemRecord, ItemStatus, ItemView, SyncProgress};
 pub use lifecycle::{EXPIRATION_NOTICE, ItemEvent, Outcome, Unchanged, observed_at};
-pub use link::{LinkEventKind, LinkEventRecord, LinkMode, LinkTokenRecord};
+pub use link::{LinkEventKind, LinkEventRecord, LinkEventSource, LinkMode, LinkTokenMark, LinkTokenRecord};
 pub use pseudonym::{UserPseudonyms, WeakPseudonymKey};
 pub use sealing::{FORMAT_V1, Field, ItemKey, SealError, SealedItem, WrappedKey};
 pub use sweep::{

@@ -37,6 +37,11 @@ pub struct SweepInput {
     /// anyway; this only shortens it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_budget_secs: Option<u64>,
+    /// Only ask Plaid about Link sessions nothing closed (`/link/token/get`), not about items: the hourly
+    /// schedule's input (Plaid keeps a session's data six hours after it ends; the daily run alone would
+    /// come too late for most).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub link_sessions_only: bool,
 }
 
 /// What the sweep found of one item (counted in the summary, keyed by [`Finding::as_str`]).

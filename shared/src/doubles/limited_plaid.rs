@@ -129,6 +129,13 @@ impl PlaidLink for LimitedPlaid {
         self.answer(LINK_TOKEN_CREATE, self.inner.link_token_create(req)).await
     }
 
+    async fn link_token_get(
+        &self,
+        link_token: &crate::domain::LinkToken,
+    ) -> Result<crate::ports::plaid::wire::LinkTokenGetResponse, PlaidCallError> {
+        self.answer(LINK_TOKEN_GET, self.inner.link_token_get(link_token)).await
+    }
+
     async fn item_public_token_exchange(
         &self,
         public_token: &PublicToken,

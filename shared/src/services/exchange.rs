@@ -22,21 +22,36 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// An exchange, parsed at the edge from the app's request (the public token and Link's `onSuccess`
-/// metadata), with the time it has.
+/// An exchange, with the time it has: parsed at the edge from the app's request (the public token and
+/// Link's `onSuccess` metadata), or made by weft for a public token Plaid handed it (a LINK webhook,
+/// `/link/token/get`), which comes with no metadata.
 #[derive(Debug)]
 pub struct ExchangeCommand {
     pub public_token: PublicToken,
-    /// The institution Link says the user picked.
-    pub institution: Institution,
-    /// The accounts Link says the user shared.
-    pub accounts: Vec<Account>,
+    /// What Link's `onSuccess` says was linked: required (and validated at the edge) on the app's path.
+    /// `None` when Plaid handed weft the token: then the institution is known only from Plaid, once
+    /// exchanged, and the duplicate filter and the per-institution limit run on Plaid's data only.
+    pub claimed: Option<LinkMetadata>,
     pub link_session_id: Option<String>,
     /// When the answer is due.
     pub deadline: Deadline,
 }
 
+/// Link's `onSuccess` metadata: what the app says the user linked.
+#[derive(Debug, Clone)]
+pub struct LinkMetadata {
+    /// The institution Link says the user picked.
+    pub institution: Institution,
+    /// The accounts Link says the user shared.
+    pub accounts: Vec<Account>,
+}
+
 impl ExchangeCommand {
+    /// The exchange of a public token Plaid handed weft (no `onSuccess` metadata).
+    pub fn from_plaid(public_token: PublicToken, link_session_id: Option<String>, deadline: Deadline) -> Self {
+        Self { public_token, claimed: None, link_session_id, deadline }
+    }
+
     /// The same command, due at `deadline`.
     pub fn within(self, deadline: Deadline) -> Self {
         Self { deadline, ..self }
@@ -116,19 +131,24 @@ async fn exchange_claimed(
     idempotency_key: &str,
     command: ExchangeCommand,
 ) -> Result<ItemRecord, ServiceError> {
-    let ExchangeCommand { public_token, institution, accounts, link_session_id, deadline } = command;
+    let ExchangeCommand { public_token, claimed, link_session_id, deadline } = command;
 
     // Duplicates are refused before the public token is exchanged, so Plaid never creates (and bills) them.
     // A cheap first filter on Link's metadata, so Plaid never creates (and bills) the obvious duplicates.
     // The decision is made again on Plaid's own data once the item exists.
     let existing = app.store.list_items(user).await?;
-    if let Some(Duplicate { existing, reason }) = duplicate_of(&existing, &institution.institution_id, &accounts) {
+    if let Some(claimed) = &claimed
+        && let Some(Duplicate { existing, reason }) =
+            duplicate_of(&existing, &claimed.institution.institution_id, &claimed.accounts)
+    {
         return Err(ServiceError::Duplicate { existing, reason });
     }
 
     // Abuse limits (exchanges today, links of this institution this month, items): taken before Plaid is
-    // asked, given back if no item comes of it.
-    let slots = limits::exchange(app, user, &institution.institution_id).await?;
+    // asked, given back if no item comes of it. Without Link's metadata the institution's is taken once
+    // Plaid has said which institution it is (below).
+    let claimed_institution = claimed.as_ref().map(|c| &c.institution.institution_id);
+    let mut slots = limits::exchange(app, user, claimed_institution).await?;
     let actor = || Actor::user(&app.pseudonyms, user);
     let budget = deadline.remaining_before(COMPENSATION_RESERVE);
     // The call runs as its own task, so an answer that comes after this request has given up is still
@@ -171,7 +191,7 @@ async fn exchange_claimed(
     };
     let item_id = exchanged.item_id.clone();
     let access_token = &exchanged.access_token;
-    tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, claimed_institution = %institution.institution_id, "public token exchanged");
+    tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, claimed_institution = ?claimed_institution.map(InstitutionId::as_str), "public token exchanged");
     let unkept = Unkept { app, user, item_id: &item_id, access_token, deadline };
 
     // What was linked, as Plaid says: the institution and the accounts with their balances.
@@ -184,8 +204,17 @@ async fn exchange_claimed(
             return Err(unkept.undo(slots, "plaid_view", e, None).await);
         }
     };
-    if seen.institution.institution_id != institution.institution_id {
-        tracing::warn!(item_id = %item_id, claimed = %institution.institution_id, actual = %seen.institution.institution_id, "Link's metadata named another institution than Plaid; Plaid's is kept");
+    match claimed_institution {
+        Some(claimed) if *claimed != seen.institution.institution_id => {
+            tracing::warn!(item_id = %item_id, claimed = %claimed, actual = %seen.institution.institution_id, "Link's metadata named another institution than Plaid; Plaid's is kept");
+        }
+        Some(_) => {}
+        None => {
+            // No metadata: the institution's link limit is taken now, on Plaid's word.
+            if let Err(e) = slots.take_institution(app, user, &seen.institution.institution_id).await {
+                return Err(unkept.undo(slots, "limit", e, Some(LIMIT_NOTE)).await);
+            }
+        }
     }
     if let Some(Duplicate { existing: other, reason }) =
         duplicate_of(&existing, &seen.institution.institution_id, &seen.accounts)
@@ -258,6 +287,9 @@ async fn exchange_claimed(
 
 /// Why a duplicate is removed at Plaid (`reason_note`).
 const DUPLICATE_NOTE: &str = "duplicate of an item the user already has";
+
+/// Why an item over the user's link limit is removed at Plaid (`reason_note`).
+const LIMIT_NOTE: &str = "over the user's link limit for this institution";
 
 /// What Plaid says was linked.
 struct PlaidView {

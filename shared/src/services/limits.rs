@@ -118,20 +118,20 @@ impl ExchangeSlots {
     }
 }
 
-/// Before an exchange: exchanges left today, links of this institution left this month, an item slot.
+/// Before an exchange: exchanges left today, links of this institution left this month (when the
+/// institution is known before Plaid is asked: see [`ExchangeSlots::take_institution`]), an item slot.
 pub async fn exchange(
     services: &Services,
     user: &UserId,
-    institution: &InstitutionId,
+    institution: Option<&InstitutionId>,
 ) -> Result<ExchangeSlots, ServiceError> {
     let now = services.now();
     let limits = &services.config.limits;
-    let links = format!("{}{}", names::LINKS_PREFIX, institution);
-    let wanted = [
-        (window(user, names::EXCHANGES, day_of(now)), limits.exchanges_per_day, names::EXCHANGES),
-        (window(user, &links, month_of(now)), limits.links_per_institution_per_month, "links_per_institution"),
-        (items_window(user), limits.items_per_user, names::ITEMS),
-    ];
+    let mut wanted = vec![(window(user, names::EXCHANGES, day_of(now)), limits.exchanges_per_day, names::EXCHANGES)];
+    if let Some(institution) = institution {
+        wanted.push(institution_window(services, user, institution));
+    }
+    wanted.push((items_window(user), limits.items_per_user, names::ITEMS));
     let mut slots = ExchangeSlots { taken: Vec::new() };
     for (w, limit, name) in wanted {
         let taken = match services.store.take(&w, limit, now).await {
@@ -150,6 +150,38 @@ pub async fn exchange(
         slots.taken.push(w);
     }
     Ok(slots)
+}
+
+/// The links of `institution` this month.
+fn institution_window(
+    services: &Services,
+    user: &UserId,
+    institution: &InstitutionId,
+) -> (LimitWindow, u32, &'static str) {
+    let links = format!("{}{}", names::LINKS_PREFIX, institution);
+    let limit = services.config.limits.links_per_institution_per_month;
+    (window(user, &links, month_of(services.now())), limit, "links_per_institution")
+}
+
+impl ExchangeSlots {
+    /// The institution's link limit, taken once Plaid said which institution an exchange linked (a public
+    /// token Plaid handed weft comes with no metadata). Refused: the slots stay held (the caller gives them
+    /// back with the item it removes).
+    pub async fn take_institution(
+        &mut self,
+        services: &Services,
+        user: &UserId,
+        institution: &InstitutionId,
+    ) -> Result<(), ServiceError> {
+        let (w, limit, name) = institution_window(services, user, institution);
+        let now = services.now();
+        if !services.store.take(&w, limit, now).await? {
+            let retry_after = w.expires_at.map_or(Duration::from_secs(24 * 3600), |end| until(end, now));
+            return Err(refused(services, user, name, retry_after).await);
+        }
+        self.taken.push(w);
+        Ok(())
+    }
 }
 
 /// How long an item slot can be held by an exchange still in flight: Lambda's longest timeout, so no

@@ -1,7 +1,10 @@
 //! Link tokens: new links, update mode for an existing item, and OAuth resume.
 
 use super::{ServiceError, Services, audit, limits};
-use crate::domain::{ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, UserId};
+use crate::domain::{
+    EmailAddress, ItemId, ItemRecord, ItemStatus, LinkMode, LinkToken, LinkTokenRecord, PhoneNumber, ReturningUser,
+    UserId,
+};
 use crate::ports::plaid::wire::{
     AccountFilters, HostedLink, LinkTokenCreateRequest, LinkTokenTransactions, LinkTokenUpdate, LinkTokenUser,
 };
@@ -39,6 +42,10 @@ pub struct LinkTokenCommand {
     pub days_requested: Option<u32>,
     /// Plaid's Hosted Link: a URL of Plaid's that runs Link with no app page (for an email or a text).
     pub hosted: bool,
+    /// What the caller's identity provider verified of them (from the bearer token, not the body): passed
+    /// to Plaid as `user.phone_number` / `user.email_address` for its returning-user flow; never stored or
+    /// logged.
+    pub returning_user: ReturningUser,
 }
 
 /// The most days of history Link may ask for.
@@ -86,7 +93,7 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         client_name: cfg.client_name.clone(),
         language,
         country_codes,
-        user: LinkTokenUser { client_user_id: app.pseudonyms.client_user_id(user) },
+        user: plaid_user(app.pseudonyms.client_user_id(user), &req.returning_user),
         products: None,
         webhook: cfg.webhook_url.clone(),
         access_token: None,
@@ -134,6 +141,8 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         created_at: app.now(),
         item_id: update_item.as_ref().map(|i| i.item_id.clone()),
         oauth: plaid_req.redirect_uri.is_some(),
+        closed_at: None,
+        asked_at: None,
     };
     app.store.put_link_token(user, &record).await?;
     let mode = record.mode();
@@ -189,7 +198,7 @@ pub async fn relink(app: &Services, item_id: &ItemId) -> Result<Option<Relink>, 
         client_name: cfg.client_name.clone(),
         language: cfg.language.clone(),
         country_codes: cfg.country_codes.clone(),
-        user: LinkTokenUser { client_user_id: app.pseudonyms.client_user_id(&item.user_id) },
+        user: LinkTokenUser::new(app.pseudonyms.client_user_id(&item.user_id)),
         products: None,
         webhook: cfg.webhook_url.clone(),
         access_token: Some(token),
@@ -209,10 +218,36 @@ pub async fn relink(app: &Services, item_id: &ItemId) -> Result<Option<Relink>, 
         created_at: app.now(),
         item_id: Some(item.item_id.clone()),
         oauth: plaid_req.redirect_uri.is_some(),
+        closed_at: None,
+        asked_at: None,
     };
     app.store.put_link_token(&item.user_id, &record).await?;
     let lifetime = time::Duration::hours(app.config.events.relink_url_lifetime_hours.into());
     Ok(Some(Relink { url, expires_at: app.now() + lifetime }))
+}
+
+/// The user as Plaid sees them: the pseudonym, and the verified phone number (E.164) and email address so
+/// Link can offer its returning-user flow. A claim that does not parse is dropped with a warning that
+/// never shows it: the link goes on without it.
+fn plaid_user(client_user_id: String, claims: &ReturningUser) -> LinkTokenUser {
+    let mut user = LinkTokenUser::new(client_user_id);
+    if let Some(raw) = &claims.phone_number {
+        match PhoneNumber::parse(raw) {
+            Ok(phone) => user.phone_number = Some(phone.expose().to_owned()),
+            Err(e) => {
+                tracing::warn!(event = "phone_number_dropped", why = %e, "the verified phone number is not E.164; Link goes on without it")
+            }
+        }
+    }
+    if let Some(raw) = &claims.email_address {
+        match EmailAddress::parse(raw) {
+            Ok(email) => user.email_address = Some(email.expose().to_owned()),
+            Err(e) => {
+                tracing::warn!(event = "email_address_dropped", why = %e, "the verified email address does not parse; Link goes on without it")
+            }
+        }
+    }
+    user
 }
 
 /// The user acted on the re-link prompt: its count goes back to zero. Best effort (the token is made

@@ -2,9 +2,12 @@
 //! feed; an update-mode success marks its item repaired.
 
 use super::{ServiceError, Services, item_state, limits};
-use crate::domain::{Account, ItemEvent, LinkEventKind, LinkEventRecord, LinkSessionId, UserId, observed_at};
+use crate::domain::{
+    Account, ItemEvent, LinkEventKind, LinkEventRecord, LinkEventSource, LinkSessionId, LinkTokenMark, UserId,
+    observed_at,
+};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// The most events one request may carry.
@@ -40,10 +43,10 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
     let now = app.now();
     let mut records = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
-        if e.kind == LinkEventKind::Success
+        if matches!(e.kind, LinkEventKind::Success | LinkEventKind::Exit)
             && let Some(token) = &e.link_token
         {
-            complete_update_mode(app, user, token, now).await?;
+            session_closed(app, user, token, e.kind, now).await?;
         }
         if e.kind == LinkEventKind::Exit && e.error_code.as_deref() == Some("INVALID_CREDENTIALS") {
             limits::credential_failure(app, user, e.institution_id.as_deref()).await?;
@@ -65,6 +68,8 @@ pub async fn record(app: &Services, user: &UserId, events: Vec<LinkEvent>) -> Re
             view_name: e.view_name,
             timestamp: filed_at(e.client_timestamp, now),
             seq: u32::try_from(i).unwrap_or(u32::MAX),
+            event_id: None,
+            source: LinkEventSource::Client,
         });
     }
     app.store.put_link_events(&records).await?;
@@ -77,20 +82,39 @@ fn filed_at(client_timestamp: Option<OffsetDateTime>, received: OffsetDateTime) 
     client_timestamp.map_or(received, |t| t.min(received))
 }
 
-/// The app reports that the user finished update mode with one of their update-mode link tokens: a hint,
-/// confirmed with Plaid (`/item/get`) before it becomes state. The item is repaired only if Plaid reports
-/// no error for it (else Plaid's error is recorded, observed now); dated by weft's clock, never the
-/// client's (a repair the user just made outdates a Plaid event signed in the same second). Its accounts
-/// then follow Plaid's (`/accounts/get`: account selection may have shared new ones). A Plaid failure is an
-/// error: the app's retry of the events confirms again.
-async fn complete_update_mode(
+/// The app reports how a session of one of the user's link tokens ended (onSuccess / onExit): the token is
+/// marked closed (never asked about with `/link/token/get`), and an update-mode success is confirmed.
+async fn session_closed(
     app: &Services,
     user: &UserId,
     link_token: &str,
+    kind: LinkEventKind,
     at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let Some(record) = app.store.get_link_token(user, link_token).await? else { return Ok(()) };
-    let Some(item_id) = record.item_id else { return Ok(()) };
+    app.store.mark_link_token(user, &record, LinkTokenMark::Closed, at).await?;
+    if kind == LinkEventKind::Success
+        && let Some(item_id) = &record.item_id
+    {
+        confirm_update_mode(app, user, item_id, at).await?;
+    }
+    Ok(())
+}
+
+/// Someone reports that the user finished update mode for `item_id` (the app's onSuccess, a LINK
+/// webhook, `/link/token/get`): a hint, confirmed with Plaid (`/item/get`) before it becomes state. The
+/// item is repaired only if Plaid reports no error for it (else Plaid's error is recorded, observed now);
+/// dated by weft's clock, never the client's (a repair the user just made outdates a Plaid event signed in
+/// the same second). Its accounts then follow Plaid's (`/accounts/get`: account selection may have shared
+/// new ones). A Plaid failure is an error: the app's retry of the events (or Plaid's of its webhook)
+/// confirms again.
+pub async fn confirm_update_mode(
+    app: &Services,
+    user: &UserId,
+    item_id: &crate::domain::ItemId,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let item_id = item_id.clone();
     let Some(read) = app.store.get_item_sealed(user, &item_id).await? else { return Ok(()) };
     let (_, token) = app.unseal(&item_id, &read.1).await?;
     let at_plaid = app.plaid.item_get(&token).await?;
@@ -110,52 +134,109 @@ async fn complete_update_mode(
     Ok(())
 }
 
-/// The funnel's stages a Link event marks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Stage {
+/// The funnel's steps a Link event marks (in the order a session goes through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Step {
+    /// The session exists (any event of it).
+    Opened,
     /// The user chose an institution.
-    Selected,
+    SelectedInstitution,
     /// The user submitted credentials.
-    Submitted,
-    /// Link handed off (onSuccess, or the HANDOFF event).
-    Succeeded,
-    /// The user left Link (onExit).
-    Exited,
+    SubmittedCredentials,
+    /// Link handed off: the HANDOFF event, onSuccess, or Plaid's SESSION_FINISHED / ITEM_ADD_RESULT /
+    /// `/link/token/get` success. Plaid's definition of a converted session.
+    Handoff,
 }
 
-impl Stage {
-    fn of(e: &LinkEventRecord) -> Option<Self> {
+impl Step {
+    const ALL: [Step; 4] = [Self::Opened, Self::SelectedInstitution, Self::SubmittedCredentials, Self::Handoff];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::SelectedInstitution => "selected_institution",
+            Self::SubmittedCredentials => "submitted_credentials",
+            Self::Handoff => "handoff",
+        }
+    }
+
+    fn of(e: &LinkEventRecord) -> Self {
         match (e.kind, e.event_name.as_deref()) {
-            (LinkEventKind::Event, Some("SELECT_INSTITUTION")) => Some(Self::Selected),
-            (LinkEventKind::Event, Some("SUBMIT_CREDENTIALS")) => Some(Self::Submitted),
-            (LinkEventKind::Success, _) | (LinkEventKind::Event, Some("HANDOFF")) => Some(Self::Succeeded),
-            (LinkEventKind::Exit, _) => Some(Self::Exited),
-            _ => None,
+            (LinkEventKind::Success, _) | (LinkEventKind::Event, Some("HANDOFF")) => Self::Handoff,
+            (LinkEventKind::Event, Some("SUBMIT_CREDENTIALS")) => Self::SubmittedCredentials,
+            (LinkEventKind::Event, Some("SELECT_INSTITUTION")) => Self::SelectedInstitution,
+            _ => Self::Opened,
         }
     }
 }
 
-/// The Link funnel by institution: sessions that opened, chose the institution, submitted credentials,
-/// and succeeded, with errors and exits by code.
+/// One Link session, from every source that saw it (the app's callbacks, LINK webhooks,
+/// `/link/token/get`).
+#[derive(Debug, Default)]
+struct SessionView {
+    institution: Option<(String, Option<String>)>,
+    /// The furthest step reached.
+    furthest: Option<Step>,
+    exited: bool,
+    error_codes: std::collections::BTreeSet<String>,
+    sources: std::collections::BTreeSet<&'static str>,
+}
+
+/// The Link funnel over a range of days, counted per Link session (unique `link_session_id`), each once
+/// whichever sources reported it: the app's `POST /link/events`, Plaid's LINK webhooks, or
+/// `/link/token/get` for sessions nothing closed. Conversion is Plaid's definition: sessions that reached
+/// HANDOFF over sessions (an exit is never required: EXIT never fires when a tab is closed).
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ConversionReport {
     pub from: String,
     pub to: String,
+    /// Link sessions (unique `link_session_id`s).
     pub sessions: u64,
+    /// Sessions that reached HANDOFF.
+    pub converted: u64,
+    /// converted / sessions (0 without sessions).
+    pub conversion: f64,
+    /// Sessions that reached each step: `opened`, `selected_institution`, `submitted_credentials`, `handoff`.
+    pub by_step: BTreeMap<String, u64>,
+    /// Sessions that did not convert, by the furthest step they reached (where users drop off).
+    pub dropped_at_step: BTreeMap<String, u64>,
+    /// The funnel per institution (sessions that chose one).
     pub by_institution: BTreeMap<String, Funnel>,
+    /// Sessions that met each error code (a session counts once per code).
     pub errors_by_code: BTreeMap<String, u64>,
+    /// Sessions each source reported (`client`, `webhook`, `link_token_get`; a session may have several).
+    pub sessions_by_source: BTreeMap<String, u64>,
 }
 
+/// One institution's funnel: sessions that chose it, and how far they got.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
     pub institution_name: Option<String>,
+    /// Sessions that chose this institution.
+    pub sessions: u64,
+    /// Of those, sessions that reached the institution's selection (every one, unless only a later event
+    /// named it).
     pub selected: u64,
     pub submitted_credentials: u64,
+    /// Sessions that reached HANDOFF.
     pub succeeded: u64,
+    /// Sessions that reported an exit (a closed tab reports none).
     pub exited: u64,
     pub errors_by_code: BTreeMap<String, u64>,
-    /// succeeded / selected.
+    /// succeeded / sessions (Plaid's definition).
     pub conversion: f64,
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+fn source_name(source: LinkEventSource) -> &'static str {
+    match source {
+        LinkEventSource::Client => "client",
+        LinkEventSource::Webhook => "webhook",
+        LinkEventSource::LinkTokenGet => "link_token_get",
+    }
 }
 
 pub async fn conversion_report(
@@ -167,51 +248,58 @@ pub async fn conversion_report(
         return Err(ServiceError::Invalid("the range must be from <= to and at most 92 days".into()));
     }
     let events = app.store.link_events_between(from, to).await?;
-    let mut report = ConversionReport { from: from.to_string(), to: to.to_string(), ..Default::default() };
-    // Each stage counts a session once, and each error code once per session.
-    let mut seen_stages: HashSet<(String, Stage)> = HashSet::new();
-    let mut seen_errors: HashSet<(String, String)> = HashSet::new();
-    let mut session_institution: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    // Each session once, whichever sources saw it and however often they resent it.
+    let mut sessions: BTreeMap<&str, SessionView> = BTreeMap::new();
     for e in &events {
-        if let Some(ins) = &e.institution_id {
-            session_institution
-                .entry(e.link_session_id.to_string())
-                .or_insert((ins.clone(), e.institution_name.clone()));
-        }
-    }
-    let sessions: HashSet<&str> = events.iter().map(|e| e.link_session_id.as_str()).collect();
-    report.sessions = sessions.len() as u64;
-    for e in &events {
-        let session = e.link_session_id.to_string();
-        let Some((ins, name)) = session_institution.get(&session).cloned() else {
-            if let Some(code) = &e.error_code {
-                *report.errors_by_code.entry(code.clone()).or_default() += 1;
-            }
-            continue;
-        };
-        let funnel = report.by_institution.entry(ins).or_default();
-        if funnel.institution_name.is_none() {
-            funnel.institution_name = name;
-        }
-        if let Some(code) = &e.error_code
-            && seen_errors.insert((session.clone(), code.clone()))
+        let view = sessions.entry(e.link_session_id.as_str()).or_default();
+        if view.institution.is_none()
+            && let Some(ins) = &e.institution_id
         {
-            *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
+            view.institution = Some((ins.clone(), e.institution_name.clone()));
+        }
+        view.furthest = view.furthest.max(Some(Step::of(e)));
+        view.exited |= e.kind == LinkEventKind::Exit || e.event_name.as_deref() == Some("EXIT");
+        if let Some(code) = &e.error_code {
+            view.error_codes.insert(code.clone());
+        }
+        view.sources.insert(source_name(e.source));
+    }
+    let mut report = ConversionReport { from: from.to_string(), to: to.to_string(), ..Default::default() };
+    report.sessions = sessions.len() as u64;
+    for view in sessions.values() {
+        let furthest = view.furthest.unwrap_or(Step::Opened);
+        let converted = furthest == Step::Handoff;
+        report.converted += u64::from(converted);
+        for step in Step::ALL.into_iter().filter(|s| *s <= furthest) {
+            *report.by_step.entry(step.name().to_owned()).or_default() += 1;
+        }
+        if !converted {
+            *report.dropped_at_step.entry(furthest.name().to_owned()).or_default() += 1;
+        }
+        for code in &view.error_codes {
             *report.errors_by_code.entry(code.clone()).or_default() += 1;
         }
-        if let Some(stage) = Stage::of(e)
-            && seen_stages.insert((session.clone(), stage))
-        {
-            match stage {
-                Stage::Selected => funnel.selected += 1,
-                Stage::Submitted => funnel.submitted_credentials += 1,
-                Stage::Succeeded => funnel.succeeded += 1,
-                Stage::Exited => funnel.exited += 1,
-            }
+        for source in &view.sources {
+            *report.sessions_by_source.entry((*source).to_owned()).or_default() += 1;
+        }
+        let Some((ins, name)) = &view.institution else { continue };
+        let funnel = report.by_institution.entry(ins.clone()).or_default();
+        if funnel.institution_name.is_none() {
+            funnel.institution_name = name.clone();
+        }
+        funnel.sessions += 1;
+        // A session that named its institution chose it, even if only a later event said so.
+        funnel.selected += 1;
+        funnel.submitted_credentials += u64::from(furthest >= Step::SubmittedCredentials);
+        funnel.succeeded += u64::from(converted);
+        funnel.exited += u64::from(view.exited);
+        for code in &view.error_codes {
+            *funnel.errors_by_code.entry(code.clone()).or_default() += 1;
         }
     }
+    report.conversion = ratio(report.converted, report.sessions);
     for funnel in report.by_institution.values_mut() {
-        funnel.conversion = if funnel.selected == 0 { 0.0 } else { funnel.succeeded as f64 / funnel.selected as f64 };
+        funnel.conversion = ratio(funnel.succeeded, funnel.sessions);
     }
     Ok(report)
 }

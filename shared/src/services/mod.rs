@@ -7,6 +7,7 @@
 //! | [`exchange`] | public-token exchange: idempotent from before Plaid is asked, duplicates refused, the item stored sealed, never orphaned |
 //! | [`items`] | the app's items: list, transactions, removal |
 //! | [`link_events`] | Link callbacks the app forwards, and the conversion funnel |
+//! | [`link_sessions`] | Link sessions as Plaid reports them: LINK webhooks, `/link/token/get` for sessions nothing closed |
 //! | [`institutions`] | institution health, cached |
 //! | [`webhook`] | webhook intake: dedup, item events, sync hand-off |
 //! | [`sync`] | `/transactions/sync`: every page, exact, one sync per item at a time |
@@ -32,6 +33,7 @@ pub mod items;
 pub mod limits;
 pub mod link;
 pub mod link_events;
+pub mod link_sessions;
 mod pacer;
 pub mod rotation;
 pub mod sweep;

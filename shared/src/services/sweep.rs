@@ -24,8 +24,9 @@
 //! CloudWatch Embedded Metric Format lines ([`metric_lines`]).
 
 use super::churn::{LAMBDA_MAX_TIMEOUT, PauseReason, stop_at, valid_run_id};
+use super::link_sessions::{self, RecoveredSessions};
 use super::pacer::{Pacer, backoff};
-use super::{ServiceError, Services, item_state};
+use super::{Deadline, ServiceError, Services, item_state};
 use crate::domain::{
     CHURN_SHARDS, ChurnIndex, Finding, ItemEvent, ItemRecord, SWEEP_CONCURRENCY, SweepCheckpoint, SweepInput,
     SweepPass, observed_at,
@@ -102,6 +103,9 @@ pub struct SweepSummary {
     /// Items with a finding other than `unchanged` (at most [`MAX_LISTED`]).
     pub items: Vec<SweptItem>,
     pub duration_ms: u64,
+    /// Link tokens whose session nothing closed, asked about with `/link/token/get` (not in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_sessions: Option<RecoveredSessions>,
 }
 
 /// One invocation of the sweep: runs (or continues) the run `input` names until it is done, `max_items` is
@@ -119,7 +123,18 @@ pub async fn invoke(
             LAMBDA_MAX_TIMEOUT
         }
     };
-    let summary = run(app, input.clone(), stop_at(Instant::now(), remaining, input.time_budget_secs)).await?;
+    let stop = stop_at(Instant::now(), remaining, input.time_budget_secs);
+    if input.link_sessions_only {
+        return link_sessions_only(app, &input, stop).await;
+    }
+    let mut summary = run(app, input.clone(), stop).await?;
+    // Link sessions nothing closed: once the items are swept, in what is left of the invocation (a run that
+    // holds the sweep only, so two invocations never ask about the same token at once).
+    if !summary.dry_run && summary.status != SweepStatus::AlreadyRunning {
+        let deadline = Deadline::after(stop.saturating_duration_since(Instant::now()));
+        summary.link_sessions =
+            Some(link_sessions::recover_open_sessions(app, link_sessions::MAX_ASKED_PER_RUN, deadline).await);
+    }
     let now_ms = i64::try_from(app.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     crate::telemetry::emit_lines(&metric_lines(&summary, &app.config.churn.metrics_namespace, now_ms));
     if summary.paused_by == Some(PauseReason::Deadline) {
@@ -135,6 +150,30 @@ pub async fn invoke(
         }
     }
     Ok(summary)
+}
+
+/// The hourly schedule's invocation: only Link sessions nothing closed (`/link/token/get`), within `stop`.
+async fn link_sessions_only(app: &Services, input: &SweepInput, stop: Instant) -> Result<SweepSummary, ServiceError> {
+    if input.dry_run || input.run_id.is_some() {
+        return Err(ServiceError::Invalid("link_sessions_only takes neither dry_run nor run_id".into()));
+    }
+    let started = Instant::now();
+    let deadline = Deadline::after(stop.saturating_duration_since(started));
+    let recovered = link_sessions::recover_open_sessions(app, link_sessions::MAX_ASKED_PER_RUN, deadline).await;
+    Ok(SweepSummary {
+        run_id: format!("{RUN_PREFIX}link-sessions-{}", app.now().unix_timestamp()),
+        dry_run: false,
+        status: SweepStatus::Complete,
+        paused_by: None,
+        held_by: None,
+        stale_after_hours: app.config.sweep.stale_after_hours,
+        invocation: SweepCounts::default(),
+        run: SweepCounts::default(),
+        plaid_calls: recovered.asked + recovered.failed,
+        items: Vec::new(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        link_sessions: Some(recovered),
+    })
 }
 
 /// The work one invocation shares between its workers.
@@ -197,6 +236,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
             plaid_calls: 0,
             items: Vec::new(),
             duration_ms: 0,
+            link_sessions: None,
         });
     }
     let run_started = *checkpoint.started_at.get_or_insert(now);
@@ -313,6 +353,7 @@ pub async fn run(app: &Services, input: SweepInput, deadline: Instant) -> Result
         plaid_calls: ctx.plaid_calls.load(Ordering::Relaxed),
         items: listed,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        link_sessions: None,
     };
     tracing::info!(
         event = "sweep_summary",

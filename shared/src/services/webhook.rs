@@ -3,10 +3,12 @@
 //!
 //! ITEM webhooks run the item state machine ([`crate::domain::ItemEvent`], through [`super::item_state`]);
 //! TRANSACTIONS webhooks hand a sync to the worker through the queue, so the answer to Plaid never waits
-//! for a long sync.
+//! for a long sync. LINK webhooks go to [`super::link_sessions`] (public tokens exchanged on the user's
+//! behalf, update mode confirmed, events for the funnel).
 
 use super::item_state::{self, Applied};
-use super::{ServiceError, Services};
+use super::link_sessions::{self, LinkOutcome};
+use super::{Deadline, ServiceError, Services};
 use crate::domain::{AccountId, ItemEvent, ItemId};
 use crate::ports::{SyncReason, SyncRequest, VerifiedWebhook, WebhookEvent};
 
@@ -23,6 +25,11 @@ pub enum Handled {
     ItemRemoved,
     UnknownItem,
     Ignored,
+    /// A LINK webhook: its public tokens exchanged (or found exchanged), its update mode confirmed, or its
+    /// events recorded.
+    LinkSession,
+    /// A LINK webhook naming a Link token weft does not hold.
+    UnknownLinkToken,
 }
 
 impl From<Applied> for Handled {
@@ -36,33 +43,66 @@ impl From<Applied> for Handled {
     }
 }
 
-/// Handles one verified delivery. An error means it was not (fully) handled: answer 5xx so Plaid retries
-/// (every effect is idempotent).
+/// Handles one verified delivery with the default time ([`Deadline::default`]); see [`intake_within`].
 pub async fn intake(services: &Services, webhook: &VerifiedWebhook) -> Result<Handled, ServiceError> {
-    let item_event = match item_event(&webhook.event)? {
-        Classified::SyncHint => return queue_sync(services, webhook).await,
-        Classified::Ignored => {
-            tracing::info!(item_id = %webhook.item_id, webhook_type = webhook.event.webhook_type(), webhook_code = webhook.event.code(), "webhook not acted on");
+    intake_within(services, webhook, Deadline::default()).await
+}
+
+/// Handles one verified delivery by `deadline`. An error means it was not (fully) handled: answer 5xx so
+/// Plaid retries (every effect is idempotent).
+pub async fn intake_within(
+    services: &Services,
+    webhook: &VerifiedWebhook,
+    deadline: Deadline,
+) -> Result<Handled, ServiceError> {
+    let classified = item_event(&webhook.event)?;
+    let item_id = match (&classified, &webhook.item_id) {
+        (Classified::Link, _) => None,
+        (_, Some(item_id)) => Some(item_id),
+        (_, None) => {
+            // The verifier lets only LINK webhooks through without an item; never actionable otherwise.
+            tracing::warn!(
+                webhook_type = webhook.event.webhook_type(),
+                webhook_code = webhook.event.code(),
+                "webhook names no item; acknowledged"
+            );
             return Ok(Handled::Ignored);
         }
-        Classified::Item(event) => event,
+    };
+    let item_event = match (classified, item_id) {
+        (Classified::SyncHint, Some(item_id)) => return queue_sync(services, webhook, item_id).await,
+        (Classified::Ignored, _) => {
+            tracing::info!(item_id = ?webhook.item_id.as_ref().map(|i| i.as_str()), webhook_type = webhook.event.webhook_type(), webhook_code = webhook.event.code(), "webhook not acted on");
+            return Ok(Handled::Ignored);
+        }
+        (classified, _) => classified,
     };
     let dedup_key = webhook.dedup_key();
     if services.store.webhook_seen(&dedup_key).await? {
-        tracing::info!(item_id = %webhook.item_id, webhook_code = webhook.event.code(), "duplicate webhook delivery ignored");
+        tracing::info!(item_id = ?webhook.item_id.as_ref().map(|i| i.as_str()), webhook_code = webhook.event.code(), "duplicate webhook delivery ignored");
         return Ok(Handled::Duplicate);
     }
-    let applied = item_state::apply_event(services, &webhook.item_id, &item_event, webhook.issued_at).await?;
+    let handled = match (item_event, item_id) {
+        (Classified::Item(event), Some(item_id)) => {
+            item_state::apply_event(services, item_id, &event, webhook.issued_at).await?.into()
+        }
+        _ => match link_sessions::on_webhook(services, &webhook.event, webhook.issued_at, deadline).await? {
+            LinkOutcome::Handled => Handled::LinkSession,
+            LinkOutcome::UnknownLinkToken => Handled::UnknownLinkToken,
+        },
+    };
     // Marked only once handled, so a failed attempt is processed again when Plaid retries (every effect is
     // idempotent, so a concurrent duplicate is harmless).
     services.store.mark_webhook_seen(&dedup_key).await?;
-    Ok(applied.into())
+    Ok(handled)
 }
 
 enum Classified {
     /// TRANSACTIONS webhooks only say "sync now".
     SyncHint,
     Item(ItemEvent),
+    /// LINK webhooks: a Link session's outcome or events.
+    Link,
     Ignored,
 }
 
@@ -77,6 +117,11 @@ fn item_event(event: &WebhookEvent) -> Result<Classified, ServiceError> {
             ItemEvent::Error { error_type: e.error_type.clone(), error_code: e.error_code.clone() }
         }
         WebhookEvent::ItemError { error: None } | WebhookEvent::Unknown { .. } => return Ok(Classified::Ignored),
+        WebhookEvent::LinkItemAddResult { .. }
+        | WebhookEvent::LinkSessionFinished { .. }
+        | WebhookEvent::LinkEvents { .. } => {
+            return Ok(Classified::Link);
+        }
         WebhookEvent::LoginRepaired => ItemEvent::LoginRepaired,
         WebhookEvent::PendingExpiration { consent_expiration_time } => {
             ItemEvent::PendingExpiration { consent_expiration_time: *consent_expiration_time }
@@ -111,8 +156,7 @@ pub fn sync_pending_key(item_id: &ItemId) -> String {
 /// TRANSACTIONS webhook of the item meanwhile (a redelivery, or a new change) is covered by the queued
 /// sync, which has not read anything yet: nothing new is queued. One after the sync started may carry a
 /// change the sync missed, so it queues another.
-async fn queue_sync(services: &Services, webhook: &VerifiedWebhook) -> Result<Handled, ServiceError> {
-    let item_id = &webhook.item_id;
+async fn queue_sync(services: &Services, webhook: &VerifiedWebhook, item_id: &ItemId) -> Result<Handled, ServiceError> {
     let code = webhook.event.code();
     let dedup_key = &sync_pending_key(item_id);
     // Both at once: Plaid waits for the answer (marking an unknown item's webhook does no harm).

@@ -9,7 +9,7 @@ use weft::doubles::plaid;
 use weft::doubles::{SyncChange, TestServices};
 use weft::ports::plaid::wire;
 use weft::ports::{ItemStore, PlaidError, VerifiedWebhook, WebhookEvent};
-use weft::services::exchange::{ExchangeCommand, exchange};
+use weft::services::exchange::{ExchangeCommand, LinkMetadata, exchange};
 
 pub fn user(s: &str) -> UserId {
     UserId::parse(s).unwrap()
@@ -41,8 +41,7 @@ pub fn command(
     let accounts = t.plaid.link_accounts(&public_token);
     ExchangeCommand {
         public_token,
-        institution: institution.clone(),
-        accounts,
+        claimed: Some(LinkMetadata { institution: institution.clone(), accounts }),
         link_session_id: None,
         deadline: Default::default(),
     }
@@ -75,7 +74,7 @@ pub fn login_required_event() -> ItemEvent {
 /// A webhook as the verifier hands it over: `body` stands for its JSON body (only its hash is kept).
 pub fn webhook(item_id: &ItemId, event: WebhookEvent, issued_at: OffsetDateTime, body: &str) -> VerifiedWebhook {
     VerifiedWebhook {
-        item_id: item_id.clone(),
+        item_id: Some(item_id.clone()),
         environment: Some("sandbox".into()),
         event,
         issued_at,

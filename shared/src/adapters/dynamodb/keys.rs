@@ -71,8 +71,18 @@ pub(crate) fn link_sk(created_at: OffsetDateTime, token_hash: &str) -> String {
 pub(crate) fn link_session_pk(session: &LinkSessionId) -> String {
     format!("LINKSESSION#{session}")
 }
-pub(crate) fn link_event_sk(at: OffsetDateTime, seq: u32) -> String {
-    format!("EVENT#{}#{seq:06}", sort_time(at))
+/// `discriminator`: the event's position in the app's batch (six digits), or Plaid's `event_id`.
+pub(crate) fn link_event_sk(at: OffsetDateTime, discriminator: &str) -> String {
+    format!("EVENT#{}#{discriminator}", sort_time(at))
+}
+/// A Link token by its value (`GSI1`), whoever it was made for.
+pub(crate) fn link_token_gsi1pk(token_hash: &str) -> String {
+    format!("LINKTOKEN#{token_hash}")
+}
+pub(crate) const LINK_TOKEN_GSI1SK: &str = "LINK_TOKEN";
+/// The open Link tokens (neither closed nor asked about), sharded, by creation time (`GSI2`).
+pub(crate) fn link_open_pk(shard: u8) -> String {
+    format!("LINKOPEN#{shard:02}")
 }
 pub(crate) fn link_events_gsi1pk(day: Date) -> String {
     format!("LINKEVENTS#{}", day_string(day))
@@ -206,7 +216,7 @@ mod tests {
         assert_eq!(churn_error_pk(3), "CHURN#ERROR#03");
         assert_eq!(churn_active_pk(15), "CHURN#ACTIVE#15");
         assert_eq!(link_events_gsi1pk(time::macros::date!(2026 - 03 - 04)), "LINKEVENTS#2026-03-04");
-        assert_eq!(link_event_sk(datetime!(2026-03-04 00:00 UTC), 7), "EVENT#2026-03-04T00:00:00.000Z#000007");
+        assert_eq!(link_event_sk(datetime!(2026-03-04 00:00 UTC), "000007"), "EVENT#2026-03-04T00:00:00.000Z#000007");
     }
 
     #[test]

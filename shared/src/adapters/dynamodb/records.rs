@@ -5,7 +5,9 @@ use super::convert::{Attrs, expired, get_n, get_s, item_from_attrs, key, n, prof
 use super::keys::*;
 use super::{DynamoStore, is_conditional_failure, put_request, sdk_error};
 use super::{conversion, corrupt};
-use crate::domain::{CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemId, LinkEventRecord, LinkTokenRecord, UserId};
+use crate::domain::{
+    CHURN_SHARDS, ChurnCheckpoint, ChurnIndex, ItemId, LinkEventRecord, LinkTokenMark, LinkTokenRecord, UserId,
+};
 use crate::ports::{
     ChurnCandidate, ChurnPage, ChurnStore, ExchangeClaim, ExchangeRecords, IdleUser, LinkStore, StoreError,
     UserProfile, UserStore, WebhookDedup,
@@ -19,6 +21,9 @@ use time::{Date, Duration, OffsetDateTime};
 const EXCHANGE_TTL: Duration = Duration::days(1);
 const WEBHOOK_TTL: Duration = Duration::days(3);
 const LINK_EVENT_TTL: Duration = Duration::days(400);
+/// How long a Link token is kept past its expiry: Plaid retries a LINK webhook for up to a day, and the
+/// webhook names the token, not its user.
+const LINK_TOKEN_GRACE: Duration = Duration::days(1);
 const CHECKPOINT_TTL: Duration = Duration::days(30);
 /// The longest day range of Link events one call reads.
 const MAX_EVENT_DAYS: i64 = 400;
@@ -31,6 +36,22 @@ const MAX_RECENT_TOUCHES: usize = 10_000;
 
 pub(super) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// What tells a session's events at one time apart in its sort key: Plaid's `event_id` (a UUID; hashed
+/// if it is not a plain key part), else the position in the app's batch.
+fn event_discriminator(e: &LinkEventRecord) -> String {
+    match &e.event_id {
+        Some(id) if valid_key_part(id) => id.clone(),
+        Some(id) => sha256_hex(id),
+        None => format!("{:06}", e.seq),
+    }
+}
+
+fn link_token_from_row(row: Attrs) -> Result<(UserId, LinkTokenRecord), StoreError> {
+    let user = get_s(&row, "user_id").and_then(|u| UserId::parse(u).ok()).ok_or(corrupt("link token", None))?;
+    let record = from_item(row).map_err(|e| corrupt("link token", Some(Box::new(e))))?;
+    Ok((user, record))
 }
 
 /// When a Link event expires (epoch seconds).
@@ -150,9 +171,93 @@ impl LinkStore for DynamoStore {
         attrs.insert(PK.to_owned(), s(user_pk(user)));
         attrs.insert(SK.to_owned(), s(link_sk(record.created_at, &hash)));
         attrs.insert(TYPE.to_owned(), s("LINK_TOKEN"));
+        attrs.insert("user_id".to_owned(), s(user.as_str()));
+        attrs.insert(GSI1PK.to_owned(), s(link_token_gsi1pk(&hash)));
+        attrs.insert(GSI1SK.to_owned(), s(LINK_TOKEN_GSI1SK));
+        if record.is_open() {
+            attrs.insert(GSI2PK.to_owned(), s(link_open_pk(churn_shard(&hash))));
+            attrs.insert(GSI2SK.to_owned(), s(sort_time(record.created_at)));
+        }
         attrs.insert("token_hash".to_owned(), s(hash));
-        attrs.insert(TTL.to_owned(), n(epoch(record.expiration)));
+        attrs.insert(TTL.to_owned(), n(epoch(record.expiration + LINK_TOKEN_GRACE)));
         self.put(attrs).await
+    }
+
+    async fn find_link_token(&self, link_token: &str) -> Result<Option<(UserId, LinkTokenRecord)>, StoreError> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(link_token_gsi1pk(&sha256_hex(link_token))));
+        for row in self.query_all(query).await? {
+            if expired(&row, now()) {
+                continue;
+            }
+            let (user, record) = link_token_from_row(row)?;
+            if record.link_token.as_str() == link_token {
+                return Ok(Some((user, record)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One `UpdateItem`: sets the mark, leaves the open index; conditional on the record being there and not
+    /// so marked yet.
+    async fn mark_link_token(
+        &self,
+        user: &UserId,
+        record: &LinkTokenRecord,
+        mark: LinkTokenMark,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let field = match mark {
+            LinkTokenMark::Closed => "closed_at",
+            LinkTokenMark::Asked => "asked_at",
+        };
+        let at =
+            at.format(&time::format_description::well_known::Rfc3339).map_err(|e| StoreError::backend("convert", e))?;
+        let hash = sha256_hex(record.link_token.as_str());
+        self.count();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), link_sk(record.created_at, &hash))))
+            .update_expression("SET #mark = :at REMOVE #gsi2pk, #gsi2sk")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#mark)")
+            .expression_attribute_names("#mark", field)
+            .expression_attribute_names("#gsi2pk", GSI2PK)
+            .expression_attribute_names("#gsi2sk", GSI2SK)
+            .expression_attribute_values(":at", s(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// The first page of each shard of the open index before the cutoff, merged oldest first.
+    async fn open_link_tokens(
+        &self,
+        created_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(UserId, LinkTokenRecord)>, StoreError> {
+        let page = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let mut open = Vec::new();
+        for shard in 0..CHURN_SHARDS {
+            let (rows, _) = self.gsi2_page_before(&link_open_pk(shard), created_before, None, page).await?;
+            for row in rows {
+                let (user, record) = link_token_from_row(row)?;
+                if record.is_open() {
+                    open.push((user, record));
+                }
+            }
+        }
+        open.sort_by_key(|(_, t)| t.created_at);
+        open.truncate(limit);
+        Ok(open)
     }
 
     async fn latest_link_token(
@@ -178,7 +283,7 @@ impl LinkStore for DynamoStore {
         let mut rows: BTreeMap<(String, String), Attrs> = BTreeMap::new();
         for e in events {
             let at = e.timestamp;
-            let (pk, sk) = (link_session_pk(&e.link_session_id), link_event_sk(at, e.seq));
+            let (pk, sk) = (link_session_pk(&e.link_session_id), link_event_sk(at, &event_discriminator(e)));
             let mut attrs: Attrs = to_item(e).map_err(conversion)?;
             attrs.insert(PK.to_owned(), s(&pk));
             attrs.insert(SK.to_owned(), s(&sk));

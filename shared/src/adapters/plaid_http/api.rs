@@ -2,7 +2,7 @@
 
 use super::PlaidClient;
 use super::endpoints::Endpoint;
-use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
+use crate::domain::{AccessToken, AccountId, InstitutionId, LinkToken, PublicToken};
 use crate::ports::plaid::wire::*;
 use crate::ports::{PlaidCallError, PlaidInstitutions, PlaidItems, PlaidLink, PlaidTransactions, PlaidWebhookKeys};
 use serde::Serialize;
@@ -10,6 +10,11 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct AccessTokenOnly<'a> {
     access_token: &'a str,
+}
+
+#[derive(Serialize)]
+struct LinkTokenGet<'a> {
+    link_token: &'a str,
 }
 
 #[derive(Serialize)]
@@ -69,6 +74,10 @@ struct ItemWebhookUpdate<'a> {
 impl PlaidLink for PlaidClient {
     async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidCallError> {
         self.call(Endpoint::LinkTokenCreate, req).await
+    }
+
+    async fn link_token_get(&self, link_token: &LinkToken) -> Result<LinkTokenGetResponse, PlaidCallError> {
+        self.call(Endpoint::LinkTokenGet, &LinkTokenGet { link_token: link_token.as_str() }).await
     }
 
     async fn item_public_token_exchange(

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
     LinkTokenCreate,
+    LinkTokenGet,
     PublicTokenExchange,
     ItemGet,
     ItemRemove,
@@ -21,8 +22,9 @@ pub(super) enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 11] = [
+    const ALL: [Endpoint; 12] = [
         Self::LinkTokenCreate,
+        Self::LinkTokenGet,
         Self::PublicTokenExchange,
         Self::ItemGet,
         Self::ItemRemove,
@@ -38,6 +40,7 @@ impl Endpoint {
     pub(super) fn path(self) -> &'static str {
         match self {
             Self::LinkTokenCreate => "/link/token/create",
+            Self::LinkTokenGet => "/link/token/get",
             Self::PublicTokenExchange => "/item/public_token/exchange",
             Self::ItemGet => "/item/get",
             Self::ItemRemove => "/item/remove",

@@ -10,7 +10,7 @@ mod keys;
 use crate::config::AuthConfig;
 use crate::ports::{Clock, JwksError, JwksSource, SystemClock};
 
-use crate::domain::UserId;
+use crate::domain::{ReturningUser, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -159,6 +159,20 @@ pub struct Caller {
     /// An operator (the token's operator claim holds the operator group): may use the operator routes.
     /// Operators are not users of anyone else's data through the user routes.
     pub operator: bool,
+    /// The phone number (and, when configured, email address) the identity provider verified: for Plaid's
+    /// returning-user flow only (never stored or logged).
+    pub returning_user: ReturningUser,
+}
+
+/// The contact claims the identity provider verified: the phone number claim when `phone_number_verified`
+/// is `true` (the boolean), the email claim (if one is configured) when `email_verified` is `true`.
+fn returning_user(claims: &serde_json::Map<String, serde_json::Value>, config: &AuthConfig) -> ReturningUser {
+    let verified = |flag: &str| claims.get(flag).and_then(serde_json::Value::as_bool) == Some(true);
+    let text = |claim: &str| claims.get(claim).and_then(serde_json::Value::as_str).map(str::to_owned);
+    ReturningUser {
+        phone_number: verified("phone_number_verified").then(|| text(&config.phone_claim)).flatten(),
+        email_address: config.email_claim.as_deref().filter(|_| verified("email_verified")).and_then(text),
+    }
 }
 
 /// Whether a claim holds `group`: a list of strings containing it, or a string that is it (or lists it,
@@ -317,7 +331,8 @@ impl AuthVerifier {
         let sub = claims.sub.ok_or(AuthError::InvalidSubject)?;
         let user = UserId::parse(sub).map_err(|_| AuthError::InvalidSubject)?;
         let operator = holds(claims.other.get(&self.config.operator_claim), &self.config.operator_group);
-        Ok(Caller { user, operator })
+        let returning_user = returning_user(&claims.other, &self.config);
+        Ok(Caller { user, operator, returning_user })
     }
 
     /// The key for `kid`, fetching the JWKS when it is cold, old, or lacks the kid (rate-limited).

@@ -284,7 +284,7 @@ fn plausible_kid(kid: &str) -> bool {
 }
 
 /// Exactly one JSON object (whitespace after it is allowed, anything else is trailing data).
-fn parse_body(body: &[u8]) -> Result<(ItemId, Option<String>, WebhookEvent), VerifyError> {
+fn parse_body(body: &[u8]) -> Result<(Option<ItemId>, Option<String>, WebhookEvent), VerifyError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_json::Value::deserialize(&mut de).map_err(|_| VerifyError::MalformedBody("not JSON".into()))?;
     de.end().map_err(|_| VerifyError::TrailingData)?;
@@ -294,9 +294,12 @@ fn parse_body(body: &[u8]) -> Result<(ItemId, Option<String>, WebhookEvent), Ver
     let text = |k: &str| map.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
     let webhook_type = text("webhook_type").ok_or_else(|| VerifyError::MalformedBody("no webhook_type".into()))?;
     let webhook_code = text("webhook_code").ok_or_else(|| VerifyError::MalformedBody("no webhook_code".into()))?;
-    let item_id = text("item_id")
-        .ok_or_else(|| VerifyError::MalformedBody("no item_id".into()))
-        .and_then(|s| ItemId::parse(s).map_err(|e| VerifyError::MalformedBody(e.to_string())))?;
+    // Every ITEM and TRANSACTIONS webhook names its item; LINK webhooks are about a Link session.
+    let item_id = match text("item_id") {
+        Some(s) => Some(ItemId::parse(s).map_err(|e| VerifyError::MalformedBody(e.to_string()))?),
+        None if webhook_type == "LINK" => None,
+        None => return Err(VerifyError::MalformedBody("no item_id".into())),
+    };
     let environment = text("environment");
     let event = WebhookEvent::from_value(&webhook_type, &webhook_code, value).map_err(VerifyError::MalformedBody)?;
     Ok((item_id, environment, event))
@@ -320,11 +323,18 @@ mod tests {
     fn bodies() {
         let ok = br#"{"webhook_type":"ITEM","webhook_code":"LOGIN_REPAIRED","item_id":"abc","environment":"sandbox"} "#;
         let (item, env, event) = parse_body(ok).unwrap();
-        assert_eq!(item.as_str(), "abc");
+        assert_eq!(item.unwrap().as_str(), "abc");
         assert_eq!(env.as_deref(), Some("sandbox"));
         assert_eq!(event, WebhookEvent::LoginRepaired);
         let trailing = br#"{"webhook_type":"ITEM","webhook_code":"LOGIN_REPAIRED","item_id":"abc"}{}"#;
         assert!(matches!(parse_body(trailing), Err(VerifyError::TrailingData)));
         assert!(matches!(parse_body(b"[1]"), Err(VerifyError::MalformedBody(_))));
+        // Only LINK webhooks may name no item.
+        let no_item = br#"{"webhook_type":"ITEM","webhook_code":"LOGIN_REPAIRED"}"#;
+        assert!(matches!(parse_body(no_item), Err(VerifyError::MalformedBody(_))));
+        let link = br#"{"webhook_type":"LINK","webhook_code":"SESSION_FINISHED","status":"EXITED","link_session_id":"s1","link_token":"link-sandbox-1"}"#;
+        let (item, _, event) = parse_body(link).unwrap();
+        assert!(item.is_none());
+        assert_eq!(event.code(), "SESSION_FINISHED");
     }
 }

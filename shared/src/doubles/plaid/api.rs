@@ -6,8 +6,9 @@ use crate::domain::{AccessToken, AccountId, InstitutionId, LinkToken, PublicToke
 use crate::ports::plaid::wire::{
     AccountsGetResponse, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse, Item,
     ItemAccessTokenInvalidateResponse, ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse,
-    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, PublicTokenExchangeResponse,
-    RemovedTransaction, TransactionsSyncOptions, TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
+    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, LinkTokenGetResponse,
+    PublicTokenExchangeResponse, RemovedTransaction, TransactionsSyncOptions, TransactionsSyncResponse,
+    WebhookVerificationKeyGetResponse,
 };
 use crate::ports::{PlaidCallError, PlaidInstitutions, PlaidItems, PlaidLink, PlaidTransactions, PlaidWebhookKeys};
 use async_trait::async_trait;
@@ -86,8 +87,26 @@ impl PlaidLink for ScriptedPlaid {
             PlaidCallError::Decode { endpoint: LINK_TOKEN_CREATE, request_id: None, detail: e.to_string() }
         })?;
         let expiration = self.clock.now() + time::Duration::hours(4);
+        s.link_sessions.insert(link_token.to_string(), Vec::new());
         let hosted_link_url = req.hosted_link.as_ref().map(|_| format!("https://hosted.plaid.test/link/{link_token}"));
         Ok(LinkTokenCreateResponse { link_token, expiration, hosted_link_url, request_id: request_id() })
+    }
+
+    async fn link_token_get(&self, link_token: &LinkToken) -> Result<LinkTokenGetResponse, PlaidCallError> {
+        let mut s = self.lock();
+        Self::begin(&mut s, LINK_TOKEN_GET)?;
+        let Some(sessions) = s.link_sessions.get(link_token.as_str()) else {
+            return Err(errors::api(LINK_TOKEN_GET, "INVALID_INPUT", "INVALID_LINK_TOKEN", 400));
+        };
+        let body = serde_json::json!({
+            "link_token": link_token.as_str(), "created_at": null, "expiration": null, "metadata": {},
+            "link_sessions": sessions, "request_id": request_id(),
+        });
+        serde_json::from_value(body).map_err(|e| PlaidCallError::Decode {
+            endpoint: LINK_TOKEN_GET,
+            request_id: None,
+            detail: e.to_string(),
+        })
     }
 
     async fn item_public_token_exchange(

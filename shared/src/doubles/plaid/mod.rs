@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// Plaid's endpoints, as [`ScriptedPlaid::calls`] and [`ScriptedPlaid::fail_next`] name them.
 pub mod endpoints {
     pub const LINK_TOKEN_CREATE: &str = "/link/token/create";
+    pub const LINK_TOKEN_GET: &str = "/link/token/get";
     pub const PUBLIC_TOKEN_EXCHANGE: &str = "/item/public_token/exchange";
     pub const ITEM_GET: &str = "/item/get";
     pub const ITEM_REMOVE: &str = "/item/remove";
@@ -44,8 +45,9 @@ pub mod endpoints {
     pub const INSTITUTIONS_GET_BY_ID: &str = "/institutions/get_by_id";
     pub const WEBHOOK_VERIFICATION_KEY_GET: &str = "/webhook_verification_key/get";
     pub const ITEM_ACCESS_TOKEN_INVALIDATE: &str = "/item/access_token/invalidate";
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         LINK_TOKEN_CREATE,
+        LINK_TOKEN_GET,
         PUBLIC_TOKEN_EXCHANGE,
         ITEM_GET,
         ITEM_REMOVE,
@@ -108,6 +110,8 @@ struct State {
     late: HashMap<&'static str, VecDeque<std::time::Duration>>,
     removals: Vec<RemoveCall>,
     link_token_requests: Vec<serde_json::Value>,
+    /// `/link/token/get`'s `link_sessions` per link token made here (JSON, as Plaid sends them).
+    link_sessions: HashMap<String, Vec<serde_json::Value>>,
     next_id: u64,
 }
 
@@ -346,6 +350,12 @@ impl ScriptedPlaid {
     /// The ids of the item's current transactions (all changes applied), sorted.
     pub fn transaction_ids(&self, item_id: &ItemId) -> Vec<String> {
         self.lock().items.get(item_id).map(|i| sync::live(&i.log).into_keys().collect()).unwrap_or_default()
+    }
+
+    /// The Link sessions `/link/token/get` reports for `link_token` (each a `LinkTokenGetSessionsResponse`
+    /// as JSON). A token made by `/link/token/create` here has none until set.
+    pub fn set_link_sessions(&self, link_token: &str, sessions: Vec<serde_json::Value>) {
+        self.lock().link_sessions.insert(link_token.to_owned(), sessions);
     }
 
     /// Every `/link/token/create` request, as Plaid received it (JSON).

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 /// Every operation of the store ports, by its method name (what [`super::MemoryStore::fail_next`],
 /// [`super::MemoryStore::pause_next`] and [`super::MemoryStore::calls`] take).
-pub const OPERATIONS: [&str; 57] = [
+pub const OPERATIONS: [&str; 60] = [
     // ItemStore, ExchangeRecords
     "insert_item",
     "get_item",
@@ -38,6 +38,9 @@ pub const OPERATIONS: [&str; 57] = [
     "put_link_token",
     "latest_link_token",
     "get_link_token",
+    "find_link_token",
+    "mark_link_token",
+    "open_link_tokens",
     "put_link_events",
     "link_events_between",
     // WebhookDedup

@@ -119,7 +119,7 @@ struct State {
     /// Link tokens by (user, created_at, token hash), as the adapter's sort key.
     link_tokens: BTreeMap<(UserId, String, String), LinkTokenRecord>,
     /// Link events by (session, time, seq).
-    link_events: BTreeMap<(String, String, u32), LinkEventRecord>,
+    link_events: BTreeMap<(String, String, String), LinkEventRecord>,
     /// The Link sessions each user reported events of (the adapter's markers in the user's partition).
     link_sessions: std::collections::BTreeSet<(UserId, String)>,
     webhooks: HashMap<String, Expiring<()>>,

@@ -2,8 +2,8 @@
 
 use super::{Expiring, MemoryStore, StoredTransaction, check_key_part, cursor, millis};
 use crate::domain::{
-    AccountId, Field, ItemId, ItemKey, LinkEventRecord, LinkTokenRecord, Transaction, TransactionDetails,
-    TransactionId, UserId,
+    AccountId, Field, ItemId, ItemKey, LinkEventRecord, LinkTokenMark, LinkTokenRecord, Transaction,
+    TransactionDetails, TransactionId, UserId,
 };
 use crate::ports::{
     LinkStore, StoreError, TransactionChange, TransactionPage, TransactionStore, UserProfile, UserStore, WebhookDedup,
@@ -192,6 +192,15 @@ impl UserStore for MemoryStore {
     }
 }
 
+/// What tells a session's events at one time apart, as the adapter's sort key: Plaid's `event_id`, else the
+/// position in the app's batch.
+fn event_key(e: &LinkEventRecord) -> String {
+    match &e.event_id {
+        Some(id) => id.clone(),
+        None => format!("{:06}", e.seq),
+    }
+}
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -233,11 +242,61 @@ impl LinkStore for MemoryStore {
             .map(|(_, t)| t.clone()))
     }
 
+    async fn find_link_token(&self, link_token: &str) -> Result<Option<(UserId, LinkTokenRecord)>, StoreError> {
+        self.faults.enter("find_link_token").await?;
+        Ok(self
+            .lock()
+            .link_tokens
+            .iter()
+            .find(|(_, t)| t.link_token.as_str() == link_token)
+            .map(|((u, _, _), t)| (u.clone(), t.clone())))
+    }
+
+    async fn mark_link_token(
+        &self,
+        user: &UserId,
+        record: &LinkTokenRecord,
+        mark: LinkTokenMark,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("mark_link_token").await?;
+        let k = (user.clone(), sort_time(record.created_at), token_hash(record.link_token.as_str()));
+        let mut s = self.lock();
+        let Some(stored) = s.link_tokens.get_mut(&k) else { return Ok(false) };
+        let field = match mark {
+            LinkTokenMark::Closed => &mut stored.closed_at,
+            LinkTokenMark::Asked => &mut stored.asked_at,
+        };
+        if field.is_some() {
+            return Ok(false);
+        }
+        *field = Some(at);
+        Ok(true)
+    }
+
+    async fn open_link_tokens(
+        &self,
+        created_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(UserId, LinkTokenRecord)>, StoreError> {
+        self.faults.enter("open_link_tokens").await?;
+        let s = self.lock();
+        let mut open: Vec<_> = s
+            .link_tokens
+            .iter()
+            .filter(|(_, t)| t.is_open() && t.created_at < created_before)
+            .map(|((u, _, _), t)| (u.clone(), t.clone()))
+            .collect();
+        open.sort_by_key(|(_, t)| t.created_at);
+        open.truncate(limit);
+        Ok(open)
+    }
+
     async fn put_link_events(&self, events: &[LinkEventRecord]) -> Result<(), StoreError> {
         self.faults.enter("put_link_events").await?;
         let mut s = self.lock();
         for e in events {
-            let k = (e.link_session_id.to_string(), sort_time(e.timestamp), e.seq);
+            let k = (e.link_session_id.to_string(), sort_time(e.timestamp), event_key(e));
             s.link_sessions.insert((e.user_id.clone(), e.link_session_id.to_string()));
             s.link_events.insert(k, e.clone());
         }
@@ -253,17 +312,17 @@ impl LinkStore for MemoryStore {
             return Err(StoreError::Invalid("link event day range (at most 400 days)"));
         }
         let s = self.lock();
-        let mut events: Vec<(String, String, u32, &LinkEventRecord)> = s
+        let mut events: Vec<(String, String, String, &LinkEventRecord)> = s
             .link_events
             .iter()
             .filter(|(_, e)| {
                 let day = e.timestamp.to_offset(UtcOffset::UTC).date();
                 from <= day && day <= to
             })
-            .map(|((session, at, seq), e)| (at.clone(), session.clone(), *seq, e))
+            .map(|((session, at, key), e)| (at.clone(), session.clone(), key.clone(), e))
             .collect();
         // By day and time (the adapter reads day by day, each by `<time>#<session>`).
-        events.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        events.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
         Ok(events.into_iter().map(|(_, _, _, e)| e.clone()).collect())
     }
 }

@@ -14,12 +14,12 @@ pub use credentials::{CredentialError, CredentialSource, PlaidCredentials, Stati
 pub use error::{PlaidCallError, PlaidError};
 pub use webhooks::{VerifiedWebhook, WebhookEvent};
 
-use crate::domain::{AccessToken, AccountId, InstitutionId, PublicToken};
+use crate::domain::{AccessToken, AccountId, InstitutionId, LinkToken, PublicToken};
 use wire::{
     AccountsGetResponse, Institution, InstitutionsGetByIdOptions, InstitutionsGetByIdResponse,
     ItemAccessTokenInvalidateResponse, ItemGetResponse, ItemRemoveRequestOptions, ItemRemoveResponse,
-    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, PublicTokenExchangeResponse,
-    TransactionsSyncOptions, TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
+    ItemWebhookUpdateResponse, LinkTokenCreateRequest, LinkTokenCreateResponse, LinkTokenGetResponse,
+    PublicTokenExchangeResponse, TransactionsSyncOptions, TransactionsSyncResponse, WebhookVerificationKeyGetResponse,
 };
 
 /// Link: tokens for Link and the exchange of what Link returns.
@@ -27,6 +27,10 @@ use wire::{
 pub trait PlaidLink: Send + Sync {
     /// `/link/token/create`.
     async fn link_token_create(&self, req: &LinkTokenCreateRequest) -> Result<LinkTokenCreateResponse, PlaidCallError>;
+
+    /// `/link/token/get`: the token's Link sessions (success, exit, events, results), kept by Plaid up to six
+    /// hours after a session ends.
+    async fn link_token_get(&self, link_token: &LinkToken) -> Result<LinkTokenGetResponse, PlaidCallError>;
 
     /// `/item/public_token/exchange`. Not retried once the request may have reached Plaid (a public token is
     /// single use).

@@ -1,7 +1,8 @@
 //! The webhooks weft acts on, typed. Anything else is [`WebhookEvent::Unknown`] (acknowledged, not acted on).
 
 use super::PlaidError;
-use crate::domain::ItemId;
+use super::wire::LinkSessionEvent;
+use crate::domain::{ItemId, LinkSessionId, LinkToken, PublicToken};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -10,7 +11,8 @@ use time::OffsetDateTime;
 /// A webhook that passed every check (made by [`crate::auth::webhook::WebhookVerifier`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedWebhook {
-    pub item_id: ItemId,
+    /// The item it is about: every ITEM and TRANSACTIONS webhook names one; LINK webhooks name none.
+    pub item_id: Option<ItemId>,
     /// `sandbox` / `production` (absent in some older webhooks).
     pub environment: Option<String>,
     pub event: WebhookEvent,
@@ -61,6 +63,18 @@ pub enum WebhookEvent {
     HistoricalUpdate { new_transactions: u64 },
     /// TRANSACTIONS / TRANSACTIONS_REMOVED.
     TransactionsRemoved { removed_transactions: Vec<String> },
+    /// LINK / ITEM_ADD_RESULT: an item added in a Link session (Hosted Link, Multi-Item Link).
+    LinkItemAddResult { link_session_id: LinkSessionId, link_token: LinkToken, public_token: PublicToken },
+    /// LINK / SESSION_FINISHED: a Link session ended (`status` SUCCESS or EXITED), with the public tokens it
+    /// made (`public_tokens`, and the deprecated `public_token` if Plaid still sends it).
+    LinkSessionFinished {
+        link_session_id: LinkSessionId,
+        link_token: LinkToken,
+        status: String,
+        public_tokens: Vec<PublicToken>,
+    },
+    /// LINK / EVENTS: a Link session's events (Plaid may send them again, cumulatively).
+    LinkEvents { link_session_id: LinkSessionId, link_token: LinkToken, events: Vec<LinkSessionEvent> },
     /// Any other type or code.
     Unknown { webhook_type: String, webhook_code: String },
 }
@@ -82,6 +96,7 @@ impl WebhookEvent {
             | Self::InitialUpdate { .. }
             | Self::HistoricalUpdate { .. }
             | Self::TransactionsRemoved { .. } => "TRANSACTIONS",
+            Self::LinkItemAddResult { .. } | Self::LinkSessionFinished { .. } | Self::LinkEvents { .. } => "LINK",
             Self::Unknown { webhook_type, .. } => webhook_type,
         }
     }
@@ -102,6 +117,9 @@ impl WebhookEvent {
             Self::InitialUpdate { .. } => "INITIAL_UPDATE",
             Self::HistoricalUpdate { .. } => "HISTORICAL_UPDATE",
             Self::TransactionsRemoved { .. } => "TRANSACTIONS_REMOVED",
+            Self::LinkItemAddResult { .. } => "ITEM_ADD_RESULT",
+            Self::LinkSessionFinished { .. } => "SESSION_FINISHED",
+            Self::LinkEvents { .. } => "EVENTS",
             Self::Unknown { webhook_code, .. } => webhook_code,
         }
     }
@@ -156,14 +174,77 @@ impl WebhookEvent {
                 let p: Removed = fields(body)?;
                 Self::TransactionsRemoved { removed_transactions: p.removed_transactions }
             }
+            ("LINK", "ITEM_ADD_RESULT") => {
+                let p: ItemAddResult = fields(body)?;
+                Self::LinkItemAddResult {
+                    link_session_id: p.link_session_id,
+                    link_token: p.link_token,
+                    public_token: public_token(p.public_token)?,
+                }
+            }
+            ("LINK", "SESSION_FINISHED") => {
+                let p: SessionFinished = fields(body)?;
+                let mut public_tokens = Vec::new();
+                for token in p.public_tokens.into_iter().flatten().chain(p.public_token) {
+                    let token = public_token(token)?;
+                    if !public_tokens.contains(&token) {
+                        public_tokens.push(token);
+                    }
+                }
+                Self::LinkSessionFinished {
+                    link_session_id: p.link_session_id,
+                    link_token: p.link_token,
+                    status: p.status,
+                    public_tokens,
+                }
+            }
+            ("LINK", "EVENTS") => {
+                let p: LinkEvents = fields(body)?;
+                Self::LinkEvents {
+                    link_session_id: p.link_session_id,
+                    link_token: p.link_token,
+                    events: p.events.unwrap_or_default(),
+                }
+            }
             (t, c) => Self::Unknown { webhook_type: t.to_owned(), webhook_code: c.to_owned() },
         })
     }
 }
 
+/// A public token from a verified body; the error names the rule broken, never the value.
+fn public_token(token: String) -> Result<PublicToken, String> {
+    PublicToken::parse(token).map_err(|e| e.to_string())
+}
+
 fn fields<T: DeserializeOwned>(body: Value) -> Result<T, String> {
     // serde_json's messages here name fields and expected types; the body is Plaid's and verified.
     serde_json::from_value(body).map_err(|e| e.to_string())
+}
+
+#[derive(Deserialize)]
+struct ItemAddResult {
+    link_session_id: LinkSessionId,
+    link_token: LinkToken,
+    public_token: String,
+}
+
+#[derive(Deserialize)]
+struct SessionFinished {
+    link_session_id: LinkSessionId,
+    link_token: LinkToken,
+    status: String,
+    #[serde(default)]
+    public_tokens: Option<Vec<String>>,
+    #[serde(default)]
+    public_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LinkEvents {
+    link_session_id: LinkSessionId,
+    link_token: LinkToken,
+    #[serde(default)]
+    events: Option<Vec<LinkSessionEvent>>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +356,69 @@ mod tests {
             WebhookEvent::Unknown { webhook_type: "AUTH".into(), webhook_code: "AUTOMATICALLY_VERIFIED".into() }
         );
         assert_eq!((e.webhook_type(), e.code()), ("AUTH", "AUTOMATICALLY_VERIFIED"));
+    }
+
+    #[test]
+    fn link_webhooks_as_plaid_sends_them() {
+        // ItemAddResultWebhook's example.
+        let e = WebhookEvent::from_value(
+            "LINK",
+            "ITEM_ADD_RESULT",
+            json!({"webhook_type": "LINK", "webhook_code": "ITEM_ADD_RESULT",
+                   "link_session_id": "356dbb28-7f98-44d1-8e6d-0cec580f3171",
+                   "link_token": "link-sandbox-af1a0311-da53-4636-b754-dd15cc058176",
+                   "public_token": "public-sandbox-b0e2c4ee-a763-4df5-bfe9-46a46bce993d", "environment": "sandbox"}),
+        )
+        .unwrap();
+        assert_eq!((e.webhook_type(), e.code()), ("LINK", "ITEM_ADD_RESULT"));
+        assert!(!format!("{e:?}").contains("b0e2c4ee"), "a public token is never printed");
+
+        // LinkSessionFinishedWebhook: `public_tokens`, and the deprecated `public_token` folded in once.
+        let e = WebhookEvent::from_value(
+            "LINK",
+            "SESSION_FINISHED",
+            json!({"status": "SUCCESS", "link_session_id": "s1", "link_token": "link-sandbox-1",
+                   "public_tokens": ["public-sandbox-a", "public-sandbox-b"], "public_token": "public-sandbox-a",
+                   "environment": "sandbox"}),
+        )
+        .unwrap();
+        match &e {
+            WebhookEvent::LinkSessionFinished { status, public_tokens, .. } => {
+                assert_eq!(status, "SUCCESS");
+                assert_eq!(public_tokens.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let exited = WebhookEvent::from_value(
+            "LINK",
+            "SESSION_FINISHED",
+            json!({"status": "EXITED", "link_session_id": "s1", "link_token": "link-sandbox-1"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(exited, WebhookEvent::LinkSessionFinished { ref public_tokens, .. } if public_tokens.is_empty())
+        );
+
+        // LinkEventsWebhook.
+        let e = WebhookEvent::from_value(
+            "LINK",
+            "EVENTS",
+            json!({"link_session_id": "s1", "link_token": "link-sandbox-1", "events": [
+                {"event_id": "9469937a", "event_name": "TRANSITION_VIEW", "timestamp": "2024-05-21T00:17:54Z",
+                 "event_metadata": {"request_id": "ClqZyuhovgkaQ3j"}},
+                {"event_id": "978b772c", "event_name": "EXIT", "timestamp": "2024-05-21T00:18:13Z",
+                 "event_metadata": {"error_code": "INVALID_CREDENTIALS", "exit_status": "requires_credentials",
+                                    "institution_id": "ins_20", "institution_name": "Citizens Bank"}}]}),
+        )
+        .unwrap();
+        match &e {
+            WebhookEvent::LinkEvents { events, .. } => {
+                assert_eq!(events.len(), 2);
+                assert_eq!(events[1].event_metadata.exit_status.as_deref(), Some("requires_credentials"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(WebhookEvent::from_value("LINK", "ITEM_ADD_RESULT", json!({"link_session_id": "s1"})).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! weft. Identifiers the services rely on (`item_id`, `account_id`, tokens) are parsed into domain types.
 
 use super::PlaidError;
-use crate::domain::{self, AccessToken, AccountId, InstitutionId, ItemId, LinkToken, TransactionId};
+use crate::domain::{self, AccessToken, AccountId, InstitutionId, ItemId, LinkToken, PublicToken, TransactionId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
@@ -41,6 +41,7 @@ macro_rules! plaid_response {
 
 plaid_response!(
     LinkTokenCreateResponse,
+    LinkTokenGetResponse,
     PublicTokenExchangeResponse,
     ItemGetResponse,
     ItemRemoveResponse,
@@ -69,6 +70,12 @@ fn de_access_token<'de, D: Deserializer<'de>>(d: D) -> Result<AccessToken, D::Er
     AccessToken::parse(s).map_err(serde::de::Error::custom)
 }
 
+fn de_public_token<'de, D: Deserializer<'de>>(d: D) -> Result<PublicToken, D::Error> {
+    let s = String::deserialize(d)?;
+    // The error names the rule broken, never the value.
+    PublicToken::parse(s).map_err(serde::de::Error::custom)
+}
+
 fn de_null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -89,7 +96,7 @@ mod tests {
             client_name: "weft".into(),
             language: "en".into(),
             country_codes: vec!["US".into()],
-            user: LinkTokenUser { client_user_id: "u1".into() },
+            user: LinkTokenUser::new("u1".into()),
             products: None,
             webhook: None,
             access_token: Some(AccessToken::parse("access-sandbox-123").unwrap()),
@@ -108,6 +115,46 @@ mod tests {
                    "access_token": "access-sandbox-123", "update": {"account_selection_enabled": true}})
         );
         assert!(!format!("{req:?}").contains("access-sandbox-123"));
+    }
+
+    #[test]
+    fn the_users_phone_and_email_go_on_the_wire_only() {
+        let user = LinkTokenUser {
+            client_user_id: "u1".into(),
+            phone_number: Some("+14155550123".into()),
+            email_address: Some("a@example.com".into()),
+        };
+        let v = serde_json::to_value(&user).unwrap();
+        assert_eq!(
+            v,
+            json!({"client_user_id": "u1", "phone_number": "+14155550123", "email_address": "a@example.com"})
+        );
+        let debug = format!("{user:?}");
+        assert!(!debug.contains("4155550123") && !debug.contains("example.com"), "{debug}");
+    }
+
+    #[test]
+    fn link_token_get_parses_sessions_results_and_events() {
+        let r: LinkTokenGetResponse = serde_json::from_value(json!({
+            "link_token": "link-sandbox-1", "created_at": "2026-11-30T06:00:00Z", "expiration": null,
+            "metadata": {}, "request_id": "r1",
+            "link_sessions": [{
+                "link_session_id": "s1", "started_at": "2026-11-30T06:01:00Z", "finished_at": null,
+                "results": {"item_add_results": [{"public_token": "public-sandbox-9", "accounts": [],
+                            "institution": {"name": "Bank", "institution_id": "ins_1"}}],
+                            "cra_item_add_results": [], "cra_update_results": [], "bank_income_results": [],
+                            "payroll_income_results": [], "document_income_results": null},
+                "exit": null,
+                "events": [{"event_id": "e1", "event_name": "HANDOFF", "timestamp": "2026-11-30T06:02:00Z",
+                            "event_metadata": {"institution_id": "ins_1", "brand_new": 1}}]
+            }]
+        }))
+        .unwrap();
+        let session = &r.link_sessions[0];
+        let results = session.results.as_ref().unwrap();
+        assert_eq!(results.item_add_results[0].public_token.expose(), "public-sandbox-9");
+        assert_eq!(session.events[0].event_metadata.institution_id.as_deref(), Some("ins_1"));
+        assert!(!format!("{r:?}").contains("public-sandbox-9"));
     }
 
     #[test]
