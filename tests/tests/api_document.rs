@@ -54,3 +54,52 @@ fn every_route_but_plaids_needs_the_bearer_token_and_documents_its_errors() {
         }
     }
 }
+
+#[test]
+fn the_committed_events_schema_is_what_the_code_generates() {
+    let committed =
+        std::fs::read_to_string(repo_root().join("docs/events.schema.json")).expect("docs/events.schema.json");
+    assert!(
+        committed == weft::api::openapi::events_schema(),
+        "docs/events.schema.json differs from the code: regenerate it with \
+         `cargo run -p weft --example events_schema > docs/events.schema.json` and review the diff"
+    );
+}
+
+#[test]
+fn every_kind_of_event_detail_validates_against_the_schema() {
+    use weft::domain::{AppEvent, AppEventKind, ItemId, UserId};
+    use weft::ports::{OutgoingEvent, Relink};
+    let schema: serde_json::Value = serde_json::from_str(&weft::api::openapi::events_schema()).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let at = time::macros::datetime!(2026-12-01 10:00 UTC);
+    let kinds = vec![
+        AppEventKind::Linked { institution_id: "ins_1".into(), institution_name: "First Platypus Bank".into() },
+        AppEventKind::NeedsLogin { error_code: Some("ITEM_LOGIN_REQUIRED".into()) },
+        AppEventKind::Expiring { on: Some(at), reason: "pending_disconnect".into() },
+        AppEventKind::NewAccounts,
+        AppEventKind::Repaired,
+        AppEventKind::Removed { reason: "churn".into() },
+        AppEventKind::TransactionsUpdated { added: 3, modified: 1, removed: 0 },
+        AppEventKind::Reminder { action: "needs_login".into(), number: 2 },
+    ];
+    let mut names = BTreeSet::new();
+    for kind in kinds {
+        names.insert(kind.name());
+        let relink =
+            kind.wants_relink().then(|| Relink { url: "https://hosted.plaid.com/link/x".into(), expires_at: at });
+        let event = AppEvent {
+            event_id: "e-1".into(),
+            user_id: UserId::parse("alice").expect("user"),
+            item_id: ItemId::parse("item-1").expect("item"),
+            occurred_at: at,
+            kind,
+        };
+        let detail = OutgoingEvent { event, relink }.detail();
+        let errors: Vec<String> = validator.iter_errors(&detail).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{detail}: {errors:?}");
+    }
+    assert_eq!(names.len(), 8, "every kind once");
+    // And what is not an event detail is refused.
+    assert!(!validator.is_valid(&serde_json::json!({ "type": "item.linked" })));
+}

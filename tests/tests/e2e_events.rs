@@ -1,7 +1,7 @@
 //! Item events for the app, on the real wire: moto's EventBridge bus with a rule delivering every weft event
 //! to a queue the test reads (as an app's rule would), the functions under cargo-lambda, Plaid's webhooks
-//! from the emulator. Linked, needs login (with a Hosted Link URL that opens Plaid's (the emulator's) Link
-//! page), removed; a webhook Plaid delivers again publishes nothing twice.
+//! from the emulator. Linked; needs login, with a Hosted Link URL where the user repairs the item with no app
+//! page and no client call; repaired; removed; a webhook Plaid delivers again publishes nothing twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
@@ -60,11 +60,29 @@ async fn a_broken_login_reaches_the_app_as_an_event_with_a_working_relink_url_an
     let url = needs_login["detail"]["relink_url"].as_str().expect("a re-link URL").to_owned();
     assert!(url.starts_with(&format!("{}/__emulator/hosted/", stack.plaid.base_url())), "{url}");
     assert!(needs_login["detail"]["relink_expires_at"].as_str().is_some());
-    // The URL opens Link in update mode for this item, with no app page.
+    // The URL opens Link in update mode for this item, with no app page; the user logs in there (the
+    // pages' own forms, as a browser would post them), and that is all: no app page, no client call.
     let page = stack.http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("First Platypus Bank"), "update mode for the item's bank: {html}");
+    assert!(html.contains("Update mode") && html.contains("Enter your credentials"), "update mode: {html}");
+    let key = "name=\"session\" value=\"";
+    let start = html.find(key).expect("a session field") + key.len();
+    let session: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    let done = stack
+        .http
+        .post(format!("{}/__emulator/link/web/credentials", stack.plaid.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("session={session}&username=user_good&password=pass_good"))
+        .send()
+        .await
+        .unwrap();
+    assert!(done.status().is_success() || done.status().is_redirection(), "{}", done.status());
+    // Plaid sends LINK / SESSION_FINISHED; weft confirms the repair with /item/get and tells the app.
+    let repaired = next_event(stack, &mut seen, &item_id, "item.repaired").await;
+    assert!(repaired["detail"].get("relink_url").is_none());
+    let listed = flows::app_item(&app, &item_id).await.unwrap().expect("listed");
+    assert_eq!(listed["status"], "healthy", "{listed}");
 
     // Plaid delivers the same ERROR again: nothing new is published.
     let errors = flows::wait_for_deliveries(stack, &item_id, "ERROR", "delivered", 1).await.unwrap();
@@ -83,7 +101,7 @@ async fn a_broken_login_reaches_the_app_as_an_event_with_a_working_relink_url_an
         .filter_map(|e| e["detail-type"].as_str())
         .filter(|t| *t != "item.transactions_updated")
         .collect();
-    assert_eq!(mine, vec!["item.linked", "item.needs_login", "item.removed"], "each once: {seen:?}");
+    assert_eq!(mine, vec!["item.linked", "item.needs_login", "item.repaired", "item.removed"], "each once: {seen:?}");
     // Nothing left in the outbox.
     let left = eventually("the outbox empties", WAIT, || async {
         let rows = flows::table_rows(stack).await.ok()?;

@@ -279,6 +279,30 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
+/// The item events' `detail` (what an app's EventBridge rule delivers), for its JSON Schema.
+#[derive(OpenApi)]
+#[openapi(components(schemas(crate::ports::EventDetail)))]
+struct EventsDoc;
+
+/// The JSON Schema (2020-12) of an item event's `detail`, as committed in `docs/events.schema.json`: derived
+/// from the type the functions publish ([`crate::ports::EventDetail`]).
+pub fn events_schema() -> String {
+    let components = serde_json::to_value(EventsDoc::openapi().components.unwrap_or_default()).unwrap_or_default();
+    let defs = components.get("schemas").cloned().unwrap_or_default();
+    let schema = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/weft/weft/docs/events.schema.json",
+        "title": "weft item event detail",
+        "description": "The `detail` of every event weft publishes on its EventBridge bus (source `weft`; `detail-type` is the event's `type`).",
+        "$ref": "#/$defs/EventDetail",
+        "$defs": defs,
+    });
+    let mut json =
+        serde_json::to_string_pretty(&schema).unwrap_or_default().replace("#/components/schemas/", "#/$defs/");
+    json.push('\n');
+    json
+}
+
 /// The document as committed in `docs/openapi.json` (pretty-printed, with a final newline).
 pub fn document() -> String {
     let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();

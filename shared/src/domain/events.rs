@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 pub const SOURCE: &str = "weft";
 
 /// One event for the app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppEvent {
     /// Unique per event; the same event published twice keeps its id.
     pub event_id: String,
@@ -28,7 +28,7 @@ pub struct AppEvent {
 
 /// What happened, with its details. `type` names it (`item.linked`, `item.needs_login`, ...); the
 /// EventBridge `detail-type` is the same string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum AppEventKind {
     /// A new item was linked (exchanged and stored).

@@ -20,16 +20,31 @@ pub struct Relink {
     pub expires_at: OffsetDateTime,
 }
 
+/// An event's `detail` on the bus (EventBridge's `detail`; `docs/events.schema.json` is its JSON Schema): the
+/// event's fields, and for one the user should act on, a ready re-link URL.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: AppEvent,
+    /// A Hosted Link URL that runs Link in update mode for the item, with no app page (put it in an email
+    /// or a text). Set on `item.needs_login`, `item.expiring`, `item.new_accounts` and `item.reminder` when
+    /// Plaid made one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relink_url: Option<String>,
+    /// Until when `relink_url` works.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub relink_expires_at: Option<OffsetDateTime>,
+}
+
 impl OutgoingEvent {
-    /// The event's `detail` on the bus: the event's fields, with `relink_url` / `relink_expires_at` when set.
+    /// The event's `detail` on the bus.
     pub fn detail(&self) -> serde_json::Value {
-        let mut detail = serde_json::to_value(&self.event).unwrap_or_default();
-        if let (Some(relink), Some(map)) = (&self.relink, detail.as_object_mut()) {
-            map.insert("relink_url".into(), relink.url.clone().into());
-            let expires = relink.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-            map.insert("relink_expires_at".into(), expires.into());
-        }
-        detail
+        let detail = EventDetail {
+            event: self.event.clone(),
+            relink_url: self.relink.as_ref().map(|r| r.url.clone()),
+            relink_expires_at: self.relink.as_ref().map(|r| r.expires_at),
+        };
+        serde_json::to_value(&detail).unwrap_or_default()
     }
 }
 

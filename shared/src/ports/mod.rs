@@ -15,7 +15,7 @@ mod vault;
 pub use audit::{Actor, AuditAction, AuditLog, AuditOutcome, AuditRecord};
 pub use clock::{Clock, SystemClock};
 pub use continuation::{Continuation, ContinuationError};
-pub use events::{EventBus, EventBusError, MAX_BATCH as EVENT_BATCH, OutgoingEvent, Relink};
+pub use events::{EventBus, EventBusError, EventDetail, MAX_BATCH as EVENT_BATCH, OutgoingEvent, Relink};
 pub use identity::{Jwk, JwksError, JwksSource};
 pub use plaid::{
     CredentialError, CredentialSource, PlaidApi, PlaidCallError, PlaidCredentials, PlaidError, PlaidInstitutions,
