@@ -92,6 +92,13 @@ async fn api_pipeline(app: &Arc<App>, req: Request, request_id: &str) -> Result<
     if let Some(id) = &item_id {
         app.count_item_call(path, id);
     }
+    // A public token's exchange counts for the Item it was made for (how many times one Item was exchanged).
+    if let Some(public) = body.get("public_token").and_then(Value::as_str) {
+        let made_for = app.lock_state().public_tokens.get(public).map(|p| p.item_id.clone());
+        if let Some(id) = made_for {
+            app.count_item_call(path, &id);
+        }
+    }
     if let Some(institution) = body.get("institution_id").and_then(Value::as_str) {
         app.count_institution_call(path, institution);
     }

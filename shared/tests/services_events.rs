@@ -137,6 +137,21 @@ async fn reminders_follow_the_schedule_count_as_prompts_and_stop_at_the_repair()
 }
 
 #[tokio::test]
+async fn reminders_that_came_due_while_no_run_happened_are_one_reminder_not_a_burst() {
+    let t = TestServices::new();
+    let item = link_item(&t, "alice", "ins_1").await;
+    intake(&t.services, &item_error_webhook(&item.item_id, at(0))).await.unwrap();
+    // No run for 10 days: days 1, 3 and 7 came due. One reminder, numbered 3; the count follows.
+    t.clock.set(at(10 * 86_400));
+    assert_eq!(events::remind(&t.services).await.unwrap().reminded, 1);
+    assert_eq!(events::remind(&t.services).await.unwrap().reminded, 0, "nothing more the same day");
+    let reminders: Vec<_> = t.bus.published().into_iter().filter(|e| e.event.kind.name() == "item.reminder").collect();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].event.kind, AppEventKind::Reminder { action: "needs_login".into(), number: 3 });
+    assert_eq!(stored(&t, &item).await.ignored_prompts, 3);
+}
+
+#[tokio::test]
 async fn the_app_can_ask_for_a_hosted_update_mode_link() {
     let t = TestServices::new();
     let item = link_item(&t, "alice", "ins_1").await;

@@ -9,7 +9,13 @@ use std::time::Duration;
 /// The tap: a queue receiving every event of the bus.
 pub struct EventTap {
     sqs: aws_sdk_sqs::Client,
+    /// Every event read from the queue so far (several tests share a stack: each looks for its own items').
+    log: tokio::sync::Mutex<Vec<Value>>,
+    events: aws_sdk_eventbridge::Client,
     pub queue_url: String,
+    queue_arn: String,
+    bus: String,
+    rule: String,
 }
 
 impl EventTap {
@@ -34,11 +40,25 @@ impl EventTap {
             .attributes
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
             .ok_or("tap queue: no arn")?;
-        let events = aws_sdk_eventbridge::Client::new(sdk);
-        let rule = format!("{name}-events-tap");
+        let tap = Self {
+            sqs,
+            log: tokio::sync::Mutex::new(Vec::new()),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            queue_url,
+            queue_arn: arn,
+            bus: bus.to_owned(),
+            rule: format!("{name}-events-tap"),
+        };
+        tap.subscribe().await?;
+        Ok(tap)
+    }
+
+    /// The rule on the bus, targeting the queue.
+    async fn subscribe(&self) -> Result<(), String> {
+        let (events, bus, rule) = (&self.events, &self.bus, &self.rule);
         events
             .put_rule()
-            .name(&rule)
+            .name(rule.as_str())
             .event_bus_name(bus)
             .event_pattern(r#"{"source": ["weft"]}"#)
             .send()
@@ -46,22 +66,57 @@ impl EventTap {
             .map_err(|e| format!("tap rule: {:?}", aws_sdk_eventbridge::Error::from(e)))?;
         let target = aws_sdk_eventbridge::types::Target::builder()
             .id("tap")
-            .arn(arn)
+            .arn(&self.queue_arn)
             .build()
             .map_err(|e| format!("tap target: {e}"))?;
         events
             .put_targets()
-            .rule(&rule)
+            .rule(rule.as_str())
             .event_bus_name(bus)
             .targets(target)
             .send()
             .await
             .map_err(|e| format!("tap target: {:?}", aws_sdk_eventbridge::Error::from(e)))?;
-        Ok(Self { sqs, queue_url })
+        Ok(())
     }
 
-    /// The EventBridge events (`source`, `detail-type`, `detail`, ...) that arrived, each read once.
-    pub async fn receive(&self) -> Result<Vec<Value>, String> {
+    /// Fault injection: the bus is gone (its rule first), so every `PutEvents` fails, until [`Self::restore`].
+    pub async fn break_bus(&self) -> Result<(), String> {
+        let err = |e: aws_sdk_eventbridge::Error| format!("{e:?}");
+        self.events
+            .remove_targets()
+            .rule(&self.rule)
+            .event_bus_name(&self.bus)
+            .ids("tap")
+            .send()
+            .await
+            .map_err(|e| err(e.into()))?;
+        self.events.delete_rule().name(&self.rule).event_bus_name(&self.bus).send().await.map_err(|e| err(e.into()))?;
+        self.events.delete_event_bus().name(&self.bus).send().await.map_err(|e| err(e.into()))?;
+        Ok(())
+    }
+
+    /// The bus and the tap's rule again.
+    pub async fn restore(&self) -> Result<(), String> {
+        self.events
+            .create_event_bus()
+            .name(&self.bus)
+            .send()
+            .await
+            .map_err(|e| format!("{:?}", aws_sdk_eventbridge::Error::from(e)))?;
+        self.subscribe().await
+    }
+
+    /// Every EventBridge event (`source`, `detail-type`, `detail`, ...) that arrived so far: what the queue
+    /// holds now is read (and deleted) and added to what earlier calls read.
+    pub async fn all(&self) -> Result<Vec<Value>, String> {
+        let mut log = self.log.lock().await;
+        log.extend(self.receive().await?);
+        Ok(log.clone())
+    }
+
+    /// The events the queue holds now, each read once.
+    async fn receive(&self) -> Result<Vec<Value>, String> {
         let answer = self
             .sqs
             .receive_message()

@@ -178,6 +178,16 @@ impl ReminderSchedule {
         elapsed >= time::Duration::days(i64::from(self.due_day(sent)))
     }
 
+    /// How many reminders are due by `elapsed` (the schedule's days passed). A run that finds several due at
+    /// once (the function did not run for a while) sends one, numbered this, not a burst.
+    pub fn due_count(&self, elapsed: time::Duration) -> u32 {
+        let mut n = 0;
+        while n < 10_000 && self.is_due(n, elapsed) {
+            n += 1;
+        }
+        n
+    }
+
     /// Parses `"1,3,7"` (strictly increasing days, at least one).
     pub fn parse(days: &str, then_every_days: u32) -> Result<Self, String> {
         let parsed: Result<Vec<u32>, _> = days.split(',').map(|d| d.trim().parse::<u32>()).collect();
@@ -247,6 +257,9 @@ mod tests {
         assert!(!s.is_due(0, time::Duration::hours(23)));
         assert!(s.is_due(0, time::Duration::hours(24)));
         assert!(!s.is_due(1, time::Duration::days(2)));
+        assert_eq!(s.due_count(time::Duration::hours(23)), 0);
+        assert_eq!(s.due_count(time::Duration::days(3)), 2);
+        assert_eq!(s.due_count(time::Duration::days(22)), 5, "1, 3, 7, 14, 21");
         assert!(ReminderSchedule::parse("1,3,7", 7).is_ok());
         assert!(ReminderSchedule::parse("3,1", 7).is_err());
         assert!(ReminderSchedule::parse("", 7).is_err());

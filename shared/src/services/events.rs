@@ -138,12 +138,15 @@ pub async fn remind(services: &Services) -> Result<Reminded, ServiceError> {
                     ItemView::NewAccounts | ItemView::Healthy | ItemView::Unavailable => continue,
                 };
                 let Some(since) = item.churn_error_since() else { continue };
-                if !schedule.is_due(item.ignored_prompts, now - since) {
+                // One reminder however many came due since the last run (no burst after a pause); the count
+                // moves to the schedule's.
+                let number = schedule.due_count(now - since);
+                if number <= item.ignored_prompts {
                     continue;
                 }
-                let number = item.ignored_prompts.saturating_add(1);
                 let event = AppEvent::new(item, AppEventKind::Reminder { action: action.into(), number }, now);
-                if services.store.add_reminder(&item.user_id, &item.item_id, item.ignored_prompts, &event).await? {
+                let sent = item.ignored_prompts;
+                if services.store.add_reminder(&item.user_id, &item.item_id, sent, number, &event).await? {
                     done.reminded += 1;
                     written.push(event);
                 }

@@ -107,6 +107,7 @@ impl Outbox for DynamoStore {
         user: &UserId,
         item_id: &ItemId,
         sent: u32,
+        to: u32,
         event: &AppEvent,
     ) -> Result<bool, StoreError> {
         let count = Update::builder()
@@ -117,7 +118,7 @@ impl Outbox for DynamoStore {
                 "attribute_exists(PK) AND (#p = :sent OR (attribute_not_exists(#p) AND :sent = :zero))",
             )
             .expression_attribute_names("#p", PROMPTS)
-            .expression_attribute_values(":next", n(u64::from(sent) + 1))
+            .expression_attribute_values(":next", n(u64::from(to)))
             .expression_attribute_values(":sent", n(u64::from(sent)))
             .expression_attribute_values(":zero", n(0))
             .build()

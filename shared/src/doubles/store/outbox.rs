@@ -53,6 +53,7 @@ impl Outbox for MemoryStore {
         user: &UserId,
         item_id: &ItemId,
         sent: u32,
+        to: u32,
         event: &AppEvent,
     ) -> Result<bool, StoreError> {
         self.faults.enter("add_reminder").await?;
@@ -61,7 +62,7 @@ impl Outbox for MemoryStore {
         if stored.record.ignored_prompts != sent {
             return Ok(false);
         }
-        stored.record.ignored_prompts = sent.saturating_add(1);
+        stored.record.ignored_prompts = to;
         put(&mut s, std::slice::from_ref(event));
         Ok(true)
     }

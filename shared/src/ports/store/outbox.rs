@@ -25,13 +25,14 @@ pub trait Outbox: Send + Sync {
     /// Events on their own (an item's removal).
     async fn add_events(&self, events: &[AppEvent]) -> Result<(), StoreError>;
 
-    /// A reminder: the event, and the item's prompt count from `sent` to `sent + 1`, atomically; `false`
-    /// (nothing written) if the count is no longer `sent` (another run sent it) or the item is gone.
+    /// A reminder: the event, and the item's prompt count from `sent` to `to`, atomically; `false` (nothing
+    /// written) if the count is no longer `sent` (another run sent it) or the item is gone.
     async fn add_reminder(
         &self,
         user: &UserId,
         item_id: &ItemId,
         sent: u32,
+        to: u32,
         event: &AppEvent,
     ) -> Result<bool, StoreError>;
 
