@@ -104,7 +104,7 @@ fn item_condition_failed<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
 }
 
 /// Whether the transaction was cancelled by the condition of its `index`th write.
-fn condition_failed_at<R>(e: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
+pub(super) fn condition_failed_at<R>(e: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
             c.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")

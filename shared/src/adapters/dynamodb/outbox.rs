@@ -3,13 +3,12 @@
 //! deleted once published.
 
 use super::convert::{Attrs, get_s, key, n, s};
-use super::items::{ItemUpdate, invalid_request, item_key};
+use super::items::{ItemUpdate, condition_failed_at, invalid_request, item_key};
 use super::keys::{PROMPTS, sort_time};
 use super::{DynamoStore, delete_request, put_request, sdk_error};
 use crate::domain::{AppEvent, ItemId, ItemRecord, SealedItem, UserId};
 use crate::ports::{Outbox, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
@@ -35,16 +34,6 @@ pub(super) fn put_event(table: &str, event: &AppEvent) -> Result<TransactWriteIt
         .build()
         .map_err(|e| StoreError::Invalid(invalid_request(e)))?;
     Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// Whether the transaction was cancelled by the condition of its first write (the item's).
-fn first_condition_failed<R>(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-        }
-        _ => false,
-    }
 }
 
 #[async_trait]
@@ -76,7 +65,7 @@ impl Outbox for DynamoStore {
                 item.version = update.next_version;
                 Ok(())
             }
-            Err(e) if first_condition_failed(&e) => {
+            Err(e) if condition_failed_at(&e, 0) => {
                 // Conflict or gone: the item as it is now tells which.
                 match self.get(item_key(&item.user_id, &item.item_id), true).await? {
                     Some(_) => Err(StoreError::Conflict),
@@ -127,7 +116,7 @@ impl Outbox for DynamoStore {
         self.count();
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) if condition_failed_at(&e, 0) => Ok(false),
             Err(e) => Err(sdk_error("TransactWriteItems", e)),
         }
     }
