@@ -37,11 +37,18 @@ async fn events_are_written_with_the_change_and_only_with_it() {
     );
     item.new_accounts_available = true;
     store.update_item_with_events(&mut item, std::slice::from_ref(&needs_login)).await.unwrap();
+    let saved = store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap();
+    assert!(saved.new_accounts_available, "the change itself is saved");
+    assert_eq!(saved.version, item.version);
     // A write from the version read before: a conflict, and its event is not written either.
     let mut stale = stale;
     let lost = event(&stale, AppEventKind::Repaired, t0 + time::Duration::minutes(2));
     let err = store.update_item_with_events(&mut stale, std::slice::from_ref(&lost)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    // A plain write from that version too (a sync saving balances): a conflict, the change above kept.
+    let err = store.update_item(&mut stale).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert!(store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap().new_accounts_available);
 
     let pending = store.pending_events(OffsetDateTime::now_utc(), 100).await.unwrap();
     let mine: Vec<&AppEvent> = pending.iter().filter(|e| e.item_id == record.item_id).collect();

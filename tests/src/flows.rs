@@ -444,3 +444,26 @@ mod tests {
         assert!(!super::contains_jwt("\"eyJTRg\". and more"));
     }
 }
+
+/// Waits until nothing is under way for the item: every webhook the emulator sent for it delivered, and no
+/// `/transactions/sync` call of it for two seconds (a queued sync starts within one). moto does not serialise
+/// concurrent conditional writes as DynamoDB does, so a test that changes an item while a sync of it still
+/// writes could see a lost update only moto makes: wait for quiet first.
+pub async fn wait_until_settled(stack: &LocalStack, item_id: &str) -> Result<(), String> {
+    let quiet = Duration::from_secs(2);
+    let start = Instant::now();
+    let mut last = (u64::MAX, Instant::now());
+    loop {
+        let pending = deliveries(stack, item_id, None).await?.iter().any(|d| d["status"] == "pending");
+        let syncs = plaid_calls(stack, "/transactions/sync", Some(item_id)).await?;
+        if pending || syncs != last.0 {
+            last = (syncs, Instant::now());
+        } else if last.1.elapsed() >= quiet {
+            return Ok(());
+        }
+        if start.elapsed() >= WAIT {
+            return Err(format!("webhooks or syncs of {item_id} still under way after {WAIT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -24,6 +24,7 @@ async fn new_item(stack: &LocalStack, institution: &str) -> (AppClient, String) 
     let app = AppClient::new(stack, &unique_user("wh"));
     let item_id = link_and_exchange(&app, stack, institution).await.unwrap();
     wait_until_mirrored(&app, stack, &item_id, 500).await.unwrap();
+    flows::wait_until_settled(stack, &item_id).await.unwrap();
     (app, item_id)
 }
 
