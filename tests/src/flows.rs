@@ -434,17 +434,6 @@ pub fn contains_jwt(text: &str) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_jwt_is_found_and_an_id_containing_eyj_is_not() {
-        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE3MDAwMDAwMDB9.c2lnbmF0dXJl";
-        assert!(super::contains_jwt(&format!("{{\"token\":\"{jwt}\"}}")));
-        assert!(!super::contains_jwt("TXN#nItivKNZtvPScZXkG44a0XekPVJUuppeyJTRg"));
-        assert!(!super::contains_jwt("\"eyJTRg\". and more"));
-    }
-}
-
 /// Waits until nothing is under way for the item: every webhook the emulator sent for it delivered, and no
 /// `/transactions/sync` call of it for two seconds (a queued sync starts within one). moto does not serialise
 /// concurrent conditional writes as DynamoDB does, so a test that changes an item while a sync of it still
@@ -465,5 +454,16 @@ pub async fn wait_until_settled(stack: &LocalStack, item_id: &str) -> Result<(),
             return Err(format!("webhooks or syncs of {item_id} still under way after {WAIT:?}"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_jwt_is_found_and_an_id_containing_eyj_is_not() {
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE3MDAwMDAwMDB9.c2lnbmF0dXJl";
+        assert!(super::contains_jwt(&format!("{{\"token\":\"{jwt}\"}}")));
+        assert!(!super::contains_jwt("TXN#nItivKNZtvPScZXkG44a0XekPVJUuppeyJTRg"));
+        assert!(!super::contains_jwt("\"eyJTRg\". and more"));
     }
 }
