@@ -49,6 +49,11 @@ async fn events_are_written_with_the_change_and_only_with_it() {
     let err = store.update_item(&mut stale).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert!(store.get_item(&record.user_id, &record.item_id).await.unwrap().unwrap().new_accounts_available);
+    // An item that is gone: not found, and no event.
+    let mut ghost = item_record("olga", "item_gone");
+    let orphan = event(&ghost, AppEventKind::Repaired, t0 + time::Duration::minutes(3));
+    let err = store.update_item_with_events(&mut ghost, std::slice::from_ref(&orphan)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 
     let pending = store.pending_events(OffsetDateTime::now_utc(), 100).await.unwrap();
     let mine: Vec<&AppEvent> = pending.iter().filter(|e| e.item_id == record.item_id).collect();

@@ -113,6 +113,16 @@ pub(super) fn condition_failed_at<R>(e: &SdkError<TransactWriteItemsError, R>, i
     }
 }
 
+/// Whether the `index`th write of a cancelled transaction found its record (its `ALL_OLD` values are returned).
+pub(super) fn cancelled_on_existing<R>(e: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().get(index).and_then(|r| r.item()).is_some_and(|i| !i.is_empty())
+        }
+        _ => false,
+    }
+}
+
 /// The user's one live item of an institution: `USER#<user>` / `INSTITUTION#<institution_id>` with its
 /// `item_id` (deleted with the item, as every record naming it).
 fn institution_guard(item: &ItemRecord) -> Attrs {

@@ -3,7 +3,7 @@
 //! deleted once published.
 
 use super::convert::{Attrs, get_s, key, n, s};
-use super::items::{ItemUpdate, condition_failed_at, invalid_request, item_key};
+use super::items::{ItemUpdate, cancelled_on_existing, condition_failed_at, invalid_request, item_key};
 use super::keys::{PROMPTS, sort_time};
 use super::{DynamoStore, delete_request, put_request, sdk_error};
 use crate::domain::{AppEvent, ItemId, ItemRecord, SealedItem, UserId};
@@ -65,12 +65,9 @@ impl Outbox for DynamoStore {
                 item.version = update.next_version;
                 Ok(())
             }
+            // Conflict or gone: the old record the condition failed on (`ALL_OLD`) tells which.
             Err(e) if condition_failed_at(&e, 0) => {
-                // Conflict or gone: the item as it is now tells which.
-                match self.get(item_key(&item.user_id, &item.item_id), true).await? {
-                    Some(_) => Err(StoreError::Conflict),
-                    None => Err(StoreError::NotFound("item")),
-                }
+                Err(if cancelled_on_existing(&e, 0) { StoreError::Conflict } else { StoreError::NotFound("item") })
             }
             Err(e) => Err(sdk_error("TransactWriteItems", e)),
         }
