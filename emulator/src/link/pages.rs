@@ -47,6 +47,21 @@ fn error_page(title: &str, value: &Value) -> Response {
     page(title, &format!("<pre>{}</pre>", esc(&pretty)))
 }
 
+/// The sandbox institutions as radio buttons (`institution_id`, the first checked), for the Link pages.
+pub(super) fn institution_choices() -> String {
+    let mut html = String::new();
+    for (i, inst) in sandbox::INSTITUTIONS.iter().enumerate() {
+        html.push_str(&format!(
+            "<label><input type=\"radio\" name=\"institution_id\" value=\"{}\"{}> {}{}</label>",
+            esc(inst.id),
+            if i == 0 { " checked" } else { "" },
+            esc(inst.name),
+            if inst.oauth { " (OAuth)" } else { "" }
+        ));
+    }
+    html
+}
+
 fn token_record(app: &App, token: &str) -> Result<LinkTokenRecord, Box<Response>> {
     let record = app.lock_state().link_tokens.get(token).cloned();
     match record {
@@ -87,15 +102,7 @@ async fn start_page(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Respo
         esc(&record.client_name),
         hidden("token", &token)
     );
-    for (i, inst) in sandbox::INSTITUTIONS.iter().enumerate() {
-        body.push_str(&format!(
-            "<label><input type=\"radio\" name=\"institution_id\" value=\"{}\"{}> {}{}</label>",
-            esc(inst.id),
-            if i == 0 { " checked" } else { "" },
-            esc(inst.name),
-            if inst.oauth { " (OAuth)" } else { "" }
-        ));
-    }
+    body.push_str(&institution_choices());
     body.push_str("<button type=\"submit\">Continue</button></form>");
     page("Select your institution", &body)
 }

@@ -327,15 +327,7 @@ fn pane(app: &App, ws: &mut WebSession) -> (String, String) {
 <form method=\"post\" action=\"/__emulator/link/web/institution\">{session}",
                 esc(&s.record.client_name)
             );
-            for (i, inst) in sandbox::INSTITUTIONS.iter().enumerate() {
-                body.push_str(&format!(
-                    "<label><input type=\"radio\" name=\"institution_id\" value=\"{}\"{}> {}{}</label>",
-                    esc(inst.id),
-                    if i == 0 { " checked" } else { "" },
-                    esc(inst.name),
-                    if inst.oauth { " (OAuth)" } else { "" }
-                ));
-            }
+            body.push_str(&super::pages::institution_choices());
             body.push_str("<button type=\"submit\" id=\"plaid-link-continue\">Continue</button></form>");
             ("Select your institution".to_owned(), body)
         }
