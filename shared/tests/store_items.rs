@@ -32,6 +32,8 @@ async fn items_are_created_once_and_found_by_every_path() {
     assert_eq!(store.get_item(&user("bob"), &record.item_id).await.unwrap(), None, "another user's item is not found");
     assert_eq!(store.find_item(&record.item_id).await.unwrap(), Some(record.clone()));
     assert_eq!(store.find_item(&item_id("nope")).await.unwrap(), None);
+    assert!(store.item_exists(&record.item_id).await.unwrap());
+    assert!(!store.item_exists(&item_id("nope")).await.unwrap());
 
     let second = item_record("alice", "item_a2");
     let (_, sealed2) = seal(&vault, &second, TOKEN).await;

@@ -58,16 +58,10 @@ fn common_endpoint(
 macro_rules! resolver {
     ($(#[$doc:meta])* $name:ident, $krate:ident, $service:literal, |$params:ident| $defer:expr) => {
         $(#[$doc])*
-        #[derive(Debug)]
+        #[derive(Debug, Default)]
         pub struct $name {
-            sdk_default: $krate::config::endpoint::DefaultResolver,
-        }
-
-        // By hand: some crates' `DefaultResolver::default()` has an empty partition table; `new()` has the SDK's.
-        impl Default for $name {
-            fn default() -> Self {
-                Self { sdk_default: $krate::config::endpoint::DefaultResolver::new() }
-            }
+            /// Built on first use: building the SDK's default resolver parses the partition table.
+            sdk_default: std::sync::OnceLock<$krate::config::endpoint::DefaultResolver>,
         }
 
         impl $krate::config::endpoint::ResolveEndpoint for $name {
@@ -86,7 +80,7 @@ macro_rules! resolver {
                 };
                 match common {
                     Some(endpoint) => EndpointFuture::ready(Ok(endpoint)),
-                    None => self.sdk_default.resolve_endpoint(params),
+                    None => self.sdk_default.get_or_init($krate::config::endpoint::DefaultResolver::new).resolve_endpoint(params),
                 }
             }
         }
@@ -319,5 +313,19 @@ mod tests {
         let got = DynamoDbEndpoints::default().resolve_endpoint(&params).await.expect("resolves");
         assert_eq!(got, expected);
         assert!(got.url().contains("111122223333"), "{}", got.url());
+    }
+
+    /// The common case never builds the SDK's resolver (building it parses the partition table).
+    #[tokio::test]
+    async fn the_common_case_leaves_the_sdks_resolver_unbuilt() {
+        use aws_sdk_dynamodb::config::endpoint::{Params, ResolveEndpoint};
+        let ours = DynamoDbEndpoints::default();
+        let params = Params::builder().region("eu-west-2").resource_arn("weft-table").build().expect("valid");
+        let endpoint = ours.resolve_endpoint(&params).await.expect("resolves");
+        assert_eq!(endpoint.url(), "https://dynamodb.eu-west-2.amazonaws.com");
+        assert!(ours.sdk_default.get().is_none());
+        let fips = Params::builder().region("eu-west-2").use_fips(true).resource_arn("t").build().expect("valid");
+        ours.resolve_endpoint(&fips).await.expect("resolves");
+        assert!(ours.sdk_default.get().is_some());
     }
 }

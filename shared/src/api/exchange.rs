@@ -2,7 +2,7 @@
 
 use super::request::{deadline, json_body, path_segments};
 use super::views::{ItemEnvelope, ItemSummary};
-use super::{ApiError, App, authenticate, json_response, no_route, respond};
+use super::{ApiError, App, json_response, no_route, respond, verify, with_activity};
 use crate::domain::{Account, AccountId, Balances, Institution, InstitutionId, PublicToken};
 use crate::services::exchange::{self, ExchangeCommand, LinkMetadata};
 use lambda_http::{Body, Request, Response};
@@ -17,10 +17,13 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["items", "exchange"]) => {
-            let user = authenticate(app, req).await?.user;
-            let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?.within(deadline(req));
-            let item = exchange::exchange(&app.services, &user, command).await?;
-            Ok(json_response(200, &ItemEnvelope { item: ItemSummary::from(&item) }))
+            let user = verify(app, req).await?.user;
+            with_activity(app, &user, async {
+                let command = ExchangeCommand::try_from(json_body::<ExchangeBody>(req)?)?.within(deadline(req));
+                let item = exchange::exchange(&app.services, &user, command).await?;
+                Ok(json_response(200, &ItemEnvelope { item: ItemSummary::from(&item) }))
+            })
+            .await
         }
         _ => Err(no_route(req)),
     }

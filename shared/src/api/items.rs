@@ -3,7 +3,7 @@
 
 use super::request::{json_body, path_segments, query_param};
 use super::views::{ItemEnvelope, ItemList, ItemSummary, Recorded, Removed, TransactionPage};
-use super::{ApiError, App, authenticate, authenticate_operator, json_response, no_route, respond};
+use super::{ApiError, App, authenticate_operator, json_response, no_route, respond, verify, with_activity};
 use crate::domain::{InstitutionId, ItemId, LinkEventKind, LinkSessionId};
 use crate::ports::{Actor, AuditAction, AuditOutcome};
 use crate::services::link_events::{self, LinkEvent};
@@ -58,10 +58,22 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             .await;
         return Ok(json_response(200, &report));
     }
-    let user = authenticate(app, req).await?.user;
-    match (method, segs.as_slice()) {
+    let user = verify(app, req).await?.user;
+    with_activity(app, &user, user_route(app, req, method, &segs, &user)).await
+}
+
+/// The user's own routes (their activity is recorded alongside).
+async fn user_route(
+    app: &App,
+    req: &Request,
+    method: &str,
+    segs: &[&str],
+    user: &crate::domain::UserId,
+) -> Result<Response<Body>, ApiError> {
+    let services = &app.services;
+    match (method, segs) {
         ("GET", ["items"]) => {
-            let list = items::list(services, &user).await?;
+            let list = items::list(services, user).await?;
             let list: Vec<ItemSummary> = list.iter().map(ItemSummary::from).collect();
             Ok(json_response(200, &ItemList { items: list }))
         }
@@ -71,21 +83,21 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
                 None => items::DEFAULT_PAGE,
             };
             let cursor = query_param(req, "cursor");
-            let page = items::transactions(services, &user, &item_path(item_id)?, cursor.as_deref(), limit).await?;
+            let page = items::transactions(services, user, &item_path(item_id)?, cursor.as_deref(), limit).await?;
             Ok(json_response(200, &TransactionPage { transactions: page.transactions, next_cursor: page.next_cursor }))
         }
         ("POST", ["items", item_id, "balances", "refresh"]) => {
-            let item = items::refresh_balances(services, &user, &item_path(item_id)?).await?;
+            let item = items::refresh_balances(services, user, &item_path(item_id)?).await?;
             Ok(json_response(200, &ItemEnvelope { item: ItemSummary::from(&item) }))
         }
         ("DELETE", ["items", item_id]) => {
-            items::remove(services, &user, &item_path(item_id)?).await?;
+            items::remove(services, user, &item_path(item_id)?).await?;
             Ok(json_response(200, &Removed { removed: (*item_id).to_owned() }))
         }
         ("POST", ["link", "events"]) => {
             let body: LinkEventsBody = json_body(req)?;
             let events = parse_events(body.events)?;
-            let recorded = link_events::record(services, &user, events).await?;
+            let recorded = link_events::record(services, user, events).await?;
             Ok(json_response(200, &Recorded { recorded }))
         }
         ("GET", ["institutions", id, "health"]) => {

@@ -1,7 +1,7 @@
 //! `POST /link/token` (new link or update mode) and `GET /link/token/resume` (OAuth re-initialisation).
 
 use super::request::{json_body, path_segments};
-use super::{ApiError, App, authenticate, json_response, no_route, respond};
+use super::{ApiError, App, json_response, no_route, respond, verify, with_activity};
 use crate::domain::ItemId;
 use crate::ports::plaid::wire::AccountFilters;
 use crate::services::link::{self, LinkTokenCommand, Platform};
@@ -17,16 +17,22 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method().as_str(), segs.as_slice()) {
         ("POST", ["link", "token"]) => {
-            let caller = authenticate(app, req).await?;
-            let mut command = LinkTokenCommand::try_from(json_body::<LinkTokenBody>(req)?)?;
-            command.returning_user = caller.returning_user;
-            let created = link::create(&app.services, &caller.user, command).await?;
-            Ok(json_response(200, &created))
+            let caller = verify(app, req).await?;
+            with_activity(app, &caller.user, async {
+                let mut command = LinkTokenCommand::try_from(json_body::<LinkTokenBody>(req)?)?;
+                command.returning_user = caller.returning_user.clone();
+                let created = link::create(&app.services, &caller.user, command).await?;
+                Ok(json_response(200, &created))
+            })
+            .await
         }
         ("GET", ["link", "token", "resume"]) => {
-            let user = authenticate(app, req).await?.user;
-            let created = link::resume(&app.services, &user).await?;
-            Ok(json_response(200, &created))
+            let user = verify(app, req).await?.user;
+            with_activity(app, &user, async {
+                let created = link::resume(&app.services, &user).await?;
+                Ok(json_response(200, &created))
+            })
+            .await
         }
         _ => Err(no_route(req)),
     }

@@ -34,6 +34,7 @@ pub use error::{ApiError, ErrorCode};
 pub use response::json_response;
 
 use crate::auth::{AuthVerifier, Caller, WebhookVerifier};
+use crate::domain::UserId;
 use crate::services::Services;
 use lambda_http::{Body, Request, Response};
 use request::bearer_token;
@@ -47,17 +48,36 @@ pub struct App {
     pub webhooks: WebhookVerifier,
 }
 
-/// The verified caller. The deployed API Gateway authorizer checks the token too, but the function never
-/// trusts an identity it has not verified itself.
+/// The verified caller, with their activity recorded first. The deployed API Gateway authorizer checks the
+/// token too, but the function never trusts an identity it has not verified itself.
 async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> {
+    let caller = verify(app, req).await?;
+    record_activity(app, &caller.user).await;
+    Ok(caller)
+}
+
+/// The verified caller, no activity recorded: for routes that record it alongside their work
+/// ([`with_activity`]).
+async fn verify(app: &App, req: &Request) -> Result<Caller, ApiError> {
     let token =
         bearer_token(req).ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer token is required"))?;
-    let caller = app.users.verify_caller(token).await?;
-    // Last activity feeds the churn remover; failing to record it must not fail the request.
-    if let Err(e) = app.services.store.touch_user(&caller.user, app.services.now()).await {
+    Ok(app.users.verify_caller(token).await?)
+}
+
+/// Last activity feeds the churn remover (a write at most once per user per container every 15 minutes);
+/// failing to record it must not fail the request.
+async fn record_activity(app: &App, user: &UserId) {
+    if let Err(e) = app.services.store.touch_user(user, app.services.now()).await {
         tracing::warn!(error = %crate::telemetry::chain(&e), "could not record user activity");
     }
-    Ok(caller)
+}
+
+/// `work` with the user's activity recorded at the same time: the activity write is off the request's critical
+/// path, and both are done before the answer (Lambda may freeze the container once it is sent). Not for routes
+/// that delete the user's records (erasure): there the write must come first, or it could outlive them.
+async fn with_activity<T>(app: &App, user: &UserId, work: impl Future<Output = T>) -> T {
+    let ((), out) = tokio::join!(record_activity(app, user), work);
+    out
 }
 
 /// The caller, who must be an operator (operator routes: reports across users, actions on others' data).

@@ -27,7 +27,12 @@ pub fn timeouts() -> TimeoutConfig {
 /// client on the container's TLS configuration ([`crate::adapters::tls`], [`crate::adapters::aws_http`]),
 /// and every call has the [`timeouts`].
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+    // Stalled-stream protection off: it watches each body's throughput (a future and timers around every
+    // upload and download, ~4% of a warm request's CPU), for large streams; every body here is a small JSON
+    // document, and a stalled call is already ended by the attempt timeout.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled());
     // On Lambda the role's credentials are in the environment, where the default chain looks first: name
     // that provider alone, and init does not build the rest of the chain (profile, SSO, web identity, ECS,
     // instance metadata), a quarter of a millisecond of CPU. Without them, the default chain as usual.

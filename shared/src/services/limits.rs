@@ -79,12 +79,19 @@ async fn refused(services: &Services, user: &UserId, limit: &'static str, retry_
 /// Before a link token: the user is not blocked, and has link tokens left this hour.
 pub async fn link_token(services: &Services, user: &UserId) -> Result<(), ServiceError> {
     let now = services.now();
-    if let Some(blocked) = services.store.blocked_until(user, names::LINK_TOKENS, now).await? {
-        return Err(refused(services, user, names::CREDENTIAL_FAILURES, until(blocked, now)).await);
-    }
     let hour = hour_of(now);
     let limit = services.config.limits.link_tokens_per_hour;
-    if !services.store.take(&window(user, names::LINK_TOKENS, hour), limit, now).await? {
+    // Both at once (one round trip): a blocked user's attempt also takes a slot of the hour, which changes
+    // nothing for them (they are refused either way) and nothing for anyone else.
+    let window = window(user, names::LINK_TOKENS, hour);
+    let (blocked, taken) = tokio::join!(
+        services.store.blocked_until(user, names::LINK_TOKENS, now),
+        services.store.take(&window, limit, now)
+    );
+    if let Some(blocked) = blocked? {
+        return Err(refused(services, user, names::CREDENTIAL_FAILURES, until(blocked, now)).await);
+    }
+    if !taken? {
         return Err(refused(services, user, names::LINK_TOKENS, until(hour.1, now)).await);
     }
     Ok(())
@@ -132,24 +139,35 @@ pub async fn exchange(
         wanted.push(institution_window(services, user, institution));
     }
     wanted.push((items_window(user), limits.items_per_user, names::ITEMS));
+    // All at once (one round trip instead of three); what was taken is given back if any is refused, and the
+    // first refusal in the order above is the one reported.
+    let answers =
+        futures::future::join_all(wanted.iter().map(|(w, limit, _)| services.store.take(w, *limit, now))).await;
     let mut slots = ExchangeSlots { taken: Vec::new() };
-    for (w, limit, name) in wanted {
-        let taken = match services.store.take(&w, limit, now).await {
-            Ok(taken) => taken,
-            Err(e) => {
-                slots.give_back(services).await;
-                return Err(e.into());
+    let mut failure: Option<ServiceError> = None;
+    for ((w, limit, name), answer) in wanted.into_iter().zip(answers) {
+        match answer {
+            Ok(true) => slots.taken.push(w),
+            Ok(false) if w.expires_at.is_none() && recount_items(services, user, &w, limit, now).await => {
+                slots.taken.push(w);
             }
-        };
-        let taken = taken || (w.expires_at.is_none() && recount_items(services, user, &w, limit, now).await);
-        if !taken {
-            slots.give_back(services).await;
-            let retry_after = w.expires_at.map_or(Duration::from_secs(24 * 3600), |end| until(end, now));
-            return Err(refused(services, user, name, retry_after).await);
+            Ok(false) if failure.is_none() => {
+                let retry_after = w.expires_at.map_or(Duration::from_secs(24 * 3600), |end| until(end, now));
+                failure = Some(refused(services, user, name, retry_after).await);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                failure.get_or_insert(e.into());
+            }
         }
-        slots.taken.push(w);
     }
-    Ok(slots)
+    match failure {
+        Some(e) => {
+            slots.give_back(services).await;
+            Err(e)
+        }
+        None => Ok(slots),
+    }
 }
 
 /// The links of `institution` this month.

@@ -144,11 +144,16 @@ pub async fn create(app: &Services, user: &UserId, req: LinkTokenCommand) -> Res
         closed_at: None,
         asked_at: None,
     };
-    app.store.put_link_token(user, &record).await?;
     let mode = record.mode();
     let actor = Actor::user(&app.pseudonyms, user);
     let item_id = update_item.as_ref().map(|i| &i.item_id);
-    audit::record(app, actor, AuditAction::LinkTokenCreated, AuditOutcome::Done, item_id, None).await;
+    // Both at once: Plaid has made the link token (what the audit record says), and the two writes are
+    // independent.
+    let (stored, ()) = tokio::join!(
+        app.store.put_link_token(user, &record),
+        audit::record(app, actor, AuditAction::LinkTokenCreated, AuditOutcome::Done, item_id, None)
+    );
+    stored?;
     if let Some(item) = &update_item {
         reset_prompts(app, item).await;
     }

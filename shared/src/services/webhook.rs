@@ -160,19 +160,20 @@ async fn queue_sync(services: &Services, webhook: &VerifiedWebhook, item_id: &It
     let code = webhook.event.code();
     let dedup_key = &sync_pending_key(item_id);
     // Both at once: Plaid waits for the answer (marking an unknown item's webhook does no harm).
-    let (item, claimed) = tokio::join!(services.store.find_item(item_id), services.store.mark_webhook_seen(dedup_key));
+    let (item, claimed) =
+        tokio::join!(services.store.item_exists(item_id), services.store.mark_webhook_seen(dedup_key));
     if !claimed? {
         tracing::info!(item_id = %item_id, webhook_code = code, "a sync of the item is already queued; coalesced");
         return Ok(Handled::Coalesced);
     }
-    let item = match item {
-        Ok(item) => item,
+    let exists = match item {
+        Ok(exists) => exists,
         Err(e) => {
             unmark(services, item_id, dedup_key).await;
             return Err(e.into());
         }
     };
-    if item.is_none() {
+    if !exists {
         // No sync was queued: the mark must not stay (the item may be about to be stored: Plaid's first
         // webhooks can arrive before the exchange has stored it, and its later ones must queue syncs).
         unmark(services, item_id, dedup_key).await;

@@ -19,6 +19,12 @@ pub trait ItemStore: Send + Sync {
     /// An item by its id alone (webhooks, the sync worker); eventually consistent.
     async fn find_item(&self, item_id: &ItemId) -> Result<Option<ItemRecord>, StoreError>;
 
+    /// Whether an item with this id is stored (a webhook that only queues a sync); eventually consistent. A
+    /// store may answer it without reading the whole record.
+    async fn item_exists(&self, item_id: &ItemId) -> Result<bool, StoreError> {
+        Ok(self.find_item(item_id).await?.is_some())
+    }
+
     /// [`ItemStore::get_item`] with the item's sealed secrets, in one read.
     async fn get_item_sealed(
         &self,
