@@ -13,10 +13,8 @@
 //! | [`jwks_http::HttpJwks`] | [`crate::ports::JwksSource`] | the identity provider's JWKS over HTTP |
 //!
 //! Beside them, [`tls`]: the one rustls configuration every HTTPS client of a container shares, and
-//! [`aws_http`]: the AWS SDK's HTTP client on it, and [`aws_endpoints`]: the AWS clients, with endpoint
-//! resolvers that skip the SDK's partition table in the common case.
+//! [`aws_http`]: the AWS SDK's HTTP client on it.
 
-pub mod aws_endpoints;
 pub mod aws_http;
 pub mod dynamodb;
 pub mod eventbridge;

@@ -72,7 +72,7 @@ impl SecretCache {
     }
 
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
-        Self::new(crate::adapters::aws_endpoints::secrets_manager(sdk), secret_id)
+        Self::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
     }
 
     /// Fixed credentials, no AWS (tests, local tools). `refresh` returns them again.

@@ -10,7 +10,6 @@
 mod aws;
 mod lazy;
 
-use crate::adapters::aws_endpoints;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::eventbridge::{EventBridgeBus, NoEventBus};
 use crate::adapters::jwks_http::HttpJwks;
@@ -67,9 +66,9 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let plaid_config = PlaidClientConfig::new(config.plaid.base_url.clone());
     let http = plaid_config.http_client().map_err(|e| InitError::Http(Box::new(e)))?;
     let sdk = load_sdk_config().await;
-    // One Secrets Manager client for both secrets; its endpoint resolver skips the SDK's partition table
-    // (`aws_endpoints`).
-    let secrets_client = aws_endpoints::secrets_manager(&sdk);
+    // One Secrets Manager client for both secrets: building a client parses the SDK's partition table (each
+    // SDK crate once per container; measured with callgrind and perf, docs/benchmarks.md).
+    let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secrets = Arc::new(SecretCache::new(secrets_client.clone(), config.plaid_secret_id.clone()));
     let fetch_secret = async { secrets.current().await.map(drop).map_err(InitError::Secrets) };
     // Functions serving app users (or acting for them: LINK webhooks, the sweep's /link/token/get) need the
@@ -104,7 +103,7 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
     let queue: Arc<dyn SyncQueue> = match &config.sync_queue_url {
         Some(url) => {
             let (sdk, url) = (sdk.clone(), url.clone());
-            Arc::new(Lazy::new(move || SqsSyncQueue::new(aws_endpoints::sqs(&sdk), url.clone())))
+            Arc::new(Lazy::new(move || SqsSyncQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())))
         }
         None => Arc::new(NoSyncQueue),
     };
@@ -125,13 +124,13 @@ pub async fn from_env(serves: Serves) -> Result<App, InitError> {
         continuation: Arc::new(Lazy::new({
             let (sdk, churn, sweep) =
                 (sdk.clone(), config.churn.function_name.clone(), config.sweep.function_name.clone());
-            move || SelfInvoke::new(aws_endpoints::lambda(&sdk), churn.clone(), sweep.clone())
+            move || SelfInvoke::new(aws_sdk_lambda::Client::new(&sdk), churn.clone(), sweep.clone())
         })),
         clock: Arc::new(SystemClock),
         bus: match &config.events.bus_name {
             Some(name) => {
                 let (sdk, name) = (sdk.clone(), name.clone());
-                Arc::new(Lazy::new(move || EventBridgeBus::new(aws_endpoints::eventbridge(&sdk), name.clone())))
+                Arc::new(Lazy::new(move || EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), name.clone())))
             }
             None => Arc::new(NoEventBus),
         },

@@ -85,7 +85,7 @@ impl DynamoStore {
     }
 
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(crate::adapters::aws_endpoints::dynamodb(sdk), table)
+        Self::new(aws_sdk_dynamodb::Client::new(sdk), table)
     }
 
     /// How often [`ItemStore::touch_user`] writes for one user from this container (zero: every time).

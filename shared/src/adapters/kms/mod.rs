@@ -70,7 +70,7 @@ impl KmsEnvelope {
     }
 
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
-        Self::new(crate::adapters::aws_endpoints::kms(sdk), key_id)
+        Self::new(aws_sdk_kms::Client::new(sdk), key_id)
     }
 
     /// Replaces the cache: at most `capacity` keys, each for `ttl` (either zero disables caching).
