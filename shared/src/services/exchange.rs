@@ -260,16 +260,12 @@ async fn exchange_claimed(
         store.retry(store_backoff()).sleep(tokio::time::sleep).when(|e| !matches!(e, ServiceError::Duplicate { .. }));
     let error = match tokio::time::timeout(store_budget, stored).await {
         Ok(Ok(())) => {
-            queue_first_sync(app, &item_id).await;
-            audit::record(
-                app,
-                Actor::user(&app.pseudonyms, user),
-                AuditAction::ItemLinked,
-                AuditOutcome::Done,
-                Some(&item_id),
-                None,
-            )
-            .await;
+            // Both at once: independent, and the item is stored whatever becomes of either.
+            let actor = Actor::user(&app.pseudonyms, user);
+            tokio::join!(
+                queue_first_sync(app, &item_id),
+                audit::record(app, actor, AuditAction::ItemLinked, AuditOutcome::Done, Some(&item_id), None)
+            );
             return Ok(record);
         }
         // Another exchange of this institution for this user was stored meanwhile: the store decided.
