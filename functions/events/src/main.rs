@@ -5,10 +5,6 @@
 //! Init builds everything once per container ([`weft::compose`]); each invocation is one call into
 //! [`weft::api::events`].
 
-/// mimalloc, not the system allocator: a third less CPU per warm request (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use std::sync::Arc;
 use weft::compose::{Serves, from_env};

@@ -3,10 +3,6 @@
 //! Init builds everything once per container ([`weft::compose`]); each request is one call into
 //! [`weft::api::link_token`].
 
-/// mimalloc, not the system allocator: a third less CPU per warm request (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use lambda_http::{Error, Request, run, service_fn};
 use std::sync::Arc;
 use weft::compose::{Serves, from_env};

@@ -4,10 +4,6 @@
 //! Init builds everything once per container ([`weft::compose`]); each batch is one call into
 //! [`weft::api::sync_worker`].
 
-/// mimalloc, not the system allocator: a third less CPU per warm request (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use std::sync::Arc;
