@@ -469,7 +469,7 @@ impl Bench<'_> {
                 // does not end the run (moto slows down as its table grows: a sync can time out).
                 if let Err(e) = check(&answer) {
                     eprintln!("{function} warm request failed: {e}");
-                    report.warm_failed.get_or_insert_with(|| (0, e)).0 += 1;
+                    report.warm_failed.get_or_insert((0, e)).0 += 1;
                     continue;
                 }
                 report.warm.push(answer.elapsed);
