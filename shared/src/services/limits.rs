@@ -148,7 +148,12 @@ pub async fn exchange(
     for ((w, limit, name), answer) in wanted.into_iter().zip(answers) {
         match answer {
             Ok(true) => slots.taken.push(w),
-            Ok(false) if w.expires_at.is_none() && recount_items(services, user, &w, limit, now).await => {
+            // A drifted items counter is recounted only while nothing is refused (as when taken one by one).
+            Ok(false)
+                if failure.is_none()
+                    && w.expires_at.is_none()
+                    && recount_items(services, user, &w, limit, now).await =>
+            {
                 slots.taken.push(w);
             }
             Ok(false) if failure.is_none() => {

@@ -160,13 +160,13 @@ async fn queue_sync(services: &Services, webhook: &VerifiedWebhook, item_id: &It
     let code = webhook.event.code();
     let dedup_key = &sync_pending_key(item_id);
     // Both at once: Plaid waits for the answer (marking an unknown item's webhook does no harm).
-    let (item, claimed) =
+    let (exists, claimed) =
         tokio::join!(services.store.item_exists(item_id), services.store.mark_webhook_seen(dedup_key));
     if !claimed? {
         tracing::info!(item_id = %item_id, webhook_code = code, "a sync of the item is already queued; coalesced");
         return Ok(Handled::Coalesced);
     }
-    let exists = match item {
+    let exists = match exists {
         Ok(exists) => exists,
         Err(e) => {
             unmark(services, item_id, dedup_key).await;

@@ -10,6 +10,7 @@ use crate::domain::{ItemId, ItemRecord, ItemStatus, UserId};
 use crate::ports::{ItemStore, LeaseError, StoreError, SyncStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
@@ -165,14 +166,17 @@ impl DynamoStore {
 
     /// The item record by id, from `GSI1` (which projects every attribute, the sealed ones included).
     async fn find_item_attrs(&self, item_id: &ItemId) -> Result<Option<Attrs>, StoreError> {
-        let query = self
-            .query()
+        let rows = self.query_all(self.item_by_id(item_id)).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The item record by its id alone: a query of the GSI (eventually consistent).
+    fn item_by_id(&self, item_id: &ItemId) -> QueryFluentBuilder {
+        self.query()
             .index_name(GSI1)
             .key_condition_expression("GSI1PK = :pk AND GSI1SK = :sk")
             .expression_attribute_values(":pk", s(item_gsi1pk(item_id)))
-            .expression_attribute_values(":sk", s(ITEM_GSI1SK));
-        let rows = self.query_all(query).await?;
-        Ok(rows.into_iter().next())
+            .expression_attribute_values(":sk", s(ITEM_GSI1SK))
     }
 
     /// Deletes the records in the user's partition, other than the item record, whose `item_id` is the item.
@@ -350,14 +354,7 @@ impl ItemStore for DynamoStore {
 
     /// The key alone: reading and parsing the whole record (accounts and all) was a third of a webhook's CPU.
     async fn item_exists(&self, item_id: &ItemId) -> Result<bool, StoreError> {
-        let query = self
-            .query()
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk AND GSI1SK = :sk")
-            .expression_attribute_values(":pk", s(item_gsi1pk(item_id)))
-            .expression_attribute_values(":sk", s(ITEM_GSI1SK))
-            .projection_expression("PK");
-        Ok(!self.query_all(query).await?.is_empty())
+        Ok(!self.query_all(self.item_by_id(item_id).projection_expression("PK")).await?.is_empty())
     }
 
     async fn list_items(&self, user: &UserId) -> Result<Vec<ItemRecord>, StoreError> {
