@@ -84,10 +84,18 @@ fn exchange_key(public_token: &PublicToken) -> String {
 /// Exchanges the public token and stores the new item (its access token sealed); returns the item.
 pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -> Result<ItemRecord, ServiceError> {
     let key = exchange_key(&command.public_token);
-    if let Some(item) = claim(app, user, &key, command.deadline).await? {
-        return Ok(item); // a retry: the first request's item, without a second exchange
-    }
-    let outcome = exchange_claimed(app, user, &key, command).await;
+    // The user's items (the duplicate filter's input) are read while the claim is taken: one round trip
+    // instead of two. A claim that had to wait for another request reads them again once it holds it.
+    let (claimed, listed) = tokio::join!(claim(app, user, &key, command.deadline), app.store.list_items(user));
+    let waited = match claimed? {
+        Claim::Done(item) => return Ok(item), // a retry: the first request's item, without a second exchange
+        Claim::Held { waited } => waited,
+    };
+    let existing = if waited { app.store.list_items(user).await } else { listed };
+    let outcome = match existing {
+        Ok(existing) => exchange_claimed(app, user, &key, existing, command).await,
+        Err(e) => Err(e.into()),
+    };
     if outcome.is_err() {
         // Nothing was made: a later request with this public token may try (Plaid decides if it still can).
         if let Err(e) = app.store.release_exchange(user, &key).await {
@@ -97,38 +105,45 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     outcome
 }
 
-/// Claims the exchange for this request, or waits for the request that holds it: `Some(item)` if it is
-/// done, `None` once this request holds it.
-async fn claim(
-    app: &Services,
-    user: &UserId,
-    key: &str,
-    deadline: Deadline,
-) -> Result<Option<ItemRecord>, ServiceError> {
+/// What [`claim`] came to.
+enum Claim {
+    /// The exchange was done by an earlier request: its item.
+    Done(ItemRecord),
+    /// This request holds the claim; `waited` if another request held it first.
+    Held { waited: bool },
+}
+
+/// Claims the exchange for this request, or waits for the request that holds it.
+async fn claim(app: &Services, user: &UserId, key: &str, deadline: Deadline) -> Result<Claim, ServiceError> {
+    let mut waited = false;
     loop {
         let now = app.now();
         let until = now + deadline.remaining();
         match app.store.claim_exchange(user, key, now, until).await? {
-            ExchangeClaim::Claimed => return Ok(None),
+            ExchangeClaim::Claimed => return Ok(Claim::Held { waited }),
             ExchangeClaim::Done(item_id) => {
                 return match app.store.get_item(user, &item_id).await? {
-                    Some(item) => Ok(Some(item)),
+                    Some(item) => Ok(Claim::Done(item)),
                     None => Err(ServiceError::PublicTokenUsed),
                 };
             }
             ExchangeClaim::InProgress { .. } if deadline.remaining() <= WAIT_STEP => {
                 return Err(ServiceError::ExchangeInProgress);
             }
-            ExchangeClaim::InProgress { .. } => tokio::time::sleep(WAIT_STEP).await,
+            ExchangeClaim::InProgress { .. } => {
+                waited = true;
+                tokio::time::sleep(WAIT_STEP).await;
+            }
         }
     }
 }
 
-/// The exchange, once this request holds its claim.
+/// The exchange, once this request holds its claim; `existing` are the user's items.
 async fn exchange_claimed(
     app: &Services,
     user: &UserId,
     idempotency_key: &str,
+    existing: Vec<ItemRecord>,
     command: ExchangeCommand,
 ) -> Result<ItemRecord, ServiceError> {
     let ExchangeCommand { public_token, claimed, link_session_id, deadline } = command;
@@ -136,7 +151,6 @@ async fn exchange_claimed(
     // Duplicates are refused before the public token is exchanged, so Plaid never creates (and bills) them.
     // A cheap first filter on Link's metadata, so Plaid never creates (and bills) the obvious duplicates.
     // The decision is made again on Plaid's own data once the item exists.
-    let existing = app.store.list_items(user).await?;
     if let Some(claimed) = &claimed
         && let Some(Duplicate { existing, reason }) =
             duplicate_of(&existing, &claimed.institution.institution_id, &claimed.accounts)
@@ -194,9 +208,16 @@ async fn exchange_claimed(
     tracing::info!(item_id = %item_id, link_session_id = ?link_session_id, claimed_institution = ?claimed_institution.map(InstitutionId::as_str), "public token exchanged");
     let unkept = Unkept { app, user, item_id: &item_id, access_token, deadline };
 
-    // What was linked, as Plaid says: the institution and the accounts with their balances.
+    // What was linked, as Plaid says: the institution and the accounts with their balances; meanwhile the
+    // access token is sealed under a new data key (it needs only the item id), which the store below uses.
+    // A sealing failure here is left to the store's attempts, which seal again and report it.
     let budget = deadline.remaining_before(COMPENSATION_RESERVE);
-    let seen = match tokio::time::timeout(budget, plaid_view(app, access_token)).await {
+    let sealed = OnceCell::new();
+    let (seen, _sealing) = tokio::join!(
+        tokio::time::timeout(budget, plaid_view(app, access_token)),
+        tokio::time::timeout(budget, seal(app, &item_id, access_token, &sealed))
+    );
+    let seen = match seen {
         Ok(Ok(seen)) => seen,
         Ok(Err(e)) => return Err(unkept.undo(slots, "plaid_view", e, None).await),
         Err(_elapsed) => {
@@ -245,8 +266,8 @@ async fn exchange_claimed(
         version: 0,
     };
 
-    // The access token is sealed once (the first attempt that gets a data key); later attempts reuse it.
-    let sealed = OnceCell::new();
+    // The access token is sealed once (above, or the first attempt that gets a data key); later attempts
+    // reuse it.
     let attempt = AtomicU32::new(0);
     let store = || async {
         let attempt = attempt.fetch_add(1, Ordering::Relaxed);
@@ -413,6 +434,23 @@ async fn queue_first_sync(app: &Services, item_id: &ItemId) {
     }
 }
 
+/// The access token sealed under a new data key for the item, once: later calls reuse it (a failed one
+/// leaves it to the next).
+async fn seal<'a>(
+    app: &Services,
+    item_id: &ItemId,
+    access_token: &AccessToken,
+    sealed: &'a OnceCell<SealedItem>,
+) -> Result<&'a SealedItem, ServiceError> {
+    sealed
+        .get_or_try_init(|| async {
+            let (key, wrapped_key) = app.vault.new_item_key(item_id).await?;
+            let access_token = key.seal_access_token(access_token)?;
+            Ok::<_, ServiceError>(SealedItem { wrapped_key, access_token })
+        })
+        .await
+}
+
 /// Seals the access token under a new data key (once: a retry reuses it) and stores the item with the
 /// exchange's idempotency record, atomically. An item already there was stored by an earlier attempt whose
 /// answer was lost (Plaid's item ids are unique and a public token exchanges once).
@@ -423,13 +461,7 @@ async fn store_new_item(
     idempotency_key: &str,
     sealed: &OnceCell<SealedItem>,
 ) -> Result<(), ServiceError> {
-    let sealed = sealed
-        .get_or_try_init(|| async {
-            let (key, wrapped_key) = app.vault.new_item_key(&record.item_id).await?;
-            let access_token = key.seal_access_token(access_token)?;
-            Ok::<_, ServiceError>(SealedItem { wrapped_key, access_token })
-        })
-        .await?;
+    let sealed = seal(app, &record.item_id, access_token, sealed).await?;
     let linked = AppEvent::new(
         record,
         AppEventKind::Linked {
