@@ -88,7 +88,7 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
     // instead of two. A claim that had to wait for another request reads them again once it holds it.
     let (claimed, listed) = tokio::join!(claim(app, user, &key, command.deadline), app.store.list_items(user));
     let waited = match claimed? {
-        Claim::Done(item) => return Ok(item), // a retry: the first request's item, without a second exchange
+        Claim::Done(item) => return Ok(*item), // a retry: the first request's item, without a second exchange
         Claim::Held { waited } => waited,
     };
     let existing = if waited { app.store.list_items(user).await } else { listed };
@@ -108,7 +108,7 @@ pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -
 /// What [`claim`] came to.
 enum Claim {
     /// The exchange was done by an earlier request: its item.
-    Done(ItemRecord),
+    Done(Box<ItemRecord>),
     /// This request holds the claim; `waited` if another request held it first.
     Held { waited: bool },
 }
@@ -123,7 +123,7 @@ async fn claim(app: &Services, user: &UserId, key: &str, deadline: Deadline) -> 
             ExchangeClaim::Claimed => return Ok(Claim::Held { waited }),
             ExchangeClaim::Done(item_id) => {
                 return match app.store.get_item(user, &item_id).await? {
-                    Some(item) => Ok(Claim::Done(item)),
+                    Some(item) => Ok(Claim::Done(Box::new(item))),
                     None => Err(ServiceError::PublicTokenUsed),
                 };
             }
