@@ -280,10 +280,12 @@ async fn exchange_claimed(
     let stored =
         store.retry(store_backoff()).sleep(tokio::time::sleep).when(|e| !matches!(e, ServiceError::Duplicate { .. }));
     let error = match tokio::time::timeout(store_budget, stored).await {
-        Ok(Ok(())) => {
-            // Both at once: independent, and the item is stored whatever becomes of either.
+        Ok(Ok(linked)) => {
+            // All at once: independent, and the item is stored whatever becomes of any of them (an event
+            // not published now stays in the outbox).
             let actor = Actor::user(&app.pseudonyms, user);
             tokio::join!(
+                super::events::publish_now(app, linked.as_slice()),
                 queue_first_sync(app, &item_id),
                 audit::record(app, actor, AuditAction::ItemLinked, AuditOutcome::Done, Some(&item_id), None)
             );
@@ -453,14 +455,16 @@ async fn seal<'a>(
 
 /// Seals the access token under a new data key (once: a retry reuses it) and stores the item with the
 /// exchange's idempotency record, atomically. An item already there was stored by an earlier attempt whose
-/// answer was lost (Plaid's item ids are unique and a public token exchanges once).
+/// answer was lost (Plaid's item ids are unique and a public token exchanges once). Returns the
+/// `item.linked` event this attempt put in the outbox, to publish now (an earlier attempt's stays in the
+/// outbox, which the drain publishes).
 async fn store_new_item(
     app: &Services,
     record: &ItemRecord,
     access_token: &AccessToken,
     idempotency_key: &str,
     sealed: &OnceCell<SealedItem>,
-) -> Result<(), ServiceError> {
+) -> Result<Option<AppEvent>, ServiceError> {
     let sealed = seal(app, &record.item_id, access_token, sealed).await?;
     let linked = AppEvent::new(
         record,
@@ -471,16 +475,13 @@ async fn store_new_item(
         app.now(),
     );
     match app.store.insert_item_with_events(record, sealed, idempotency_key, std::slice::from_ref(&linked)).await {
-        Ok(()) => {
-            super::events::publish_now(app, std::slice::from_ref(&linked)).await;
-            Ok(())
-        }
+        Ok(()) => Ok(Some(linked)),
         Err(StoreError::AlreadyExists("institution")) => {
             Err(ServiceError::Duplicate { existing: record.item_id.clone(), reason: "same institution" })
         }
         Err(StoreError::AlreadyExists(_)) => {
             tracing::info!(item_id = %record.item_id, "the new item was stored by an earlier attempt");
-            Ok(())
+            Ok(None)
         }
         Err(e) => Err(e.into()),
     }
