@@ -151,6 +151,26 @@ async fn a_store_failure_on_the_first_attempt_only_is_retried_and_the_item_kept(
     assert_eq!(t.queue.requests().len(), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_data_key_failure_while_plaid_describes_the_item_is_retried_by_the_store() {
+    // The access token is sealed while `/accounts/get` answers; a KMS failure there is the store's to retry.
+    let t = TestServices::new();
+    let bank = institution("ins_1");
+    let token = t.plaid.add_public_token(&bank);
+    t.vault.fail_next_data_keys(1);
+    let item = exchange(&t.services, &user("alice"), command(&t, token, &bank)).await.unwrap();
+    assert_eq!(t.vault.calls().generate_data_key, 2, "the failed data key, then the store's");
+    assert_eq!(t.store.calls("insert_item_with_events"), 1);
+    assert_eq!(t.plaid.remove_calls(&item.item_id), 0);
+    let (_, sealed) = t.store.get_item_sealed(&user("alice"), &item.item_id).await.unwrap().unwrap();
+    let key = t.vault.open_item_key(&item.item_id, &sealed.wrapped_key).await.unwrap();
+    assert_eq!(
+        key.open_access_token(&sealed.access_token).unwrap().expose(),
+        t.plaid.access_token(&item.item_id).unwrap().expose()
+    );
+    assert_eq!(t.queue.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn a_used_or_unknown_public_token_is_invalid() {
     let t = TestServices::new();

@@ -18,6 +18,8 @@ pub struct MemoryVault {
     master: Aes256Gcm,
     generate_data_key_calls: AtomicU64,
     decrypt_calls: AtomicU64,
+    /// How many of the next data key requests fail ([`MemoryVault::fail_next_data_keys`]).
+    failing_data_keys: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryVault {
@@ -41,7 +43,18 @@ impl MemoryVault {
     pub fn new() -> Result<Self, VaultError> {
         let master = random_key()?;
         let master = Aes256Gcm::new_from_slice(master.as_slice()).map_err(|_| VaultError::BadKey)?;
-        Ok(Self { master, generate_data_key_calls: AtomicU64::new(0), decrypt_calls: AtomicU64::new(0) })
+        Ok(Self {
+            master,
+            generate_data_key_calls: AtomicU64::new(0),
+            decrypt_calls: AtomicU64::new(0),
+            failing_data_keys: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes the next `n` data key requests ([`KeyVault::new_item_key`]) fail, as KMS unavailable; they
+    /// are counted.
+    pub fn fail_next_data_keys(&self, n: u64) {
+        self.failing_data_keys.fetch_add(n, Ordering::Relaxed);
     }
 
     /// "KMS" calls made so far.
@@ -57,6 +70,9 @@ impl MemoryVault {
 impl KeyVault for MemoryVault {
     async fn new_item_key(&self, item_id: &ItemId) -> Result<(ItemKey, WrappedKey), VaultError> {
         self.generate_data_key_calls.fetch_add(1, Ordering::Relaxed);
+        if self.failing_data_keys.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            return Err(VaultError::Backend { op: "GenerateDataKey", source: "KMS unavailable (test double)".into() });
+        }
         let key = random_key()?;
         let nonce = Nonce::try_generate().map_err(|e| VaultError::Backend { op: "random", source: Box::new(e) })?;
         let aad = context_aad(item_id);
