@@ -4,18 +4,26 @@
 //! e.g. `POST /link/token/create` in front of the Plaid emulator). SigV4 signs the host the client sees, and
 //! moto does not check signatures, so forwarding needs no re-signing.
 //!
-//! Every call is also timed as the caller sees it, from the request's arrival to the answer handed back
-//! ([`Span`]), on this process's clock: a benchmark subtracts them from a request's time to get the
+//! Every call is also timed as the caller sees it, from the moment its first bytes are read off the
+//! connection to the moment the answer's last bytes are written back ([`Span`]), on this process's clock:
+//! the proxy's own hop (reading and parsing the request, writing the answer) is the call's, as a
+//! service's front end is in AWS. A benchmark subtracts the spans from a request's time to get the
 //! caller's own share.
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, State};
+use axum::serve::{IncomingStream, Listener};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Upstream round trips by operation.
 type Latencies = Arc<Mutex<BTreeMap<String, Vec<Duration>>>>;
@@ -60,10 +68,11 @@ impl AwsCounter {
             spans: spans.clone(),
         };
         let app = Router::new().fallback(forward).with_state(proxy);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
+        let listener = TimedListener(listener);
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<Connection>()).await;
         });
         Ok(Self { endpoint, counts, latencies, spans })
     }
@@ -97,8 +106,16 @@ impl AwsCounter {
     }
 }
 
-async fn forward(State(p): State<Proxy>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let arrived = Instant::now();
+async fn forward(
+    State(p): State<Proxy>,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // When the request's first bytes were read (hyper has parsed it and axum collected its body since).
+    let arrived = connection.request_started().unwrap_or_else(Instant::now);
     let op = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -133,9 +150,8 @@ async fn forward(State(p): State<Proxy>, method: Method, uri: Uri, headers: Head
                     out.headers_mut().insert(k, v.clone());
                 }
             }
-            if let Ok(mut s) = p.spans.lock() {
-                s.push(Span { op, start: arrived, end: Instant::now() });
-            }
+            // The span is recorded now and ends when the answer's last bytes are written.
+            connection.answering(&p.spans, Span { op, start: arrived, end: Instant::now() });
             out
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -150,4 +166,130 @@ fn hop_by_hop(name: &str) -> bool {
         name,
         "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer" | "upgrade"
     )
+}
+
+/// One connection's timing: when its current request's first bytes were read, and the span of the call it
+/// is answering (extended to each write of the answer). HTTP/1.1 without pipelining: one request at a time.
+#[derive(Clone, Default)]
+struct Connection(Arc<Mutex<ConnectionState>>);
+
+#[derive(Default)]
+struct ConnectionState {
+    /// When the request being read or handled started arriving.
+    request_start: Option<Instant>,
+    /// The answer being written: where its span is in the proxy's list.
+    answering: Option<(Spans, usize)>,
+}
+
+impl Connection {
+    fn state(&self) -> std::sync::MutexGuard<'_, ConnectionState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn request_started(&self) -> Option<Instant> {
+        self.state().request_start
+    }
+
+    /// Records `span`; each write of the answer from now on moves its end.
+    fn answering(&self, spans: &Spans, span: Span) {
+        let at = {
+            let Ok(mut list) = spans.lock() else { return };
+            list.push(span);
+            list.len() - 1
+        };
+        self.state().answering = Some((spans.clone(), at));
+    }
+
+    /// Bytes were read: the first of a request starts it (and ends the answer before it).
+    fn read(&self) {
+        let mut state = self.state();
+        if state.request_start.is_none() || state.answering.is_some() {
+            state.request_start = Some(Instant::now());
+            state.answering = None;
+        }
+    }
+
+    /// Bytes of an answer were written: its span ends now (so far).
+    fn wrote(&self) {
+        let Some((spans, at)) = self.state().answering.clone() else { return };
+        if let Ok(mut list) = spans.lock()
+            && let Some(span) = list.get_mut(at)
+        {
+            span.end = Instant::now();
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TimedListener>> for Connection {
+    fn connect_info(stream: IncomingStream<'_, TimedListener>) -> Self {
+        stream.io().connection.clone()
+    }
+}
+
+/// The proxy's listener: each connection timed ([`Timed`]).
+struct TimedListener(TcpListener);
+
+impl Listener for TimedListener {
+    type Io = Timed;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        (Timed { stream, connection: Connection::default() }, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// A connection that tells its [`Connection`] when bytes are read and written.
+struct Timed {
+    stream: TcpStream,
+    connection: Connection,
+}
+
+impl AsyncRead for Timed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.connection.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Timed {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.connection.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.connection.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
