@@ -601,9 +601,10 @@ fn render(
          then serves one **first request**. **Warm** is {} further requests on the last process (the sync \
          worker: {}; the churn remover: {}), timed from the event's hand-over to the function's response; \
          **own time** is a warm request's time not covered by its calls to AWS, Plaid or the issuer as the \
-         proxies saw them (concurrent calls counted once; the proxies' own hop counts as the call's); **CPU \
-         per request** is the process's CPU time over the warm requests, divided by them; **peak RSS** is \
-         VmHWM after them. Every request is a different user (each had one link token, one exchanged item), \
+         proxies saw them (concurrent calls counted once; a call runs from its first bytes read by the proxy \
+         to its answer's last bytes written, so the proxy's own hop is the call's); **CPU per \
+         request** is the process's CPU time over the warm requests, divided by them; **peak RSS** is VmHWM \
+         after them. Every request is a different user (each had one link token, one exchanged item), \
          so the once-per-user-per-container activity write (`touch_user`, an `UpdateItem`) is in every warm \
          request.\n",
         args.requests,
