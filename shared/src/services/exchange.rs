@@ -85,7 +85,8 @@ fn exchange_key(public_token: &PublicToken) -> String {
 pub async fn exchange(app: &Services, user: &UserId, command: ExchangeCommand) -> Result<ItemRecord, ServiceError> {
     let key = exchange_key(&command.public_token);
     // The user's items (the duplicate filter's input) are read while the claim is taken: one round trip
-    // instead of two. A claim that had to wait for another request reads them again once it holds it.
+    // instead of two. A claim that had to wait for another request reads them again once it holds it; a
+    // retry of a finished exchange read them for nothing (one Query, on a path that makes no other).
     let (claimed, listed) = tokio::join!(claim(app, user, &key, command.deadline), app.store.list_items(user));
     let waited = match claimed? {
         Claim::Done(item) => return Ok(*item), // a retry: the first request's item, without a second exchange
