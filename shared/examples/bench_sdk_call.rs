@@ -1,5 +1,5 @@
 //! The AWS SDK's own CPU per call, against a floor in the same run: sequential DynamoDB `GetItem` calls
-//! through the functions' SDK configuration ([`weft::compose::aws::load_sdk_config`]: the shared HTTP
+//! through the functions' SDK configuration ([`weft::compose::load_sdk_config`]: the shared HTTP
 //! client, the timeouts) to a loopback server that answers every request at once with a canned item,
 //! against the same request posted with a bare `reqwest` client (the HTTP exchange alone).
 //!

@@ -177,8 +177,9 @@ struct Connection(Arc<Mutex<ConnectionState>>);
 struct ConnectionState {
     /// When the request being read or handled started arriving.
     request_start: Option<Instant>,
-    /// The answer being written: where its span is in the proxy's list.
-    answering: Option<(Spans, usize)>,
+    /// The answer being written: where its span is in the proxy's list, and when it started (the list may
+    /// have been reset since, and that place taken by another call's span).
+    answering: Option<(Spans, usize, Instant)>,
 }
 
 impl Connection {
@@ -192,12 +193,13 @@ impl Connection {
 
     /// Records `span`; each write of the answer from now on moves its end.
     fn answering(&self, spans: &Spans, span: Span) {
+        let start = span.start;
         let at = {
             let Ok(mut list) = spans.lock() else { return };
             list.push(span);
             list.len() - 1
         };
-        self.state().answering = Some((spans.clone(), at));
+        self.state().answering = Some((spans.clone(), at, start));
     }
 
     /// Bytes were read: the first of a request starts it (and ends the answer before it).
@@ -211,9 +213,10 @@ impl Connection {
 
     /// Bytes of an answer were written: its span ends now (so far).
     fn wrote(&self) {
-        let Some((spans, at)) = self.state().answering.clone() else { return };
+        let Some((spans, at, start)) = self.state().answering.clone() else { return };
         if let Ok(mut list) = spans.lock()
             && let Some(span) = list.get_mut(at)
+            && span.start == start
         {
             span.end = Instant::now();
         }

@@ -786,13 +786,13 @@ fn render(
          `/link/events`) and PutItem (the audit record) at once; and alongside the route's work an UpdateItem \
          (the user's last activity, for the churn index: at most once per user per container every 15 \
          minutes, so in every request here, where each is a new user); `exchange` — PutItem (the idempotency \
-         claim, conditional), Query (the user's items, for the duplicate check), UpdateItem ×3 at once (the \
-         exchanges-per-day, items and links-per-institution limits), TransactWriteItems (the item with its \
-         sealed token, conditional on not existing, the idempotency record, the institution guard and the \
-         `item.linked` event in the outbox: all or nothing), BatchWriteItem (the event's outbox record deleted \
-         once handed to the bus; the benchmark configures none, so the event is dropped and no `PutEvents` is \
-         counted: a deployment adds one), PutItem (the audit record, at once with the first sync's SQS \
-         message), and the activity UpdateItem; `items` — Query (the user's partition) and the activity \
+         claim, conditional) and Query (the user's items, for the duplicate check) at once, UpdateItem ×3 at \
+         once (the exchanges-per-day, items and links-per-institution limits), TransactWriteItems (the item \
+         with its sealed token, conditional on not existing, the idempotency record, the institution guard and \
+         the `item.linked` event in the outbox: all or nothing), then at once BatchWriteItem (the event's \
+         outbox record deleted once handed to the bus; the benchmark configures none, so the event is dropped \
+         and no `PutEvents` is counted: a deployment adds one), PutItem (the audit record) and the first \
+         sync's SQS message; and the activity UpdateItem; `items` — Query (the user's partition) and the activity \
          UpdateItem; `webhook` — PutItem (the dedup record, conditional) and Query (the item by id on a GSI, \
          its key only) at once; `sync-worker` — Query (the item by id with its sealed data key and token, a GSI \
          projecting everything), UpdateItem ×3 (take the lease, save the cursor with its page, release), \
