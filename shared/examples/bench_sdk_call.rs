@@ -12,8 +12,10 @@
 //! Prints the figures; asserts nothing about time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/canned_aws.rs"]
+mod canned_aws;
+
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BODY: &str = r#"{"Item":{"pk":{"S":"USER#u1"},"sk":{"S":"PROFILE"},"n":{"N":"1"}}}"#;
 
@@ -21,49 +23,6 @@ const BODY: &str = r#"{"Item":{"pk":{"S":"USER#u1"},"sk":{"S":"PROFILE"},"n":{"N
 fn thread_cpu() -> Duration {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
     Duration::from_nanos(text.split_whitespace().next().and_then(|n| n.parse().ok()).expect("ns"))
-}
-
-/// Answers every HTTP/1.1 request on every connection with [`BODY`], keeping the connection open.
-async fn serve(listener: tokio::net::TcpListener) {
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else { return };
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(8192);
-            let mut chunk = [0u8; 8192];
-            loop {
-                // One request: its head, then its body by Content-Length.
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                buf.drain(..head_end + len);
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-requestid: r1\r\ncontent-length: {}\r\n\r\n{BODY}",
-                    BODY.len()
-                );
-                if socket.write_all(answer.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
 }
 
 struct Figure {
@@ -91,17 +50,11 @@ fn main() {
     if std::env::var_os("BENCH_SDK_CALLER").is_some() {
         return caller(calls);
     }
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let addr = std_listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move { serve(tokio::net::TcpListener::from_std(std_listener).expect("listener")).await });
-    });
+    let endpoint = canned_aws::start("application/x-amz-json-1.0", BODY);
     let status = std::process::Command::new(std::env::current_exe().expect("this program"))
         .arg(calls.to_string())
         .env("BENCH_SDK_CALLER", "1")
-        .env("AWS_ENDPOINT_URL", format!("http://{addr}"))
+        .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "secret")

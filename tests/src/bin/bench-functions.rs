@@ -1,18 +1,17 @@
 //! `bench-functions`: cold starts, memory, warm latency and the calls every request makes, for each function's
 //! release binary run the way Lambda runs it, against a floor measured in the same run.
 //!
-//! It first builds the function binaries and the floor, `hello-floor` (a hello-world `lambda_runtime`
-//! function), in one release build (`--no-build` skips it). Each binary (`target/release/<fn>`) is started
-//! with the Lambda environment and its own minimal Runtime API ([`weft_tests::bench::runtime_api`]), against
-//! moto (behind a proxy counting and timing every AWS call by operation), the Plaid emulator in-process
-//! (counting calls per endpoint, behind a proxy timing them) and the dev OIDC issuer (its JWKS behind a
-//! counting proxy too). Per function it measures: init (spawn to the first `next` request: wall time, CPU
-//! time of the process, resident memory) over `--cold-starts` fresh processes, each then serving one first
-//! request, with as many cold starts of the floor right before, so each ratio to the floor compares
-//! processes started under the same load; then `--requests` warm requests on the last process: latency,
-//! the function's own time (the request's time not covered by its calls to AWS, Plaid or the issuer, as
-//! the proxies saw them), CPU per request; peak RSS (VmHWM) after them; and the Plaid / KMS / DynamoDB /
-//! Secrets Manager / SQS / JWKS calls of init, first and warm requests.
+//! It first builds the function binaries and the floors, `hello-floor` (a hello-world `lambda_runtime` function) and
+//! `sdk-floor` (that, with the least a function does with the AWS SDK), in one release build (`--no-build` skips it).
+//! Each binary (`target/release/<fn>`) is started with the Lambda environment and its own minimal Runtime API
+//! ([`weft_tests::bench::runtime_api`]), against moto (behind a proxy counting and timing every AWS call by operation),
+//! the Plaid emulator in-process (counting calls per endpoint, behind a proxy timing them) and the dev OIDC issuer (its
+//! JWKS behind a counting proxy too). Per function it measures: init (spawn to the first `next` request: wall time, CPU
+//! time of the process, resident memory) over `--cold-starts` fresh processes, each then serving one first request,
+//! with as many cold starts of the floor right before, so each ratio to the floor compares processes started under the
+//! same load; then `--requests` warm requests on the last process: latency, the function's own time (the request's time
+//! not covered by its calls to AWS, Plaid or the issuer, as the proxies saw them), CPU per request; peak RSS (VmHWM)
+//! after them; and the Plaid / KMS / DynamoDB / Secrets Manager / SQS / JWKS calls of init, first and warm requests.
 //!
 //! The flow is the product's: a link token per user, Link completed in the emulator, the public token
 //! exchanged (one user per exchange), each new item's first sync from an SQS event, a signed
@@ -74,11 +73,16 @@ struct Args {
 const FUNCTIONS: [&str; 6] = ["link-token", "exchange", "items", "webhook", "sync-worker", "churn-remover"];
 /// The floor: a hello-world Lambda function (`tests/hello-floor`).
 const FLOOR: &str = "hello-floor";
-const BUILD_ARGS: [&str; 16] = [
+/// The SDK floor (`tests/sdk-floor`): the least a function does with the AWS SDK (its configuration, two
+/// clients, the Plaid secret at init; one `GetItem` per request).
+const SDK_FLOOR: &str = "sdk-floor";
+const BUILD_ARGS: [&str; 18] = [
     "build",
     "--release",
     "-p",
     FLOOR,
+    "-p",
+    SDK_FLOOR,
     "-p",
     "link-token",
     "-p",
@@ -202,7 +206,7 @@ async fn run(args: &Args) -> Result<(), String> {
             return Err(format!("{build} failed ({status})"));
         }
     }
-    for f in FUNCTIONS.iter().chain([&FLOOR]) {
+    for f in FUNCTIONS.iter().chain([&FLOOR, &SDK_FLOOR]) {
         if !bin_dir.join(f).exists() {
             return Err(format!("{} is missing: build it with `{build}`", bin_dir.join(f).display()));
         }
@@ -276,6 +280,8 @@ async fn run(args: &Args) -> Result<(), String> {
     let evs: Vec<Value> = (0..cold + args.requests).map(|_| json!({ "hello": "floor" })).collect();
     let (floor, _) =
         bench.function(FLOOR, "any event: answers `{\"hello\": \"world\"}`", &evs, expect_no_error).await?;
+    // The SDK floor: one GetItem per request (of a key that is not there).
+    let (sdk_floor, _) = bench.function(SDK_FLOOR, "any event: one DynamoDB `GetItem`", &evs, expect_no_error).await?;
 
     // link-token: one new link per user.
     let evs: Vec<Value> =
@@ -354,7 +360,7 @@ async fn run(args: &Args) -> Result<(), String> {
     reports.push(report);
 
     let machine = machine.finish();
-    let text = render(&floor, &reports, &machine, args, &aws.latencies());
+    let text = render(&floor, &sdk_floor, &reports, &machine, args, &aws.latencies());
     println!("{text}");
     if args.write_docs {
         let path = root.join("docs/benchmarks.md");
@@ -573,6 +579,7 @@ fn mib(kib: Option<u64>) -> String {
 /// The section's text: machine, method, the tables, the targets, the command.
 fn render(
     floor: &Report,
+    sdk_floor: &Report,
     reports: &[Report],
     m: &Machine,
     args: &Args,
@@ -596,6 +603,11 @@ fn render(
          (`tests/hello-floor`): a hello-world `lambda_runtime` function on the same current-thread tokio, \
          built in the same `cargo build` and run by the same harness; {cold} cold starts of it run right before \
          each function's {cold}, and each ratio compares a function with the floor started next to it. \
+         **The SDK floor** is `sdk-floor` (`tests/sdk-floor`): the same hello-world with what no function \
+         using the AWS SDK can leave out: at init the functions' SDK configuration \
+         (`weft::compose::load_sdk_config`), a Secrets Manager and a DynamoDB client, and the Plaid secret \
+         fetched (`GetSecretValue`); per request one DynamoDB `GetItem`, so its own time is one SDK call's in \
+         this harness. \
          **Init** is spawn → first `next` request; **init CPU** is the process's CPU time (user + system, all \
          threads, from `/proc/<pid>/task/*/schedstat`) at that moment; **RSS** is VmHWM then. Each cold start \
          then serves one **first request**. **Warm** is {} further requests on the last process (the sync \
@@ -615,17 +627,17 @@ fn render(
 
     // Init against the floor.
     let mut pooled = floor_cold_starts(floor);
-    for r in reports {
+    for r in std::iter::once(sdk_floor).chain(reports) {
         pooled.extend(&r.floor);
     }
     let _ = writeln!(
         s,
-        "| function | binary | init, median (min–max) | init ÷ floor | init CPU, median | init CPU ÷ floor | RSS at init | RSS ÷ floor | init − init CPU | init's calls (concurrent) |"
+        "| function | binary | init, median (min–max) | init ÷ floor | init CPU, median | init CPU ÷ floor | init CPU ÷ SDK floor | RSS at init | RSS ÷ floor | init − init CPU | init's calls (concurrent) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     let _ = writeln!(
         s,
-        "| `{FLOOR}` (floor, all {} cold starts) | {:.1} MB | {} ({} – {}) | 1 | {} | 1 | {} | 1 | {} | – |",
+        "| `{FLOOR}` (floor, all {} cold starts) | {:.1} MB | {} ({} – {}) | 1 | {} | 1 | – | {} | 1 | {} | – |",
         pooled.init.len(),
         floor.binary_bytes as f64 / 1e6,
         ms(pooled.init.median()),
@@ -635,7 +647,7 @@ fn render(
         mib(pooled.rss_median()),
         ms(sub(pooled.init.median(), pooled.init_cpu.median())),
     );
-    for r in reports {
+    for r in std::iter::once(sdk_floor).chain(reports) {
         let rss = median_kib(&r.rss_at_init_kib);
         let rss_ratio = match (rss, r.floor.rss_median()) {
             (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
@@ -643,8 +655,9 @@ fn render(
         };
         let _ = writeln!(
             s,
-            "| `{}` | {:.1} MB | {} ({} – {}) | {} | {} | **{}** | {} | {} | {} | {} |",
+            "| `{}`{} | {:.1} MB | {} ({} – {}) | {} | {} | **{}** | {} | {} | {} | {} | {} |",
             r.function,
+            if r.function == SDK_FLOOR { " (SDK floor)" } else { "" },
             r.binary_bytes as f64 / 1e6,
             ms(r.init.median()),
             ms(r.init.min()),
@@ -652,6 +665,7 @@ fn render(
             times(ratio(r.init.median(), r.floor.init.median())),
             ms(r.init_cpu.median()),
             times(ratio(r.init_cpu.median(), r.floor.init_cpu.median())),
+            times(ratio(r.init_cpu.median(), sdk_floor.init_cpu.median())),
             mib(rss),
             times(rss_ratio),
             ms(sub(r.init.median(), r.init_cpu.median())),
@@ -661,9 +675,11 @@ fn render(
     let _ = writeln!(
         s,
         "\n`init − init CPU` is the time init waited; `init's calls` how much of init its calls to AWS and the \
-         issuer covered (concurrent calls counted once): what is left is exec, page faults and waiting for a core.\n"
+         issuer covered (concurrent calls counted once): what is left is exec, page faults and waiting for a core. \
+         `init CPU ÷ SDK floor` compares with the SDK floor's median over its own cold starts.\n"
     );
-    let traced: Vec<String> = std::iter::once(floor)
+    let traced: Vec<String> = [floor, sdk_floor]
+        .into_iter()
         .chain(reports)
         .filter_map(|r| r.opened.map(|(all, certs)| format!("`{}` {certs} of {all}", r.function)))
         .collect();
@@ -682,7 +698,7 @@ fn render(
         "| function | request | first request, median | warm, median | warm, p99 | own time, median | own time, p90 | CPU per request | peak RSS |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
-    for r in std::iter::once(floor).chain(reports) {
+    for r in [floor, sdk_floor].into_iter().chain(reports) {
         let _ = writeln!(
             s,
             "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -700,7 +716,9 @@ fn render(
     let _ = writeln!(
         s,
         "\nThe floor's warm request is the harness's own hand-over (the event to the function and its answer \
-         back over loopback HTTP); it is inside every function's own time too.\n"
+         back over loopback HTTP); it is inside every function's own time too. The SDK floor's is that and one \
+         SDK call's CPU (building, signing and sending the request, parsing the answer) as a warm request meets \
+         it here: the unit the functions' own time is made of, one per call on a request's critical path.\n"
     );
     let failed: Vec<String> = reports
         .iter()
@@ -726,7 +744,7 @@ fn render(
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "|---|---|{}", "---|".repeat(columns.len()));
-    for r in reports {
+    for r in std::iter::once(sdk_floor).chain(reports) {
         for (phase, tally) in [("init", &r.init_calls), ("first request", &r.first_calls), ("warm", &r.warm_calls)] {
             let _ = write!(s, "| `{}` | {phase} |", r.function);
             for c in columns {
@@ -803,6 +821,17 @@ fn render(
     for (target, met) in targets(reports) {
         let _ = writeln!(s, "- {} {target}", if met { "met:" } else { "**MISSED:**" });
     }
+    let sdk_ratio = ratio(sdk_floor.init_cpu.median(), sdk_floor.floor.init_cpu.median());
+    let _ = writeln!(
+        s,
+        "\nThe SDK floor's init CPU is {} the floor's ({} against {}): where a function that fetches its secret \
+         at init with the AWS SDK and builds its DynamoDB client stands before any work of its own; its own \
+         time per warm request, {} at the median, is one SDK call's here.",
+        times(sdk_ratio),
+        ms(sdk_floor.init_cpu.median()),
+        ms(sdk_floor.floor.init_cpu.median()),
+        ms(sdk_floor.warm_own.median()),
+    );
     let round_trips: Vec<String> = moto
         .iter()
         .map(|(op, samples)| {
